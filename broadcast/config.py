@@ -1,0 +1,159 @@
+"""The one Settings object: every configurable value, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broadcast.exceptions import ConfigurationError
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Settings(BaseSettings):
+    """Configuration of the service. Names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Storage
+    database_url: str = "sqlite:///./data/broadcast.db"
+    media_dir: Path = Path("./data/media")
+    # Public address residents, Twilio and radio operators reach; webhooks are signed against it.
+    public_base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    province_code: str = "96"
+    secret_key: SecretStr = SecretStr("change-me-in-production-please-32+chars")
+
+    # Twilio (an empty API base URL means the real api.twilio.com)
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("simulator-auth-token")
+    twilio_from: str = "CAMAU-PBGDPL"
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base_url: str = ""
+    twilio_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    # Sending rules (defaults after Decree 91/2020; each campaign may override them)
+    sms_rate_per_second: float = Field(default=10.0, gt=0)
+    sms_price_per_segment: float = Field(default=0.0835, ge=0)
+    sms_price_unit: str = "USD"
+    quiet_hours_start: str = "22:00"
+    quiet_hours_end: str = "07:00"
+    daily_cap_per_resident: int = Field(default=3, ge=0)
+    max_send_attempts: int = Field(default=6, ge=1)
+    dispatcher_batch_size: int = Field(default=200, ge=1)
+    dispatcher_concurrency: int = Field(default=32, ge=1)
+    run_dispatcher_in_serve: bool = True
+    run_scheduler_in_serve: bool = True
+
+    # Audio
+    tts_engine: Literal["gtts", "espeak", "auto"] = "espeak"
+    audio_bitrate_kbps: int = Field(default=64, ge=16, le=320)
+    audio_target_lufs: float = Field(default=-16.0, le=0)
+    audio_true_peak_dbtp: float = Field(default=-1.0, le=0)
+    airing_slots: str = "05:30,17:00"
+
+    # Demo
+    demo_residents: int = Field(default=300, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        if not value.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address")
+        return value.rstrip("/")
+
+    @field_validator("province_code")
+    @classmethod
+    def _province(cls, value: str) -> str:
+        if not value.isdigit() or len(value) > 2:
+            raise ValueError("must be a 1–2 digit province code, e.g. 96 for Cà Mau")
+        return value.zfill(2)
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("must be a 24-hour time HH:MM")
+        return value
+
+    @field_validator("airing_slots")
+    @classmethod
+    def _slots(cls, value: str) -> str:
+        slots = [s.strip() for s in value.split(",") if s.strip()]
+        if not slots or not all(_HHMM.match(s) for s in slots):
+            raise ValueError("must be comma-separated HH:MM times, e.g. 05:30,17:00")
+        return ",".join(slots)
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid(cls, value: str) -> str:
+        if not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
+            raise ValueError("must be AC followed by 32 hexadecimal digits")
+        return value
+
+    @field_validator("twilio_messaging_service_sid")
+    @classmethod
+    def _service_sid(cls, value: str) -> str:
+        if value and not re.fullmatch(r"MG[0-9a-fA-F]{32}", value):
+            raise ValueError("must be empty or MG followed by 32 hexadecimal digits")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def quiet_hours(self) -> tuple[time, time]:
+        return time.fromisoformat(self.quiet_hours_start), time.fromisoformat(self.quiet_hours_end)
+
+    @property
+    def airing_slot_times(self) -> list[time]:
+        return [time.fromisoformat(s) for s in self.airing_slots.split(",")]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning a validation failure into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigurationError(f"Invalid setting {name}: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (tests build their own with load_settings)."""
+    return load_settings()

@@ -1,0 +1,218 @@
+"""Communes, residents (contacts), groups, tags and the consent history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, String
+from sqlmodel import Field, SQLModel
+
+from broadcast.db import BigIntId, UTCDateTime, utcnow
+
+
+class DivisionType(StrEnum):
+    xa = "xa"
+    phuong = "phuong"
+    dac_khu = "dac_khu"
+
+
+class Language(StrEnum):
+    vi = "vi"
+    km = "km"
+
+
+class ConsentAction(StrEnum):
+    opt_in = "opt_in"
+    opt_out = "opt_out"
+
+
+class ConsentSource(StrEnum):
+    import_file = "import"
+    officer = "officer"
+    sms_keyword = "sms_keyword"
+    call_keypad = "call_keypad"
+    provider = "provider"  # e.g. Twilio error 21610: the handset replied STOP to the carrier
+    api = "api"
+    demo = "demo"
+
+
+class Commune(SQLModel, table=True):
+    """A commune-level unit of the 2025 two-tier administration (xã, phường, đặc khu); no districts."""
+
+    code: str = Field(primary_key=True, max_length=5)
+    province_code: str = Field(max_length=2, index=True)
+    name: str = Field(max_length=120)
+    division_type: str = Field(default=DivisionType.xa, sa_type=String(10))
+    codename: str = Field(default="", max_length=120)
+    legal_aid_contact: str = Field(default="", max_length=300)  # told to residents who text HELP
+    airing_slots: list[str] = Field(default_factory=lambda: ["05:30", "17:00"], sa_column=Column(JSON))
+    feed_token: str = Field(default="", max_length=64, index=True)  # unguessable part of the podcast URL
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Contact(SQLModel, table=True):
+    """A resident who may receive SMS, calls and loudspeaker bulletins."""
+
+    __table_args__ = (
+        Index("ix_contact_commune_language", "commune_code", "language"),
+        Index("ix_contact_sms_opt_out", "sms_opted_out"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    phone: str | None = Field(default=None, max_length=16, unique=True)  # E.164; NULL once erased
+    full_name: str = Field(default="", max_length=200)
+    commune_code: str | None = Field(
+        default=None, sa_column=Column(String(5), ForeignKey("commune.code", ondelete="SET NULL"))
+    )
+    address: str = Field(default="", max_length=300)
+    language: str = Field(default=Language.vi, sa_type=String(2))
+    note: str = Field(default="", max_length=500)
+    # Current consent state per channel; history in ConsentEvent.
+    sms_opted_out: bool = Field(default=False)
+    voice_opted_out: bool = Field(default=False)
+    opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    opt_out_source: str | None = Field(default=None, sa_type=String(20))
+    consent_source: str = Field(default=ConsentSource.import_file, sa_type=String(20))
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # data-subject erasure
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ContactGroup(SQLModel, table=True):
+    """A named audience list: "Hộ nghèo", "Hội Phụ nữ", "Người cao tuổi"…"""
+
+    __tablename__ = "contact_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, unique=True)
+    description: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_member"
+    __table_args__ = (Index("ix_group_member_group", "group_id", "contact_id"),)
+
+    contact_id: int = Field(
+        sa_column=Column(BigIntId, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
+    group_id: int = Field(
+        sa_column=Column(ForeignKey("contact_group.id", ondelete="CASCADE"), primary_key=True)
+    )
+
+
+class Tag(SQLModel, table=True):
+    """A free label on residents ("ngư dân", "khmer", "vùng sâu") usable in audiences."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, unique=True)
+
+
+class ContactTag(SQLModel, table=True):
+    __tablename__ = "contact_tag"
+    __table_args__ = (Index("ix_contact_tag_tag", "tag_id", "contact_id"),)
+
+    contact_id: int = Field(
+        sa_column=Column(BigIntId, ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
+    )
+    tag_id: int = Field(sa_column=Column(ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True))
+
+
+class ConsentEvent(SQLModel, table=True):
+    """Every opt-in and opt-out with its source and time (kept ≥ 1 year, Decree 91 art. 16)."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    contact_id: int = Field(
+        sa_column=Column(BigIntId, ForeignKey("contact.id", ondelete="CASCADE"), index=True, nullable=False)
+    )
+    channel: str = Field(default="sms", sa_type=String(10))  # sms | voice | all
+    action: str = Field(sa_type=String(10))
+    source: str = Field(sa_type=String(20))
+    detail: str = Field(default="", max_length=300)
+    actor_id: int | None = Field(default=None)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---- API schemas -------------------------------------------------------------------------------
+
+
+class CommunePublic(SQLModel):
+    code: str
+    province_code: str
+    name: str
+    division_type: str
+    legal_aid_contact: str
+    airing_slots: list[str]
+
+
+class CommuneUpdate(SQLModel):
+    legal_aid_contact: str | None = None
+    airing_slots: list[str] | None = None
+
+
+class ContactCreate(SQLModel):
+    phone: str
+    full_name: str = ""
+    commune_code: str | None = None
+    address: str = ""
+    language: Language = Language.vi
+    note: str = ""
+    groups: list[str] = []
+    tags: list[str] = []
+
+
+class ContactUpdate(SQLModel):
+    phone: str | None = None
+    full_name: str | None = None
+    commune_code: str | None = None
+    address: str | None = None
+    language: Language | None = None
+    note: str | None = None
+    groups: list[str] | None = None
+    tags: list[str] | None = None
+    sms_opted_out: bool | None = None
+    voice_opted_out: bool | None = None
+
+
+class ContactPublic(SQLModel):
+    id: int
+    phone: str | None
+    full_name: str
+    commune_code: str | None
+    address: str
+    language: str
+    note: str
+    sms_opted_out: bool
+    voice_opted_out: bool
+    opted_out_at: datetime | None
+    opt_out_source: str | None
+    groups: list[str] = []
+    tags: list[str] = []
+    created_at: datetime
+
+
+class GroupCreate(SQLModel):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = ""
+
+
+class GroupUpdate(SQLModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = None
+
+
+class GroupPublic(SQLModel):
+    id: int
+    name: str
+    description: str
+    member_count: int = 0
+
+
+def page(items: list[Any], total: int, offset: int, limit: int) -> dict[str, Any]:
+    """The envelope every list endpoint answers with."""
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
