@@ -1,0 +1,10 @@
+"""The JSON API under /api/v1: each domain's router, mounted in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from broadcast.contacts.api import router as contacts_router
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(contacts_router)

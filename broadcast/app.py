@@ -1,0 +1,87 @@
+"""FastAPI app factory; the lifespan migrates the database and starts the in-process workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from broadcast import __version__
+from broadcast.config import Settings, get_settings
+from broadcast.db import make_engine, upgrade
+from broadcast.exceptions import BroadcastError
+
+log = logging.getLogger(__name__)
+
+# Background services started with the app (dispatcher, scheduler): each returns a stop function.
+BackgroundService = Callable[[FastAPI], Callable[[], None]]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+    background: list[BackgroundService] | None = None,
+) -> FastAPI:
+    """Build the app; `background` services run for the app's lifetime (serve passes the defaults)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            upgrade(settings.database_url)
+        stops = [start(app) for start in (background or [])]
+        try:
+            yield
+        finally:
+            for stop in reversed(stops):
+                stop()
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Broadcast — phổ biến pháp luật",
+        version=__version__,
+        description="SMS, voice and loudspeaker broadcast service for law dissemination in Vietnamese communes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    _install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BroadcastError)
+    async def broadcast_error(_request: Request, exc: BroadcastError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            problems.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+        first = problems[0] if problems else {"field": None, "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        body: dict[str, Any] = {"error": "ValidationFailed", "message": message, "field": first["field"],
+                                "details": {"problems": problems}}
+        return JSONResponse(body, status_code=422)
+
+
+def _include_routers(app: FastAPI) -> None:
+    from broadcast.api import api_router
+
+    app.include_router(api_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> dict[str, str]:
+        with request.app.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}

@@ -1,0 +1,28 @@
+"""The migrated schema works on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from broadcast.models import Commune, Contact, metadata
+
+
+def test_migrations_create_every_table(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert set(metadata.tables) <= tables
+
+
+def test_datetimes_round_trip_as_aware_utc(engine: Engine) -> None:
+    moment = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
+    with Session(engine) as session:
+        session.add(Commune(code="32248", province_code="96", name="Xã Đất Mũi"))
+        session.add(Contact(phone="+84912345678", commune_code="32248", consent_at=moment))
+        session.commit()
+    with Session(engine) as session:
+        contact = session.exec(select(Contact)).one()
+        assert contact.consent_at == moment
+        assert contact.consent_at is not None and contact.consent_at.tzinfo is not None
