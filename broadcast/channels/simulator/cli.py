@@ -1,0 +1,22 @@
+"""Foreground entry point: `broadcast simulator` serves the Twilio simulator until Ctrl-C."""
+
+from __future__ import annotations
+
+from broadcast.channels.simulator.server import TwilioSimulator
+
+DEFAULT_PORT = 8021
+
+
+def run_simulator(host: str, port: int, account_sid: str, auth_token: str) -> None:
+    """Serve the simulator in the foreground, print its URL, stop cleanly on Ctrl-C."""
+    simulator = TwilioSimulator(account_sid, auth_token, host=host, port=port)
+    url = simulator.start()
+    print(f"Trình giả lập Twilio đang chạy tại {url} (tài khoản {account_sid}). Nhấn Ctrl-C để dừng.")
+    print(f"Đặt TWILIO_API_BASE_URL={url} để gửi tin qua trình giả lập; điều khiển lỗi tại {url}/_simulator/")
+    try:
+        simulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        simulator.stop()
+        print("Đã dừng trình giả lập Twilio.")

@@ -1,0 +1,188 @@
+"""The Twilio simulator: a Starlette app served by uvicorn on loopback from a background thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from broadcast.channels.simulator.api import TwilioApi, twilio_error
+from broadcast.channels.simulator.callbacks import CallbackAttempt, CallbackDispatcher
+from broadcast.channels.simulator.control import control_routes
+from broadcast.channels.simulator.state import RecordedRequest, SimMessage, SimulatorState
+
+
+def create_app(
+    state: SimulatorState,
+    account_sid: str,
+    auth_token: str,
+    callbacks: CallbackDispatcher | None = None,
+    strict_sender_id: bool = False,
+) -> Starlette:
+    """ASGI app with the Twilio Messages subset and the /_simulator/ control API."""
+    dispatcher = callbacks or CallbackDispatcher(state, auth_token)
+    api = TwilioApi(state, account_sid, auth_token, dispatcher.submit, strict_sender_id)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await dispatcher.start()
+        try:
+            yield
+        finally:
+            await dispatcher.stop()
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if status == 405:
+            return twilio_error(405, 20004, "Method not allowed")
+        return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
+
+    return Starlette(
+        routes=[*api.routes(), *control_routes(state, dispatcher)],
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: not_found},
+    )
+
+
+class TwilioSimulator:
+    """A Twilio-compatible HTTP server on loopback, with fault injection and recording."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        record_requests: bool = True,
+        strict_sender_id: bool = False,
+        callback_workers: int = 16,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.host = host
+        self.port = port
+        self.state = SimulatorState(record_requests=record_requests)
+        self.dispatcher = CallbackDispatcher(self.state, auth_token, workers=callback_workers)
+        self.app = create_app(self.state, account_sid, auth_token, self.dispatcher, strict_sender_id)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> str:
+        """Serve in a background thread; returns the base URL (port 0 picks a free port)."""
+        if self._server is not None:
+            return self.base_url
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
+                                access_log=False, lifespan="on", timeout_graceful_shutdown=2,
+                                backlog=2048)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                  name=f"twilio-simulator:{self.port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                raise RuntimeError("Twilio simulator did not start")
+            time.sleep(0.005)
+        self._server, self._thread = server, thread
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.base_url = f"http://{host}:{self.port}"
+        return self.base_url
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def serve_forever(self) -> None:
+        """Block until the server thread ends (Ctrl-C stops it)."""
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> TwilioSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- recording ------------------------------------------------------------------------------
+    @property
+    def messages(self) -> list[SimMessage]:
+        """Every accepted message, oldest first."""
+        return self.state.messages()
+
+    def count_for(self, to: str) -> int:
+        """How many messages were accepted for `to`."""
+        return self.state.count_for(to)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received on the Twilio API routes, oldest first."""
+        return self.state.requests()
+
+    @property
+    def callback_attempts(self) -> list[CallbackAttempt]:
+        """Every status callback POST made (or abandoned) so far."""
+        return self.dispatcher.attempts()
+
+    def wait_for_callbacks(self, timeout: float = 5.0) -> bool:
+        """Poll until no status-callback work is pending; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.dispatcher.pending:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    # --- faults ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget messages, requests, callback log and every injected fault."""
+        self.state.reset()
+        self.dispatcher.clear()
+
+    def set_latency(self, seconds: float, jitter: float = 0.0) -> None:
+        """Delay every API answer by `seconds` (+ uniform 0..`jitter`), without blocking the loop."""
+        self.state.set_latency(seconds, jitter)
+
+    def inject_error(self, status: int, count: int | None = 1, seconds: float | None = None,
+                     retry_after: int = 1, method: str | None = None) -> None:
+        """Answer the next `count` API requests, or all for `seconds`, with 429/500/502/503/504."""
+        self.state.inject_error(status, count, seconds, retry_after, method)
+
+    def fail_numbers(self, numbers: list[str], code: int) -> None:
+        """Reject creates to these numbers with 21211, 21408, 21610 or 21614 (HTTP 400)."""
+        self.state.fail_numbers(numbers, code)
+
+    def set_outcome(self, numbers: list[str], status: str = "undelivered", error_code: int = 30003) -> None:
+        """Make messages to these numbers end 'undelivered' or 'failed' with a 30xxx ErrorCode."""
+        self.state.set_outcome(numbers, status, error_code)
+
+    def set_callback_mode(self, mode: str, delay: float = 0.0, step_delay: float | None = None) -> None:
+        """normal | delayed (by `delay` s) | duplicated | out_of_order | dropped."""
+        self.state.set_callback_mode(mode, delay, step_delay)
