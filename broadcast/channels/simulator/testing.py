@@ -24,6 +24,7 @@ class ReceivedCallback:
     params: dict[str, str]
     multi: list[tuple[str, str]]
     headers: dict[str, str]
+    received_at: float  # time.monotonic() on arrival
 
     @property
     def signature(self) -> str:
@@ -86,7 +87,7 @@ class CallbackSink:
                 host = self.headers.get("Host", "")
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 record = ReceivedCallback("POST", f"http://{host}{self.path}", self.path, dict(multi), multi,
-                                          headers)
+                                          headers, time.monotonic())
                 with sink._lock:
                     sink._received.append(record)
                 self.send_response(sink.status_code)
@@ -99,7 +100,8 @@ class CallbackSink:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="callback-sink", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="callback-sink", daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         return self.url
