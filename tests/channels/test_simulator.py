@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from broadcast.channels.simulator import TwilioSimulator, count_segments
+from broadcast.channels.simulator.process import SimulatorProcess
 from broadcast.channels.simulator.state import RecordedRequest
 from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink
 from broadcast.channels.twilio_client import make_twilio_client, retry_after_seconds
@@ -464,3 +465,25 @@ def test_simulators_are_independent(twilio_simulator_factory: Any) -> None:
     other.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(other.base_url + "/_simulator/health")
+
+
+def test_simulator_in_a_child_process_is_steered_over_http() -> None:
+    with SimulatorProcess() as remote:
+        client = make_twilio_client(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, remote.base_url)
+        remote.fail_numbers(["+84900000009"], 21614)
+        with pytest.raises(TwilioRestException) as caught:
+            client.messages.create(to="+84900000009", from_=FROM, body="hi")
+        assert caught.value.code == 21614
+        remote.inject_error(429, count=1, retry_after=2)
+        with pytest.raises(TwilioRestException):
+            client.messages.create(to=TO, from_=FROM, body="hi")
+        assert retry_after_seconds(client) == 2
+        client.messages.create(to=TO, from_=FROM, body="hi")
+        assert remote.count_for(TO) == 1 and remote.messages(TO)[0]["body"] == "hi"
+        with pytest.raises(ValueError, match="mode"):
+            remote.set_callback_mode("sideways")
+        remote.reset()
+        assert remote.messages() == []
+        url = remote.base_url
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/_simulator/health")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -113,7 +113,7 @@ class TwilioApi:
         async def endpoint(request: Request) -> Response:
             form: list[tuple[str, str]] = []
             if request.method == "POST":
-                form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+                form = await _read_form(request)
             delay = self.state.latency()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -242,6 +242,13 @@ class TwilioApi:
             "start": start,
             "uri": uri(page, token or None),
         })
+
+
+async def _read_form(request: Request) -> list[tuple[str, str]]:
+    """Form fields in order, repeated keys kept (parse_qsl is several times faster than Starlette's parser)."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    return [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
 
 
 def _parse_date(value: str) -> date | datetime:

@@ -6,6 +6,7 @@ import random
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -125,10 +126,11 @@ class Faults:
 class SimulatorState:
     """Everything the simulator remembers; every access goes through one lock."""
 
-    def __init__(self, record_requests: bool = True) -> None:
+    def __init__(self, record_requests: bool = True, max_recorded_requests: int = 100_000) -> None:
         self._lock = threading.Lock()
         self._messages: dict[str, SimMessage] = {}
-        self._requests: list[RecordedRequest] = []
+        # Bounded so long benchmarks do not grow without limit; tests stay far below it.
+        self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded_requests)
         self._seq = 0
         self.record_requests = record_requests
         self.faults = Faults()
