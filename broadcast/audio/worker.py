@@ -68,6 +68,10 @@ class AudioWorker:
             self.current = None
 
     def _loop(self) -> None:
+        try:
+            self.resume()
+        except Exception:
+            log.exception("could not resume unfinished clips")
         while True:
             item = self._queue.get()
             if item is None:
@@ -77,7 +81,7 @@ class AudioWorker:
     def start(self) -> None:
         """Start the background thread and pick up unfinished clips."""
         if self._thread is None:
-            self.resume()
+            # resume() runs in the thread: the caller may be a request holding SQLite's write lock
             self._thread = threading.Thread(target=self._loop, name="audio-worker", daemon=True)
             self._thread.start()
 

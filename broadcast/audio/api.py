@@ -1,0 +1,232 @@
+"""Audio JSON API (under /api/v1) and the public download and feed routes for radio operators."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import event
+from sqlmodel import Session, col, select
+
+from broadcast.audio import airing as airings
+from broadcast.audio.downloads import clip_response
+from broadcast.audio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
+from broadcast.audio.models import AudioClip
+from broadcast.audio.normalize import normalize_text
+from broadcast.audio.pronunciation import load_dictionary, save_dictionary
+from broadcast.audio.service import campaign_audio, request_clip, upload_recording
+from broadcast.audio.worker import AudioWorker
+from broadcast.contacts.models import Commune
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.exceptions import NotFoundError
+
+router = APIRouter(prefix="/audio", tags=["audio"])
+public_router = APIRouter(tags=["audio-public"])
+
+
+class NormalizeIn(BaseModel):
+    text: str = Field(max_length=20000)
+    language: str = "vi"
+
+
+class RenderIn(BaseModel):
+    engine: str | None = None
+    force: bool = False
+
+
+class SayIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20000)
+    language: str = "vi"
+    engine: str | None = None
+    voice: str = ""
+    title: str = ""
+    repeats: int = Field(default=1, ge=1, le=5)
+    chime: bool = False
+
+
+class ConfirmIn(BaseModel):
+    code: str | None = None
+    aired_at: datetime | None = None
+
+
+def start_audio_worker(app: FastAPI) -> Any:
+    """BackgroundService for create_app: renders clips in this process; returns its stop function."""
+    worker = AudioWorker(app.state.engine, app.state.settings)
+    app.state.audio_worker = worker
+    worker.start()
+    return worker.stop
+
+
+def _worker(request: Request) -> AudioWorker:
+    worker = getattr(request.app.state, "audio_worker", None)
+    if worker is None:  # apps built without background services still render
+        start_audio_worker(request.app)
+        worker = request.app.state.audio_worker
+    return worker
+
+
+def _render_after_commit(session: Session, worker: AudioWorker, clips: list[AudioClip], force: bool) -> None:
+    """Queue renders once the rows are committed, so the worker can see them."""
+    ids = [c.id for c in clips if c.id is not None and (force or c.status != "ready")]
+
+    def submit(_session: Any) -> None:
+        for clip_id in ids:
+            worker.submit(clip_id, force=force)
+
+    event.listen(session, "after_commit", submit, once=True)
+
+
+def clip_public(clip: AudioClip, settings: Any, worker: AudioWorker | None = None) -> dict[str, Any]:
+    """A clip as the API shows it: status, error, measurements, download address."""
+    return {
+        "id": clip.id, "title": clip.title, "campaign_id": clip.campaign_id, "language": clip.language,
+        "source": clip.source, "engine": clip.engine, "voice": clip.voice, "status": clip.status,
+        "in_progress": bool(worker and worker.current == clip.id), "error": clip.error,
+        "normalized_text": clip.normalized_text, "duration_seconds": clip.duration_seconds,
+        "loudness_lufs": clip.loudness_lufs, "true_peak_dbtp": clip.true_peak_dbtp,
+        "size_bytes": clip.size_bytes, "rendered_at": clip.rendered_at,
+        "url": clip_url(settings, clip) if clip.status == "ready" else None,
+    }
+
+
+@router.post("/normalize")
+def normalize(body: NormalizeIn, settings: SettingsDep) -> dict[str, str]:
+    """Preview what the engine will read."""
+    return {"text": normalize_text(body.text, body.language, load_dictionary(settings.media_dir))}
+
+
+@router.post("/clips", status_code=202)
+def say(body: SayIn, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    """Render free text (queued); the same text and settings return the existing clip."""
+    clip = request_clip(session, settings, text=body.text, language=body.language, engine=body.engine,
+                        voice=body.voice, title=body.title, repeats=body.repeats, chime=body.chime)
+    worker = _worker(request)
+    _render_after_commit(session, worker, [clip], False)
+    return clip_public(clip, settings, worker)
+
+
+@router.post("/campaigns/{campaign_id}/render", status_code=202)
+def render_campaign(campaign_id: int, body: RenderIn, session: SessionDep, settings: SettingsDep,
+                    request: Request) -> dict[str, Any]:
+    """Render (or with force, re-render) a campaign's loudspeaker/voice audio and plan its airings."""
+    pairs = campaign_audio(session, settings, campaign_id, engine=body.engine)
+    clips = [clip for _, clip in pairs]
+    planned = airings.plan_airings(session, settings, campaign_id,
+                                   [clip for channel, clip in pairs if channel == "loudspeaker"])
+    worker = _worker(request)
+    _render_after_commit(session, worker, clips, body.force)
+    return {"clips": [clip_public(c, settings, worker) for c in clips], "airings_planned": len(planned)}
+
+
+@router.get("/clips")
+def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
+               campaign_id: int | None = None, status: str | None = None,
+               offset: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    query = select(AudioClip)
+    if campaign_id is not None:
+        query = query.where(AudioClip.campaign_id == campaign_id)
+    if status:
+        query = query.where(AudioClip.status == status)
+    rows = session.exec(query.order_by(col(AudioClip.id).desc()).offset(offset).limit(limit)).all()
+    worker = getattr(request.app.state, "audio_worker", None)
+    return {"items": [clip_public(c, settings, worker) for c in rows], "offset": offset, "limit": limit}
+
+
+@router.get("/clips/{clip_id}")
+def get_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    clip = session.get(AudioClip, clip_id)
+    if clip is None:
+        raise NotFoundError("Không tìm thấy đoạn âm thanh.")
+    return clip_public(clip, settings, getattr(request.app.state, "audio_worker", None))
+
+
+@router.post("/clips/{clip_id}/render", status_code=202)
+def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    clip = session.get(AudioClip, clip_id)
+    if clip is None:
+        raise NotFoundError("Không tìm thấy đoạn âm thanh.")
+    worker = _worker(request)
+    _render_after_commit(session, worker, [clip], True)
+    return clip_public(clip, settings, worker)
+
+
+@router.post("/uploads", status_code=202)
+async def upload(session: SessionDep, settings: SettingsDep, request: Request,
+                 file: Annotated[UploadFile, File()], language: Annotated[str, Form()] = "vi",
+                 title: Annotated[str, Form()] = "", campaign_id: Annotated[int | None, Form()] = None,
+                 repeats: Annotated[int, Form(ge=1, le=5)] = 1,
+                 chime: Annotated[bool, Form()] = False) -> dict[str, Any]:
+    """An officer's own recording (MP3/WAV), processed like TTS."""
+    data = await file.read()
+    clip = upload_recording(session, settings, data, language=language, title=title or (file.filename or ""),
+                            campaign_id=campaign_id, repeats=repeats, chime=chime)
+    worker = _worker(request)
+    _render_after_commit(session, worker, [clip], False)
+    return clip_public(clip, settings, worker)
+
+
+@router.get("/pronunciations")
+def get_pronunciations(settings: SettingsDep) -> dict[str, dict[str, str]]:
+    return {"entries": load_dictionary(settings.media_dir)}
+
+
+@router.put("/pronunciations")
+def put_pronunciations(body: dict[str, dict[str, str]], settings: SettingsDep) -> dict[str, dict[str, str]]:
+    """Replace the dictionary: {"entries": {"Zalo": "da lô", …}}."""
+    return {"entries": save_dictionary(settings.media_dir, body.get("entries", {}))}
+
+
+@router.get("/communes/{code}/catalogue")
+def commune_catalogue(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """What the commune's operator should air, with slots, levels and the feed address."""
+    commune = session.get(Commune, code)
+    if commune is None:
+        raise NotFoundError("Không tìm thấy xã.")
+    airings.ensure_feed_token(session, commune)
+    items = [{"airing_id": e.airing.id, "planned_at": e.airing.planned_at, "level": e.airing.level,
+              "level_label": LEVEL_LABELS.get(e.airing.level, e.airing.level),
+              "confirmation_code": e.airing.confirmation_code, "confirmed_at": e.airing.confirmed_at,
+              "clip": clip_public(e.clip, settings)} for e in airings.catalogue(session, code)]
+    return {"commune": code, "airing_slots": commune.airing_slots, "feed_url": feed_url(settings, commune),
+            "items": items}
+
+
+@router.post("/communes/{code}/feed-token")
+def rotate_token(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, str]:
+    """Issue a new feed address; the old one stops working."""
+    airings.rotate_feed_token(session, code)
+    commune = session.get(Commune, code)
+    assert commune is not None
+    return {"feed_url": feed_url(settings, commune)}
+
+
+@router.post("/airings/{airing_id}/confirm")
+def confirm_by_id(airing_id: int, body: ConfirmIn, session: SessionDep) -> dict[str, Any]:
+    a = airings.confirm_airing(session, airing_id=airing_id, aired_at=body.aired_at, source="api")
+    return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
+
+
+@router.post("/airings/confirm")
+def confirm_by_code(body: ConfirmIn, session: SessionDep) -> dict[str, Any]:
+    """Confirm with the code printed in the catalogue and feed (also what an SMS reply would carry)."""
+    a = airings.confirm_airing(session, code=body.code, aired_at=body.aired_at, source="api")
+    return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
+
+
+@public_router.api_route("/clips/{token}/{filename}", methods=["GET", "HEAD"])
+def download_clip(token: str, filename: str, request: Request, session: SessionDep,
+                  settings: SettingsDep, xa: str | None = None) -> Response:
+    """The MP3 with Content-Length, ETag and Range support; each full or first-byte download is logged."""
+    return clip_response(request, session, settings, token, filename, commune_code=xa)
+
+
+@public_router.get("/feeds/{token}/{code}.xml")
+def commune_feed(token: str, code: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """The commune's private podcast feed."""
+    commune = airings.commune_by_feed_token(session, token, code)
+    body = build_feed(settings, commune, airings.catalogue(session, code))
+    return Response(body, media_type="application/rss+xml; charset=utf-8")
