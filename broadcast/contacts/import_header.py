@@ -19,7 +19,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "full_name": (
         "ho ten", "ho va ten", "ten", "ho ten nguoi dan", "ten nguoi dan", "ho va ten nguoi dan",
-        "ho ten chu ho", "chu ho", "name", "full name", "fullname",
+        "ho ten chu ho", "ho va ten chu ho", "chu ho", "name", "full name", "fullname",
     ),
     "commune": (
         "xa phuong", "xa", "phuong", "phuong xa", "xa phuong dac khu", "don vi", "don vi hanh chinh",
@@ -65,7 +65,10 @@ def header_field(value: object) -> str | None:
     text = cell_text(value).lstrip("*").rstrip("*: ")
     if not text:
         return None
-    return _ALIAS_TO_FIELD.get(fold(text)) or _ALIAS_TO_FIELD.get(fold(_PARENTHESISED.sub(" ", text)))
+    found = _ALIAS_TO_FIELD.get(fold(text)) or _ALIAS_TO_FIELD.get(fold(_PARENTHESISED.sub(" ", text)))
+    if found is None and "/" in text:  # "Số ĐT/Zalo", "Điện thoại / Phone"
+        found = next((f for part in text.split("/") if (f := _ALIAS_TO_FIELD.get(fold(part)))), None)
+    return found
 
 
 @dataclass(frozen=True)

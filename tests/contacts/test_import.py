@@ -342,3 +342,20 @@ def test_excel_row_numbers_count_leading_empty_rows_and_columns(
     report = import_contacts(engine, path)
     assert report.bad_rows == [BadRow(8, "Điện thoại", "không có số", INVALID, "error")]
     assert contacts(engine)["+84912345678"].full_name == "An"
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Số điện thoại", "phone"), ("SĐT", "phone"), ("số đt/Zalo", "phone"), ("Điện thoại (bắt buộc)", "phone"),
+        ("*Mobile:", "phone"), ("PHONE", "phone"), ("Họ và tên chủ hộ", "full_name"), ("Full name", "full_name"),
+        ("Tên", "full_name"), ("Xã/Phường", "commune"), ("Đơn vị", "commune"), ("Ward", "commune"),
+        ("Ấp/Khóm", "address"), ("Địa chỉ", "address"), ("Group(s)", "groups"), ("NHÓM", "groups"),
+        ("Tags", "tags"), ("Nhãn", "tags"), ("Ngôn ngữ", "language"), ("Language", "language"),
+        ("Ghi chú", "note"), ("STT", None), ("Ngày sinh", None), (12, None), (None, None),
+    ],
+)
+def test_header_names_are_matched_without_accents_or_case(header: object, field: str | None) -> None:
+    from broadcast.contacts.import_header import header_field
+
+    assert header_field(header) == field
