@@ -143,7 +143,7 @@ def test_operator_flow(client: TestClient, engine: Engine, settings: Settings) -
         assert kinds.count("airing_confirmed") == 1
         downloads = s.exec(select(EngagementEvent).where(EngagementEvent.kind == "download")).all()
         assert {e.commune_code for e in downloads} == {None, "32014"}
-        assert s.get(Commune, "32014").feed_token  # type: ignore[union-attr]
+        assert s.get(Commune, "32014").feed_token
 
 
 def test_same_text_posted_twice_is_one_clip(client: TestClient) -> None:
