@@ -77,8 +77,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from broadcast.api import api_router
+    from broadcast.channels.webhooks import router as twilio_webhooks
 
     app.include_router(api_router)
+    app.include_router(twilio_webhooks)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from broadcast.exceptions import ConfigurationError
@@ -34,10 +34,14 @@ class Settings(BaseSettings):
     # Twilio (an empty API base URL means the real api.twilio.com)
     twilio_account_sid: str = "AC00000000000000000000000000000000"
     twilio_auth_token: SecretStr = SecretStr("simulator-auth-token")
-    twilio_from: str = "CAMAU-PBGDPL"
+    twilio_from: str = "CAMAU-PBGDP"  # alphanumeric sender: at most 11 characters
     twilio_messaging_service_sid: str = ""
     twilio_api_base_url: str = ""
     twilio_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Run the built-in Twilio simulator inside `serve` and send to it (never reaches real phones).
+    # Set to false, with real credentials, in production.
+    twilio_simulator: bool = True
+    twilio_simulator_port: int = Field(default=8021, ge=0, le=65535)
 
     # Sending rules (defaults after Decree 91/2020; each campaign may override them)
     sms_rate_per_second: float = Field(default=10.0, gt=0)
@@ -49,6 +53,12 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=6, ge=1)
     dispatcher_batch_size: int = Field(default=200, ge=1)
     dispatcher_concurrency: int = Field(default=32, ge=1)
+    # A claimed row whose outcome was not recorded within this many seconds is reconciled with the
+    # provider before any resend (must exceed the provider timeout: a call may still be in flight).
+    dispatcher_lease_seconds: float = Field(default=45.0, gt=0)
+    dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
     run_dispatcher_in_serve: bool = True
     run_scheduler_in_serve: bool = True
 
@@ -123,6 +133,14 @@ class Settings(BaseSettings):
     def _service_sid(cls, value: str) -> str:
         if value and not re.fullmatch(r"MG[0-9a-fA-F]{32}", value):
             raise ValueError("must be empty or MG followed by 32 hexadecimal digits")
+        return value
+
+    @field_validator("dispatcher_lease_seconds")
+    @classmethod
+    def _lease(cls, value: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("twilio_timeout_seconds", 15.0)
+        if value <= timeout:
+            raise ValueError(f"must be longer than TWILIO_TIMEOUT_SECONDS ({timeout:g} s)")
         return value
 
     @property

@@ -29,8 +29,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     upgrade(f"sqlite:///{path}")
     # Fold the WAL back into the main file so a plain copy is complete.
     engine = make_engine(f"sqlite:///{path}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = engine.raw_connection()  # outside a transaction: a checkpoint cannot run inside one
+    raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
     engine.dispose()
     return path
 
@@ -95,3 +96,61 @@ def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("TWILIO_", "DATABASE_URL", "MEDIA_DIR", "PUBLIC_BASE_URL")):
             monkeypatch.delenv(key, raising=False)
+
+
+# ---- a live app on loopback (for webhooks the simulator calls) ---------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings whose PUBLIC_BASE_URL is the address `live_app` will serve on."""
+    port = free_port()
+    return load_settings(
+        database_url=database_url,
+        media_dir=tmp_path / "media",
+        public_base_url=f"http://127.0.0.1:{port}",
+        twilio_simulator=False,
+        twilio_timeout_seconds=3,
+        dispatcher_lease_seconds=5,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.5,
+        dispatcher_poll_seconds=0.05,
+        sms_rate_per_second=2000,
+        quiet_hours_start="00:00",
+        quiet_hours_end="00:00",
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+def live_app(live_settings: Settings) -> Iterator[str]:
+    """The web app served by uvicorn on PUBLIC_BASE_URL's port (no background services)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from broadcast.app import create_app
+
+    port = int(live_settings.public_base_url.rsplit(":", 1)[1])
+    app = create_app(live_settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("app did not start")
+        time.sleep(0.01)
+    yield live_settings.public_base_url
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,82 @@
+"""JSON routes for SMS: segment/cost estimate, test sends, delivery records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from broadcast.channels import service
+from broadcast.channels.segments import estimate
+from broadcast.contacts.service import get_contact
+from broadcast.deps import SessionDep, SettingsDep
+
+router = APIRouter(tags=["sms"])
+
+
+class EstimateIn(BaseModel):
+    text: str = Field(max_length=1600)
+    strip_diacritics: bool = False
+
+
+class EstimateOut(BaseModel):
+    encoding: str
+    segments: int
+    characters: int
+    text: str
+    units_per_segment: int
+    remaining: int
+    cost: float
+    price_unit: str
+
+
+class TestSendIn(BaseModel):
+    to: str = Field(description="Phone number in any Vietnamese format")
+    text: str = Field(min_length=1, max_length=1600)
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    campaign_id: int | None
+    run_id: int | None
+    contact_id: int | None
+    to_phone: str | None
+    channel: str
+    kind: str
+    status: str
+    provider_sid: str | None
+    provider_status: str | None
+    error_code: int | None
+    error_message: str | None
+    attempts: int
+    segments: int | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+@router.post("/sms/estimate", response_model=EstimateOut, summary="Encoding, segments and cost of an SMS text")
+def sms_estimate(data: EstimateIn, settings: SettingsDep) -> dict[str, Any]:
+    result = estimate(data.text, strip=data.strip_diacritics, price_per_segment=settings.sms_price_per_segment)
+    return {**result.to_dict(), "price_unit": settings.sms_price_unit}
+
+
+@router.post("/sms/test", status_code=201, response_model=DeliveryOut,
+             summary="Send one test SMS through the normal dispatcher (no quiet hours or caps)")
+def sms_test(data: TestSendIn, session: SessionDep) -> Any:
+    return service.queue_message(session, to=data.to, body=data.text)
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
+def get_delivery(delivery_id: int, session: SessionDep) -> Any:
+    return service.get_delivery(session, delivery_id)
+
+
+@router.get("/contacts/{contact_id}/deliveries", response_model=list[DeliveryOut],
+            summary="A resident's delivery history, newest first")
+def contact_deliveries(contact_id: int, session: SessionDep) -> Any:
+    get_contact(session, contact_id)
+    return service.contact_history(session, contact_id)

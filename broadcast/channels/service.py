@@ -1,0 +1,89 @@
+"""Delivery queries and one-off sends (test messages, replies) through the normal outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
+from broadcast.contacts.models import Contact
+from broadcast.contacts.phones import PhoneError, normalize_vn_phone
+from broadcast.db import utcnow
+from broadcast.exceptions import NotFoundError, ValidationFailed
+
+
+def queue_message(
+    session: Session,
+    *,
+    to: str,
+    body: str,
+    kind: str = DeliveryKind.test,
+    channel: str = "sms",
+    created_by_id: int | None = None,
+    in_reply_to_id: int | None = None,
+    campaign_id: int | None = None,
+) -> Delivery:
+    """Put one message in the outbox; the dispatcher sends it like any other."""
+    try:
+        phone = normalize_vn_phone(to)
+    except PhoneError as exc:
+        raise ValidationFailed(str(exc), field="to") from None
+    if not body.strip():
+        raise ValidationFailed("Nội dung tin nhắn trống", field="text")
+    contact_id = session.exec(select(Contact.id).where(Contact.phone == phone)).first()
+    now = utcnow()
+    delivery = Delivery(
+        to_phone=phone,
+        contact_id=contact_id,
+        body=body,
+        kind=kind,
+        channel=channel,
+        campaign_id=campaign_id,
+        status=DeliveryStatus.queued,
+        next_attempt_at=now,
+        created_by_id=created_by_id,
+        in_reply_to_id=in_reply_to_id,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def get_delivery(session: Session, delivery_id: int) -> Delivery:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFoundError(f"Không tìm thấy tin #{delivery_id}")
+    return delivery
+
+
+def campaign_counts(session: Session, campaign_id: int, run_id: int | None = None) -> dict[str, Any]:
+    """Delivery counts of a campaign by status and, for failures, by error code."""
+    where = [col(Delivery.campaign_id) == campaign_id]
+    if run_id is not None:
+        where.append(col(Delivery.run_id) == run_id)
+    by_status = dict(
+        session.execute(select(Delivery.status, func.count()).where(*where).group_by(col(Delivery.status)))
+        .tuples().all()
+    )
+    failures = session.execute(
+        select(Delivery.status, Delivery.error_code, func.count())
+        .where(*where, col(Delivery.status).in_([DeliveryStatus.failed, DeliveryStatus.undelivered,
+                                                 DeliveryStatus.skipped]))
+        .group_by(col(Delivery.status), col(Delivery.error_code))
+    ).all()
+    return {
+        "total": sum(by_status.values()),
+        "by_status": {status.value: by_status.get(status.value, 0) for status in DeliveryStatus},
+        "failures": [{"status": s, "error_code": c, "count": n} for s, c, n in failures],
+    }
+
+
+def contact_history(session: Session, contact_id: int, *, limit: int = 100) -> list[Delivery]:
+    return list(
+        session.exec(
+            select(Delivery).where(Delivery.contact_id == contact_id)
+            .order_by(col(Delivery.created_at).desc()).limit(limit)
+        ).all()
+    )

@@ -1,0 +1,130 @@
+"""The `broadcast` command: serve, workers, database, communes, residents, demo, simulator, audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from broadcast.config import Settings, get_settings
+from broadcast.exceptions import BroadcastError
+
+console = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    help="Dịch vụ phát tin phổ biến pháp luật — law-dissemination SMS, voice and loudspeaker broadcasts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+communes_app = typer.Typer(help="Communes and wards (2025 two-tier units).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(communes_app, name="communes")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except BroadcastError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _mount_optional() -> None:
+    """Sub-commands owned by other domains."""
+    from broadcast.contacts.cli import contacts_app
+
+    app.add_typer(contacts_app, name="contacts", help="Residents: import from CSV/XLSX.")
+    try:
+        from broadcast.audio.cli import audio_app
+    except ImportError:  # pragma: no cover - audio extras missing
+        return
+    app.add_typer(audio_app, name="audio", help="Loudspeaker audio clips.")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
+    """Create or update the database schema (safe to run again)."""
+    from broadcast.db import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"Cơ sở dữ liệu đã cập nhật ({revision}).")
+
+
+@communes_app.command("load")
+def communes_load(
+    province: Annotated[str | None, typer.Option("--province", help="Province code (default PROVINCE_CODE)")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV with code,name[,division_type]")] = None,
+) -> None:
+    """Load the communes and wards of a province (from vietnam-provinces, or a CSV you give)."""
+    from broadcast.contacts.communes import province_communes, read_communes_csv, upsert_communes
+    from broadcast.db import make_engine, session_scope, upgrade
+
+    settings = _settings()
+    code = (province or settings.province_code).zfill(2)
+    upgrade(settings.database_url)
+    try:
+        records = read_communes_csv(csv_file) if csv_file else province_communes(code)
+        with session_scope(make_engine(settings.database_url)) as session:
+            result = upsert_communes(session, code, records)
+    except BroadcastError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"Tỉnh {code}: {result.total} đơn vị — thêm mới {result.created}, cập nhật {result.updated}."
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run the web app and API, with the scheduler and dispatcher in the same process."""
+    from broadcast.runtime import serve as run
+
+    run(_settings(), host=host, port=port)
+
+
+@app.command()
+def worker() -> None:
+    """Run the SMS/voice dispatcher alone (several may run against one PostgreSQL)."""
+    from broadcast.runtime import run_worker
+
+    run_worker(_settings())
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8021,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+) -> None:
+    """Run the built-in Twilio simulator alone (GET /_simulator/messages lists what it accepted)."""
+    from broadcast.channels.simulator.cli import run_simulator
+
+    settings = _settings()
+    run_simulator(host, port, settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+
+
+@app.command()
+def demo(
+    seed_only: Annotated[bool, typer.Option("--seed-only", help="Seed the demo data, then stop")] = False,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Seed a realistic Cà Mau demo (communes, residents, a campaign) idempotently, then serve."""
+    from broadcast.demo import seed_demo
+    from broadcast.runtime import serve as run
+
+    settings = _settings()
+    summary = seed_demo(settings)
+    console.print(summary)
+    if not seed_only:
+        run(settings, host=host, port=port)
+
+
+_mount_optional()

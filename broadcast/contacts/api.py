@@ -1,0 +1,155 @@
+"""JSON routes for communes, residents and groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+from sqlmodel import col, func, select
+
+from broadcast.contacts import service
+from broadcast.contacts.models import (
+    Commune,
+    CommunePublic,
+    CommuneUpdate,
+    Contact,
+    ContactCreate,
+    ContactPublic,
+    ContactUpdate,
+    GroupCreate,
+    GroupPublic,
+    GroupUpdate,
+    page,
+)
+from broadcast.deps import SessionDep
+from broadcast.exceptions import NotFoundError, ValidationFailed
+
+router = APIRouter(tags=["residents"])
+
+Offset = Query(0, ge=0, description="Rows to skip")
+Limit = Query(50, ge=1, le=500, description="Rows per page (at most 500)")
+
+
+def _public(contact: Contact, groups: list[str], tags: list[str]) -> ContactPublic:
+    return ContactPublic.model_validate({**contact.model_dump(), "groups": groups, "tags": tags})
+
+
+@router.get("/communes", summary="List communes")
+def list_communes(
+    session: SessionDep,
+    q: str | None = Query(None, description="Part of the name"),
+    province_code: str | None = None,
+    offset: int = Offset,
+    limit: int = Query(100, ge=1, le=500),
+) -> dict[str, Any]:
+    query = select(Commune)
+    if q:
+        query = query.where(col(Commune.name).ilike(f"%{q}%"))
+    if province_code:
+        query = query.where(Commune.province_code == province_code)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Commune.name)).offset(offset).limit(limit)).all()
+    return page([CommunePublic.model_validate(c.model_dump()) for c in rows], total, offset, limit)
+
+
+@router.get("/communes/{code}", response_model=CommunePublic)
+def get_commune(code: str, session: SessionDep) -> Commune:
+    commune = session.get(Commune, code)
+    if commune is None:
+        raise NotFoundError(f"Không có xã/phường mã {code}")
+    return commune
+
+
+@router.patch("/communes/{code}", response_model=CommunePublic)
+def update_commune(code: str, data: CommuneUpdate, session: SessionDep) -> Commune:
+    commune = get_commune(code, session)
+    if data.legal_aid_contact is not None:
+        commune.legal_aid_contact = data.legal_aid_contact
+    if data.airing_slots is not None:
+        from broadcast.config import _HHMM
+
+        bad = [s for s in data.airing_slots if not _HHMM.match(s)]
+        if bad or not data.airing_slots:
+            raise ValidationFailed(f"Giờ phát không hợp lệ: {', '.join(bad) or 'trống'} (dạng HH:MM)",
+                                   field="airing_slots")
+        commune.airing_slots = sorted(set(data.airing_slots))
+    session.add(commune)
+    return commune
+
+
+@router.get("/contacts", summary="List residents with filters and pagination")
+def list_contacts(
+    session: SessionDep,
+    q: str | None = Query(None, description="Name or part of the phone number"),
+    commune_code: str | None = None,
+    group_id: int | None = None,
+    tag: str | None = None,
+    language: str | None = Query(None, pattern="^(vi|km)$"),
+    opted_out: bool | None = None,
+    offset: int = Offset,
+    limit: int = Limit,
+) -> dict[str, Any]:
+    filters = service.ContactFilter(q=q, commune_code=commune_code, group_id=group_id, tag=tag,
+                                    language=language, opted_out=opted_out)
+    rows, total = service.list_contacts(session, filters, offset=offset, limit=limit)
+    extra = service.memberships(session, [c.id for c in rows if c.id is not None])
+    items = [_public(c, *extra[c.id]) for c in rows if c.id is not None]
+    return page(items, total, offset, limit)
+
+
+@router.post("/contacts", status_code=201, response_model=ContactPublic)
+def create_contact(data: ContactCreate, session: SessionDep) -> ContactPublic:
+    contact = service.create_contact(session, data)
+    assert contact.id is not None
+    return _public(contact, *service.memberships(session, [contact.id])[contact.id])
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactPublic)
+def get_contact(contact_id: int, session: SessionDep) -> ContactPublic:
+    contact = service.get_contact(session, contact_id)
+    return _public(contact, *service.memberships(session, [contact_id])[contact_id])
+
+
+@router.patch("/contacts/{contact_id}", response_model=ContactPublic)
+def update_contact(contact_id: int, data: ContactUpdate, session: SessionDep) -> ContactPublic:
+    contact = service.update_contact(session, contact_id, data)
+    return _public(contact, *service.memberships(session, [contact_id])[contact_id])
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+def delete_contact(contact_id: int, session: SessionDep) -> Response:
+    service.delete_contact(session, contact_id)
+    return Response(status_code=204)
+
+
+@router.get("/groups")
+def list_groups(session: SessionDep) -> dict[str, Any]:
+    rows = service.list_groups(session)
+    items = [GroupPublic(id=g.id or 0, name=g.name, description=g.description, member_count=n) for g, n in rows]
+    return page(items, len(items), 0, len(items))
+
+
+@router.post("/groups", status_code=201, response_model=GroupPublic)
+def create_group(data: GroupCreate, session: SessionDep) -> GroupPublic:
+    group = service.create_group(session, data)
+    return GroupPublic(id=group.id or 0, name=group.name, description=group.description)
+
+
+@router.get("/groups/{group_id}", response_model=GroupPublic)
+def get_group(group_id: int, session: SessionDep) -> GroupPublic:
+    group = service.get_group(session, group_id)
+    return GroupPublic(id=group_id, name=group.name, description=group.description,
+                       member_count=service.group_size(session, group_id))
+
+
+@router.patch("/groups/{group_id}", response_model=GroupPublic)
+def update_group(group_id: int, data: GroupUpdate, session: SessionDep) -> GroupPublic:
+    group = service.update_group(session, group_id, data)
+    return GroupPublic(id=group_id, name=group.name, description=group.description,
+                       member_count=service.group_size(session, group_id))
+
+
+@router.delete("/groups/{group_id}", status_code=204)
+def delete_group(group_id: int, session: SessionDep) -> Response:
+    service.delete_group(session, group_id)
+    return Response(status_code=204)

@@ -1,0 +1,338 @@
+"""Residents, groups and consent: plain functions over a Session (callers commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from broadcast.accounts import audit
+from broadcast.contacts.models import (
+    Commune,
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Contact,
+    ContactCreate,
+    ContactGroup,
+    ContactTag,
+    ContactUpdate,
+    GroupCreate,
+    GroupMember,
+    GroupUpdate,
+    Tag,
+)
+from broadcast.contacts.phones import PhoneError, normalize_vn_phone
+from broadcast.db import utcnow
+from broadcast.exceptions import ConflictError, NotFoundError, ValidationFailed
+
+
+@dataclass
+class ContactFilter:
+    q: str | None = None
+    commune_code: str | None = None
+    group_id: int | None = None
+    tag: str | None = None
+    language: str | None = None
+    opted_out: bool | None = None
+    ids: Sequence[int] = field(default_factory=list)
+
+
+def _phone(raw: str) -> str:
+    try:
+        return normalize_vn_phone(raw)
+    except PhoneError as exc:
+        raise ValidationFailed(str(exc), field="phone") from None
+
+
+def _check_commune(session: Session, code: str | None) -> None:
+    if code is not None and session.get(Commune, code) is None:
+        raise ValidationFailed(f"Không có xã/phường mã {code}", field="commune_code")
+
+
+def get_contact(session: Session, contact_id: int) -> Contact:
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.erased_at is not None:
+        raise NotFoundError(f"Không tìm thấy người dân #{contact_id}")
+    return contact
+
+
+def find_by_phone(session: Session, raw_phone: str) -> Contact | None:
+    try:
+        phone = normalize_vn_phone(raw_phone)
+    except PhoneError:
+        return None
+    return session.exec(select(Contact).where(Contact.phone == phone)).first()
+
+
+def list_contacts(
+    session: Session, filters: ContactFilter, *, offset: int = 0, limit: int = 50
+) -> tuple[list[Contact], int]:
+    """A page of residents matching the filters, newest first, and the total count."""
+    query = select(Contact).where(col(Contact.erased_at).is_(None))
+    if filters.q:
+        like = f"%{filters.q.strip()}%"
+        digits = "".join(ch for ch in filters.q if ch.isdigit())
+        conditions = [col(Contact.full_name).ilike(like)]
+        if len(digits) >= 3:
+            conditions.append(col(Contact.phone).like(f"%{digits.lstrip('0')}%"))
+        query = query.where(or_(*conditions))
+    if filters.commune_code:
+        query = query.where(Contact.commune_code == filters.commune_code)
+    if filters.language:
+        query = query.where(Contact.language == filters.language)
+    if filters.opted_out is not None:
+        query = query.where(Contact.sms_opted_out == filters.opted_out)
+    if filters.group_id is not None:
+        members = select(GroupMember.contact_id).where(GroupMember.group_id == filters.group_id)
+        query = query.where(col(Contact.id).in_(members))
+    if filters.tag:
+        tagged = (
+            select(ContactTag.contact_id)
+            .join(Tag, col(Tag.id) == ContactTag.tag_id)
+            .where(Tag.name == filters.tag)
+        )
+        query = query.where(col(Contact.id).in_(tagged))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Contact.id).desc()).offset(offset).limit(limit)).all()
+    return list(rows), int(total)
+
+
+def memberships(session: Session, contact_ids: Sequence[int]) -> dict[int, tuple[list[str], list[str]]]:
+    """Group and tag names for each contact, in two queries for the whole page."""
+    result: dict[int, tuple[list[str], list[str]]] = {cid: ([], []) for cid in contact_ids}
+    if not contact_ids:
+        return result
+    groups = session.exec(
+        select(GroupMember.contact_id, ContactGroup.name)
+        .join(ContactGroup, col(ContactGroup.id) == GroupMember.group_id)
+        .where(col(GroupMember.contact_id).in_(contact_ids))
+    ).all()
+    for cid, name in groups:
+        result[cid][0].append(name)
+    tags = session.exec(
+        select(ContactTag.contact_id, Tag.name)
+        .join(Tag, col(Tag.id) == ContactTag.tag_id)
+        .where(col(ContactTag.contact_id).in_(contact_ids))
+    ).all()
+    for cid, name in tags:
+        result[cid][1].append(name)
+    return result
+
+
+def _group_ids(session: Session, names: Sequence[str]) -> list[int]:
+    ids = []
+    for name in {n.strip() for n in names if n.strip()}:
+        group = session.exec(select(ContactGroup).where(ContactGroup.name == name)).first()
+        if group is None:
+            group = ContactGroup(name=name)
+            session.add(group)
+            session.flush()
+        assert group.id is not None
+        ids.append(group.id)
+    return ids
+
+
+def _tag_ids(session: Session, names: Sequence[str]) -> list[int]:
+    ids = []
+    for name in {n.strip().lower() for n in names if n.strip()}:
+        tag = session.exec(select(Tag).where(Tag.name == name)).first()
+        if tag is None:
+            tag = Tag(name=name)
+            session.add(tag)
+            session.flush()
+        assert tag.id is not None
+        ids.append(tag.id)
+    return ids
+
+
+def _set_memberships(
+    session: Session, contact_id: int, groups: Sequence[str] | None, tags: Sequence[str] | None
+) -> None:
+    if groups is not None:
+        session.execute(delete(GroupMember).where(col(GroupMember.contact_id) == contact_id))
+        for gid in _group_ids(session, groups):
+            session.add(GroupMember(contact_id=contact_id, group_id=gid))
+    if tags is not None:
+        session.execute(delete(ContactTag).where(col(ContactTag.contact_id) == contact_id))
+        for tid in _tag_ids(session, tags):
+            session.add(ContactTag(contact_id=contact_id, tag_id=tid))
+    session.flush()
+
+
+def create_contact(session: Session, data: ContactCreate, *, actor_id: int | None = None,
+                   actor: str = "system") -> Contact:
+    """Add one resident; the phone must be a Vietnamese mobile number not already registered."""
+    phone = _phone(data.phone)
+    _check_commune(session, data.commune_code)
+    if session.exec(select(Contact.id).where(Contact.phone == phone)).first() is not None:
+        raise ConflictError(f"Số điện thoại {phone} đã có trong danh sách", field="phone")
+    now = utcnow()
+    contact = Contact(
+        phone=phone,
+        full_name=data.full_name.strip(),
+        commune_code=data.commune_code,
+        address=data.address,
+        language=data.language,
+        note=data.note,
+        consent_source=ConsentSource.api,
+        consent_at=now,
+    )
+    session.add(contact)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConflictError(f"Số điện thoại {phone} đã có trong danh sách", field="phone") from None
+    assert contact.id is not None
+    session.add(ConsentEvent(contact_id=contact.id, channel="all", action=ConsentAction.opt_in,
+                             source=ConsentSource.api, actor_id=actor_id, at=now))
+    _set_memberships(session, contact.id, data.groups, data.tags)
+    audit.record(session, action="contact.create", entity="contact", entity_id=contact.id,
+                 actor_id=actor_id, actor=actor, after=audit.snapshot(contact))
+    return contact
+
+
+def update_contact(session: Session, contact_id: int, data: ContactUpdate, *, actor_id: int | None = None,
+                   actor: str = "system") -> Contact:
+    """Change a resident; opt-out changes go through set_opt_out so they are recorded as consent events."""
+    contact = get_contact(session, contact_id)
+    before = audit.snapshot(contact)
+    changes = data.model_dump(exclude_unset=True)
+    if "phone" in changes and changes["phone"] is not None:
+        phone = _phone(changes.pop("phone"))
+        clash = session.exec(select(Contact.id).where(Contact.phone == phone, Contact.id != contact_id)).first()
+        if clash is not None:
+            raise ConflictError(f"Số điện thoại {phone} đã có trong danh sách", field="phone")
+        contact.phone = phone
+    if "commune_code" in changes:
+        _check_commune(session, changes["commune_code"])
+    for channel in ("sms", "voice"):
+        value = changes.pop(f"{channel}_opted_out", None)
+        if value is not None:
+            set_opt_out(session, contact, channel=channel, opted_out=value, source=ConsentSource.officer,
+                        actor_id=actor_id)
+    groups, tags = changes.pop("groups", None), changes.pop("tags", None)
+    for key, value in changes.items():
+        if value is not None:
+            setattr(contact, key, value)
+    contact.updated_at = utcnow()
+    session.add(contact)
+    assert contact.id is not None
+    _set_memberships(session, contact.id, groups, tags)
+    audit.record(session, action="contact.update", entity="contact", entity_id=contact.id,
+                 actor_id=actor_id, actor=actor, before=before, after=audit.snapshot(contact))
+    return contact
+
+
+def delete_contact(session: Session, contact_id: int, *, actor_id: int | None = None,
+                   actor: str = "system") -> None:
+    contact = get_contact(session, contact_id)
+    audit.record(session, action="contact.delete", entity="contact", entity_id=contact_id,
+                 actor_id=actor_id, actor=actor, before=audit.snapshot(contact))
+    session.delete(contact)
+    session.flush()
+
+
+def set_opt_out(
+    session: Session,
+    contact: Contact,
+    *,
+    channel: str,
+    opted_out: bool,
+    source: str,
+    detail: str = "",
+    actor_id: int | None = None,
+) -> bool:
+    """Record an opt-out or opt-in for `sms`, `voice` or `all`; returns False when nothing changed."""
+    channels = ("sms", "voice") if channel == "all" else (channel,)
+    changed = False
+    for name in channels:
+        attr = f"{name}_opted_out"
+        if getattr(contact, attr) != opted_out:
+            setattr(contact, attr, opted_out)
+            changed = True
+    if not changed:
+        return False
+    now = utcnow()
+    if opted_out:
+        contact.opted_out_at, contact.opt_out_source = now, source
+    elif not (contact.sms_opted_out or contact.voice_opted_out):
+        contact.opted_out_at, contact.opt_out_source = None, None
+    contact.updated_at = now
+    session.add(contact)
+    assert contact.id is not None
+    session.add(ConsentEvent(contact_id=contact.id, channel=channel,
+                             action=ConsentAction.opt_out if opted_out else ConsentAction.opt_in,
+                             source=source, detail=detail[:300], actor_id=actor_id, at=now))
+    session.flush()
+    return True
+
+
+# ---- groups ------------------------------------------------------------------------------------
+
+
+def list_groups(session: Session) -> list[tuple[ContactGroup, int]]:
+    counts = (
+        select(GroupMember.group_id, func.count().label("n")).group_by(col(GroupMember.group_id)).subquery()
+    )
+    rows = session.exec(
+        select(ContactGroup, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.group_id == ContactGroup.id)
+        .order_by(col(ContactGroup.name))
+    ).all()
+    return [(group, int(n)) for group, n in rows]
+
+
+def get_group(session: Session, group_id: int) -> ContactGroup:
+    group = session.get(ContactGroup, group_id)
+    if group is None:
+        raise NotFoundError(f"Không tìm thấy nhóm #{group_id}")
+    return group
+
+
+def group_size(session: Session, group_id: int) -> int:
+    return int(session.exec(select(func.count()).where(GroupMember.group_id == group_id)).one())
+
+
+def create_group(session: Session, data: GroupCreate, *, actor_id: int | None = None) -> ContactGroup:
+    name = data.name.strip()
+    if session.exec(select(ContactGroup.id).where(ContactGroup.name == name)).first() is not None:
+        raise ConflictError(f"Nhóm “{name}” đã có", field="name")
+    group = ContactGroup(name=name, description=data.description)
+    session.add(group)
+    session.flush()
+    audit.record(session, action="group.create", entity="group", entity_id=group.id, actor_id=actor_id,
+                 after=audit.snapshot(group))
+    return group
+
+
+def update_group(session: Session, group_id: int, data: GroupUpdate, *, actor_id: int | None = None
+                 ) -> ContactGroup:
+    group = get_group(session, group_id)
+    before = audit.snapshot(group)
+    if data.name is not None:
+        name = data.name.strip()
+        clash = session.exec(
+            select(ContactGroup.id).where(ContactGroup.name == name, ContactGroup.id != group_id)
+        ).first()
+        if clash is not None:
+            raise ConflictError(f"Nhóm “{name}” đã có", field="name")
+        group.name = name
+    if data.description is not None:
+        group.description = data.description
+    session.add(group)
+    session.flush()
+    audit.record(session, action="group.update", entity="group", entity_id=group_id, actor_id=actor_id,
+                 before=before, after=audit.snapshot(group))
+    return group
+
+
+def delete_group(session: Session, group_id: int, *, actor_id: int | None = None) -> None:
+    group = get_group(session, group_id)
+    audit.record(session, action="group.delete", entity="group", entity_id=group_id, actor_id=actor_id,
+                 before=audit.snapshot(group))
+    session.delete(group)
+    session.flush()

@@ -1,0 +1,82 @@
+"""Process wiring: which services run in `serve`, `worker` and the demo, and the channels they use."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from broadcast.app import BackgroundService, create_app
+from broadcast.channels.dispatcher import Dispatcher
+from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.config import Settings
+from broadcast.db import make_engine, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def sms_channel(settings: Settings) -> tuple[TwilioSmsChannel, Callable[[], None]]:
+    """The Twilio channel, aimed at the built-in simulator when TWILIO_SIMULATOR is on."""
+    if not settings.twilio_simulator:
+        return TwilioSmsChannel(settings), lambda: None
+    from broadcast.channels.simulator.server import TwilioSimulator
+
+    simulator = TwilioSimulator(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        port=settings.twilio_simulator_port,
+        record_requests=False,
+    )
+    url = simulator.start()
+    log.warning("Twilio simulator running at %s: no real SMS will be sent", url)
+    return TwilioSmsChannel(settings, api_base_url=url), simulator.stop
+
+
+def dispatcher_service(app: FastAPI) -> Callable[[], None]:
+    settings: Settings = app.state.settings
+    channel, stop_channel = sms_channel(settings)
+    dispatcher = Dispatcher(app.state.engine, settings, channel)
+    stop_dispatcher = dispatcher.start()
+
+    def stop() -> None:
+        stop_dispatcher()
+        stop_channel()
+
+    return stop
+
+
+def default_services(settings: Settings) -> list[BackgroundService]:
+    services: list[BackgroundService] = []
+    if settings.run_dispatcher_in_serve:
+        services.append(dispatcher_service)
+    return services
+
+
+def serve(settings: Settings, *, host: str, port: int) -> None:
+    """Web app + API + dispatcher (+ scheduler) in one process."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, background=default_services(settings))
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def run_worker(settings: Settings) -> None:
+    """The dispatcher alone, until SIGINT/SIGTERM; in-flight sends finish and are recorded."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    channel, stop_channel = sms_channel(settings)
+    dispatcher = Dispatcher(engine, settings, channel)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("dispatcher %s started", dispatcher.worker)
+    try:
+        dispatcher.run(stop)
+    finally:
+        stop_channel()
+        engine.dispose()

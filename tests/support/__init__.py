@@ -1,0 +1,1 @@
+"""Helpers shared by tests: seeding data and waiting on conditions."""
