@@ -8,8 +8,10 @@ from broadcast.audio.api import router as audio_router
 from broadcast.campaigns.api import router as campaigns_router
 from broadcast.channels.api import router as sms_router
 from broadcast.contacts.api import router as contacts_router
+from broadcast.contacts.import_api import router as import_router
 
 api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(import_router)  # before /contacts/{id}
 api_router.include_router(contacts_router)
 api_router.include_router(campaigns_router)
 api_router.include_router(sms_router)

@@ -77,10 +77,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from broadcast.api import api_router
+    from broadcast.audio.api import public_router as audio_public
     from broadcast.channels.webhooks import router as twilio_webhooks
 
     app.include_router(api_router)
     app.include_router(twilio_webhooks)
+    app.include_router(audio_public)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:

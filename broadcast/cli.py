@@ -128,3 +128,7 @@ def demo(
 
 
 _mount_optional()
+
+
+if __name__ == "__main__":
+    app()

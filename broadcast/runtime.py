@@ -49,7 +49,9 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
 
 
 def default_services(settings: Settings) -> list[BackgroundService]:
-    services: list[BackgroundService] = []
+    from broadcast.audio.api import start_audio_worker
+
+    services: list[BackgroundService] = [start_audio_worker]
     if settings.run_dispatcher_in_serve:
         services.append(dispatcher_service)
     return services
