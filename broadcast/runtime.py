@@ -57,18 +57,23 @@ def default_services(settings: Settings) -> list[BackgroundService]:
     return services
 
 
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request at INFO
+
+
 def serve(settings: Settings, *, host: str, port: int) -> None:
     """Web app + API + dispatcher (+ scheduler) in one process."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     app = create_app(settings, background=default_services(settings))
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 def run_worker(settings: Settings) -> None:
     """The dispatcher alone, until SIGINT/SIGTERM; in-flight sends finish and are recorded."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     channel, stop_channel = sms_channel(settings)

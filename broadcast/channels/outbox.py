@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from broadcast.campaigns.models import Campaign, CampaignStatus
-from broadcast.channels.models import Delivery, DeliveryAttempt, DeliveryStatus
+from broadcast.channels.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus
 from broadcast.db import UTCDateTime
 
 D = DeliveryStatus
@@ -64,15 +64,30 @@ def _claim_columns() -> tuple[object, ...]:
     )
 
 
+# One-off messages (an officer's test, an answer to a resident) go before campaign traffic.
+PRIORITY_KINDS = (DeliveryKind.test, DeliveryKind.reply, DeliveryKind.system)
+
+
 def claim_due(conn: Connection, *, worker: str, channel: str, limit: int, now: datetime) -> list[Claimed]:
     """Atomically take up to `limit` due deliveries (SKIP LOCKED on PostgreSQL) and record the attempts."""
+    rows = _claim(conn, worker=worker, channel=channel, limit=limit, now=now, kinds=PRIORITY_KINDS)
+    if len(rows) < limit:
+        rows += _claim(conn, worker=worker, channel=channel, limit=limit - len(rows), now=now,
+                       kinds=(DeliveryKind.campaign,))
+    _start_attempts(conn, rows, worker=worker, now=now)
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _claim(conn: Connection, *, worker: str, channel: str, limit: int, now: datetime,
+           kinds: tuple[str, ...]) -> list[Claimed]:
     due = (
         select(col(Delivery.id))
         .outerjoin(Campaign, col(Campaign.id) == col(Delivery.campaign_id))
         .where(
             col(Delivery.status) == D.queued,
-            col(Delivery.channel) == channel,
+            col(Delivery.kind).in_(kinds),
             col(Delivery.next_attempt_at) <= now,
+            col(Delivery.channel) == channel,
             or_(col(Delivery.campaign_id).is_(None), col(Campaign.status) == CampaignStatus.sending),
         )
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
@@ -87,9 +102,7 @@ def claim_due(conn: Connection, *, worker: str, channel: str, limit: int, now: d
                 updated_at=now)
         .returning(*_claim_columns())  # type: ignore[arg-type]
     )
-    rows = [Claimed(*row, claimed_at=now) for row in conn.execute(stmt)]
-    _start_attempts(conn, rows, worker=worker, now=now)
-    return sorted(rows, key=lambda r: r.id)
+    return [Claimed(*row, claimed_at=now) for row in conn.execute(stmt)]
 
 
 def _start_attempts(conn: Connection, rows: Sequence[Claimed], *, worker: str, now: datetime) -> None:

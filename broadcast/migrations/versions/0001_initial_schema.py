@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 10:07:29.185499
+Create Date: 2026-11-29 10:31:10.245350
 """
 from collections.abc import Sequence
 
@@ -369,7 +369,7 @@ def upgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.create_index('ix_delivery_campaign_status', ['campaign_id', 'status', 'error_code'], unique=False)
         batch_op.create_index('ix_delivery_contact_sent', ['contact_id', 'sent_at'], unique=False)
-        batch_op.create_index('ix_delivery_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_delivery_due', ['status', 'kind', 'next_attempt_at'], unique=False)
         batch_op.create_index('ix_delivery_provider_sid', ['provider_sid'], unique=True)
 
     op.create_table('delivery_attempt',
