@@ -83,6 +83,8 @@ def _seed_residents(session: Session, settings: Settings, count: int) -> int:
         groups[name] = group.id
     members = []
     for contact_id, language in session.exec(select(Contact.id, Contact.language)).all():
+        if contact_id is None:
+            continue
         picks = {GROUPS[contact_id % 4]} | ({"Đồng bào Khmer"} if language == "km" else set())
         members += [{"contact_id": contact_id, "group_id": groups[g]} for g in picks]
     session.execute(insert(GroupMember).values(members).on_conflict_do_nothing())
@@ -90,7 +92,7 @@ def _seed_residents(session: Session, settings: Settings, count: int) -> int:
 
 
 def _seed_campaigns(session: Session) -> list[int]:
-    made = []
+    made: list[int] = []
     if session.exec(select(Campaign.id).where(Campaign.title == PLAN_TITLE)).first():
         return made
     plan = campaigns.create_campaign(session, CampaignCreate(

@@ -29,12 +29,12 @@ def audience_condition(audience: dict[str, Any], channel: str = "sms") -> Column
         conditions.append(col(Contact.language).in_(languages))
     groups = [int(g) for g in audience.get("groups") or []]
     if groups:
-        members = select(GroupMember.contact_id).where(col(GroupMember.group_id).in_(groups))
+        members = select(col(GroupMember.contact_id)).where(col(GroupMember.group_id).in_(groups))
         conditions.append(col(Contact.id).in_(members))
     tags = [str(t).lower() for t in audience.get("tags") or []]
     if tags:
         tagged = (
-            select(ContactTag.contact_id)
+            select(col(ContactTag.contact_id))
             .join(Tag, col(Tag.id) == ContactTag.tag_id)
             .where(col(Tag.name).in_(tags))
         )

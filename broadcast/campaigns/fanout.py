@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,7 +30,7 @@ def fan_out(session: Session, campaign: Campaign, run: CampaignRun, *, due_at: d
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     inserted = 0
     for channel in (c for c in campaign.channels if c in MESSAGE_CHANNELS):
-        source = select(
+        source: Any = select(  # (literal() columns defeat the typed overloads)
             literal(campaign.id).label("campaign_id"),
             literal(run.id).label("run_id"),
             col(Contact.id).label("contact_id"),

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field, field_validator
 
 from broadcast.campaigns.models import BulletinLevel
 
-
 ALLOWED_CHANNELS = ("sms", "voice", "loudspeaker")
 
 

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -156,7 +155,7 @@ class Dispatcher:
             if not stale:
                 return 0
             campaigns = load_campaigns(conn, {r.campaign_id for r in stale if r.campaign_id}, self.settings)
-            languages = dict(conn.execute(
+            languages: dict[int, str] = dict(conn.execute(
                 select(Contact.id, Contact.language).where(col(Contact.id).in_({r.contact_id for r in stale}))
             ).tuples().all())
         outcomes = []

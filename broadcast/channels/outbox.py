@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -56,7 +57,7 @@ class Outcome:
     at: datetime | None = None
 
 
-def _claim_columns() -> tuple[object, ...]:
+def _claim_columns() -> tuple[Any, ...]:
     return (
         col(Delivery.id), col(Delivery.campaign_id), col(Delivery.run_id), col(Delivery.contact_id),
         col(Delivery.to_phone), col(Delivery.channel), col(Delivery.kind), col(Delivery.body),
@@ -94,15 +95,15 @@ def _claim(conn: Connection, *, worker: str, channel: str, limit: int, now: date
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=Delivery)  # type: ignore[arg-type]
+        due = due.with_for_update(skip_locked=True, of=Delivery)
     stmt = (
         update(Delivery)
         .where(col(Delivery.id).in_(due.scalar_subquery()))
         .values(status=D.sending, claimed_by=worker, claimed_at=now, attempts=col(Delivery.attempts) + 1,
                 updated_at=now)
-        .returning(*_claim_columns())  # type: ignore[arg-type]
+        .returning(*_claim_columns())
     )
-    return [Claimed(*row, claimed_at=now) for row in conn.execute(stmt)]
+    return [Claimed(**row._asdict(), claimed_at=now) for row in conn.execute(stmt)]
 
 
 def _start_attempts(conn: Connection, rows: Sequence[Claimed], *, worker: str, now: datetime) -> None:
@@ -129,17 +130,19 @@ def reclaim_stale(conn: Connection, *, worker: str, channel: str, lease_seconds:
     )
     if conn.dialect.name == "postgresql":
         stale = stale.with_for_update(skip_locked=True)
-    previous: dict[int, datetime] = {row[0]: row[1] for row in conn.execute(stale)}
+    previous: dict[int, datetime] = {
+        row[0]: row[1] for row in conn.execute(stale) if row[0] is not None and row[1] is not None
+    }
     if not previous:
         return []
     stmt = (
         update(Delivery)
         .where(col(Delivery.id).in_(list(previous)), col(Delivery.status) == D.sending)
         .values(claimed_by=worker, claimed_at=now, updated_at=now)
-        .returning(*_claim_columns())  # type: ignore[arg-type]
+        .returning(*_claim_columns())
     )
     # claimed_at carries the *previous* claim time: the provider search starts there.
-    return [Claimed(*row, claimed_at=previous[row[0]]) for row in conn.execute(stmt)]
+    return [Claimed(**row._asdict(), claimed_at=previous[row.id]) for row in conn.execute(stmt)]
 
 
 def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datetime) -> None:

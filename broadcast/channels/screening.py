@@ -57,26 +57,29 @@ def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[
         return {}
     contents: dict[int, dict[tuple[str, str], str]] = {i: {} for i in ids}
     for cid, channel, language, body in conn.execute(
-        select(CampaignContent.campaign_id, CampaignContent.channel, CampaignContent.language,
-               CampaignContent.body).where(col(CampaignContent.campaign_id).in_(ids))
+        select(col(CampaignContent.campaign_id), col(CampaignContent.channel), col(CampaignContent.language),
+               col(CampaignContent.body)).where(col(CampaignContent.campaign_id).in_(ids))
     ):
         contents[cid][(channel, language)] = body
     default_start, default_end = settings.quiet_hours
     info = {}
     rows = conn.execute(
-        select(Campaign.id, Campaign.status, Campaign.strip_diacritics, Campaign.quiet_hours_start,
-               Campaign.quiet_hours_end, Campaign.daily_cap, Campaign.expires_at)
+        select(col(Campaign.id), col(Campaign.status), col(Campaign.strip_diacritics),
+               col(Campaign.quiet_hours_start), col(Campaign.quiet_hours_end), col(Campaign.daily_cap),
+               col(Campaign.expires_at))
         .where(col(Campaign.id).in_(ids))
     )
-    for cid, status, strip, q_start, q_end, cap, expires in rows:
-        info[cid] = CampaignInfo(
+    for campaign_id, status, strip, q_start, q_end, cap, expires in rows:
+        if campaign_id is None:
+            continue
+        info[campaign_id] = CampaignInfo(
             status=status,
             strip_diacritics=strip,
             quiet_start=time.fromisoformat(q_start) if q_start else default_start,
             quiet_end=time.fromisoformat(q_end) if q_end else default_end,
             daily_cap=cap if cap is not None else settings.daily_cap_per_resident,
             expires_at=expires,
-            contents=contents[cid],
+            contents=contents[campaign_id],
         )
     return info
 
@@ -90,7 +93,8 @@ def screen(
     contacts = {
         row.id: row
         for row in conn.execute(
-            select(Contact.id, Contact.language, Contact.sms_opted_out, Contact.voice_opted_out)
+            select(col(Contact.id), col(Contact.language), col(Contact.sms_opted_out),
+                   col(Contact.voice_opted_out))
             .where(col(Contact.id).in_(contact_ids))
         )
     } if contact_ids else {}
@@ -159,9 +163,9 @@ def _recent_sends(conn: Connection, contact_ids: list[int], now: datetime) -> di
         return {}
     since = now - timedelta(days=1)
     rows = conn.execute(
-        select(Delivery.contact_id, func.count(), func.min(Delivery.sent_at))
+        select(col(Delivery.contact_id), func.count(), func.min(col(Delivery.sent_at)))
         .where(col(Delivery.contact_id).in_(set(contact_ids)), col(Delivery.kind) == DeliveryKind.campaign,
                col(Delivery.sent_at) >= since)
         .group_by(col(Delivery.contact_id))
     )
-    return {cid: (int(n), oldest) for cid, n, oldest in rows}
+    return {cid: (int(n), oldest) for cid, n, oldest in rows if cid is not None}

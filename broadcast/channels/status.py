@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import Session, col, select
 
 from broadcast.channels.models import Delivery, DeliveryStatus
@@ -51,6 +51,7 @@ def apply_status(
     if target is None:
         log.warning("status report %s for %s: unknown status word", provider_status, provider_sid)
         return "unknown"
+    match: ColumnElement[bool]
     if delivery_id is not None:
         # Our callback URL names the delivery, so reports that beat our own record of the SID still land;
         # a report for an older SID of a resent delivery does not.

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from broadcast.db import BigIntId, UTCDateTime, utcnow
@@ -31,6 +31,7 @@ class EngagementEvent(SQLModel, table=True):
     __table_args__ = (
         Index("ix_event_campaign_kind_at", "campaign_id", "kind", "occurred_at"),
         Index("ix_event_contact", "contact_id", "occurred_at"),
+        Index("ix_event_campaign_kind_commune", "campaign_id", "kind", "commune_code"),  # migration 0002
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
@@ -59,7 +60,10 @@ class ConversationStatus(StrEnum):
 class Conversation(SQLModel, table=True):
     """A resident's questions and the officers' answers, handled as one inbox item."""
 
-    __table_args__ = (Index("ix_conversation_status_last", "status", "last_message_at"),)
+    __table_args__ = (
+        Index("ix_conversation_status_last", "status", "last_message_at"),
+        Index("ix_conversation_contact_status", "contact_id", "status"),  # migration 0002
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
     contact_id: int | None = Field(
@@ -73,3 +77,65 @@ class Conversation(SQLModel, table=True):
     last_message_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# ---- admin-editable keywords and auto-replies (overrides of the defaults in keywords.py) ----------
+
+
+class KeywordRule(SQLModel, table=True):
+    """An admin's keyword: maps a whole-message keyword (accent-folded, upper case) to an action.
+
+    The action `ignore` switches a built-in default keyword off.
+    """
+
+    __tablename__ = "keyword_rule"
+
+    keyword: str = Field(primary_key=True, max_length=40)
+    action: str = Field(sa_type=String(12))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by_id: int | None = Field(default=None)
+
+
+class AutoReply(SQLModel, table=True):
+    """An admin's text for one automatic reply (opt-out confirmation, help, …); overrides the default."""
+
+    __tablename__ = "auto_reply"
+
+    key: str = Field(primary_key=True, max_length=30)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by_id: int | None = Field(default=None)
+
+
+# ---- metrics rollup: delivery counts per run × commune × channel × day × status × error ----------
+
+
+class DeliveryRollup(SQLModel, table=True):
+    """Pre-aggregated delivery counts; each run's rows are recomputed when its deliveries change."""
+
+    __tablename__ = "delivery_rollup"
+    __table_args__ = (
+        Index("ix_delivery_rollup_campaign", "campaign_id", "commune_code"),
+        Index("ix_delivery_rollup_run", "run_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    run_id: int = Field(sa_type=BigIntId)
+    campaign_id: int
+    commune_code: str = Field(default="", max_length=5)  # '' when the resident has no commune
+    channel: str = Field(sa_type=String(10))
+    day: str = Field(max_length=10)  # local date (YYYY-MM-DD) of sending, or of queueing if never sent
+    status: str = Field(sa_type=String(12))
+    error_code: int = Field(default=0)  # 0: none
+    n: int = Field(default=0, sa_type=BigIntId)
+    segments: int = Field(default=0, sa_type=BigIntId)
+
+
+class RollupState(SQLModel, table=True):
+    """How far the rollup has been brought up to date (deliveries updated before `watermark`)."""
+
+    __tablename__ = "rollup_state"
+
+    name: str = Field(primary_key=True, max_length=30)
+    watermark: datetime = Field(sa_type=UTCDateTime)
+    refreshed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
