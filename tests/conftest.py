@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -154,3 +155,14 @@ def live_app(live_settings: Settings) -> Iterator[str]:
     yield live_settings.public_base_url
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[Any]:
+    """The app in-process (FastAPI TestClient), lifespan run, no background services."""
+    from fastapi.testclient import TestClient
+
+    from broadcast.app import create_app
+
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -52,7 +52,7 @@ def fan_out(session: Session, campaign: Campaign, run: CampaignRun, *, due_at: d
             .from_select(columns, source)
             .on_conflict_do_nothing(index_elements=["run_id", "contact_id", "channel"])
         )
-        result = session.execute(stmt)
+        result = session.execute(stmt.execution_options(preserve_rowcount=True))
         inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
     run.targeted = int(
         session.execute(

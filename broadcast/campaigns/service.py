@@ -176,7 +176,7 @@ def start_run(session: Session, campaign_id: int, *, actor_id: int | None = None
               run: CampaignRun | None = None) -> CampaignRun:
     """Start a run now (or the given scheduled run): fan out its deliveries and begin sending."""
     campaign = get_campaign(session, campaign_id)
-    if campaign.status != S.sending:
+    if run is None or campaign.status != S.sending:  # a scheduled occurrence may overlap a running one
         _require(campaign, "start")
     now = utcnow()
     if campaign.expires_at is not None and campaign.expires_at <= now:

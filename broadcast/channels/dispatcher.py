@@ -157,7 +157,7 @@ class Dispatcher:
             campaigns = load_campaigns(conn, {r.campaign_id for r in stale if r.campaign_id}, self.settings)
             languages: dict[int, str] = dict(conn.execute(
                 select(Contact.id, Contact.language).where(col(Contact.id).in_({r.contact_id for r in stale}))
-            ).tuples().all())
+            ).all())
         outcomes = []
         for row in stale:
             body = row.body

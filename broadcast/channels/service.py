@@ -63,9 +63,9 @@ def campaign_counts(session: Session, campaign_id: int, run_id: int | None = Non
     where = [col(Delivery.campaign_id) == campaign_id]
     if run_id is not None:
         where.append(col(Delivery.run_id) == run_id)
-    by_status = dict(
+    by_status: dict[str, int] = dict(
         session.execute(select(Delivery.status, func.count()).where(*where).group_by(col(Delivery.status)))
-        .tuples().all()
+        .all()
     )
     failures = session.execute(
         select(Delivery.status, Delivery.error_code, func.count())

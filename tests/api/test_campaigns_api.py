@@ -1,0 +1,94 @@
+"""Campaign lifecycle, SMS estimate and test sends over the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from broadcast.accounts.models import AuditLog
+from broadcast.channels.models import Delivery
+from tests.support.seed import seed_contacts
+
+
+def make_campaign(client: Any, **extra: Any) -> int:
+    response = client.post("/api/v1/campaigns", json={
+        "title": "Luật Hôn nhân và Gia đình", "sms_text": "Kết hôn phải đăng ký tại UBND xã.", **extra})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def test_lifecycle_from_draft_to_sending_and_cancel(client: Any, engine: Engine) -> None:
+    seed_contacts(engine, 25, opted_out=lambda i: i < 5)
+    cid = make_campaign(client)
+    assert client.get(f"/api/v1/campaigns/{cid}").json()["reachable"] == 20
+    early = client.post(f"/api/v1/campaigns/{cid}/start")
+    assert early.status_code == 409 and early.json()["field"] == "status"
+    assert client.post(f"/api/v1/campaigns/{cid}/submit").json()["status"] == "pending_approval"
+    rejected = client.post(f"/api/v1/campaigns/{cid}/reject", json={"comment": ""})
+    assert rejected.status_code == 422 and rejected.json()["field"] == "comment"
+    client.post(f"/api/v1/campaigns/{cid}/reject", json={"comment": "Thiếu số điện thoại hỗ trợ"})
+    client.post(f"/api/v1/campaigns/{cid}/submit")
+    assert client.post(f"/api/v1/campaigns/{cid}/approve").json()["status"] == "approved"
+    started = client.post(f"/api/v1/campaigns/{cid}/start").json()
+    assert started["targeted"] == 20
+    counts = client.get(f"/api/v1/campaigns/{cid}/deliveries/counts").json()
+    assert counts["total"] == 20 and counts["by_status"]["queued"] == 20
+    assert client.post(f"/api/v1/campaigns/{cid}/pause").json()["status"] == "paused"
+    assert client.post(f"/api/v1/campaigns/{cid}/resume").json()["status"] == "sending"
+    assert client.post(f"/api/v1/campaigns/{cid}/cancel").json()["status"] == "cancelled"
+    after = client.get(f"/api/v1/campaigns/{cid}/deliveries/counts").json()
+    assert after["by_status"]["cancelled"] == 20
+    with Session(engine) as session:
+        actions = session.exec(select(AuditLog.action).where(AuditLog.entity == "campaign")).all()
+    assert {"campaign.create", "campaign.submit", "campaign.reject", "campaign.approve", "campaign.start",
+            "campaign.pause", "campaign.resume", "campaign.cancel"} <= set(actions)
+
+
+def test_editing_an_approved_campaign_needs_approval_again(client: Any) -> None:
+    cid = make_campaign(client)
+    client.post(f"/api/v1/campaigns/{cid}/submit")
+    client.post(f"/api/v1/campaigns/{cid}/approve")
+    edited = client.patch(f"/api/v1/campaigns/{cid}", json={"sms_text": "Nội dung mới"})
+    assert edited.json()["status"] == "draft"
+    assert [c["body"] for c in edited.json()["contents"]] == ["Nội dung mới"]
+
+
+def test_submit_needs_content_for_every_channel(client: Any) -> None:
+    cid = make_campaign(client, channels=["sms", "loudspeaker"])
+    refused = client.post(f"/api/v1/campaigns/{cid}/submit")
+    assert refused.status_code == 422 and "loudspeaker" in refused.json()["message"]
+
+
+def test_starting_twice_does_not_double_the_audience(client: Any, engine: Engine) -> None:
+    seed_contacts(engine, 10)
+    cid = make_campaign(client)
+    client.post(f"/api/v1/campaigns/{cid}/submit")
+    client.post(f"/api/v1/campaigns/{cid}/approve")
+    client.post(f"/api/v1/campaigns/{cid}/start")
+    assert client.post(f"/api/v1/campaigns/{cid}/start").status_code == 409
+    with Session(engine) as session:
+        assert len(session.exec(select(Delivery.id)).all()) == 10
+
+
+def test_sms_estimate_contract(client: Any) -> None:
+    text = "Thông báo: Luật Đất đai 2024 có hiệu lực từ ngày 01/8/2024 — liên hệ UBND xã “Đất Mũi”…"
+    unicode = client.post("/api/v1/sms/estimate", json={"text": text, "strip_diacritics": False}).json()
+    assert unicode["encoding"] == "UCS-2" and unicode["text"] == text
+    assert unicode["characters"] == len(text) and unicode["segments"] == 2
+    plain = client.post("/api/v1/sms/estimate", json={"text": text, "strip_diacritics": True}).json()
+    assert plain["encoding"] == "GSM-7" and plain["segments"] == 1
+    assert plain["text"].startswith("Thong bao: Luat Dat dai 2024 co hieu luc") and '"Dat Mui"' in plain["text"]
+    bad = client.post("/api/v1/sms/estimate", json={"strip_diacritics": True})
+    assert bad.status_code == 422 and bad.json()["field"] == "text"
+
+
+def test_sms_test_queues_one_message(client: Any) -> None:
+    made = client.post("/api/v1/sms/test", json={"to": "091.234.5678", "text": "Thử tin nhắn"})
+    assert made.status_code == 201
+    delivery = client.get(f"/api/v1/deliveries/{made.json()['id']}").json()
+    assert delivery["status"] == "queued" and delivery["to_phone"] == "+84912345678"
+    assert delivery["kind"] == "test"
+    bad = client.post("/api/v1/sms/test", json={"to": "abc", "text": "x"})
+    assert bad.status_code == 422 and bad.json()["field"] == "to"
