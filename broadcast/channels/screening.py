@@ -19,6 +19,7 @@ from broadcast.channels.outbox import Claimed, Outcome
 from broadcast.channels.segments import estimate
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
+from broadcast.engagement.links import short_link
 
 D = DeliveryStatus
 
@@ -32,6 +33,7 @@ class CampaignInfo:
     daily_cap: int
     expires_at: datetime | None
     contents: dict[tuple[str, str], str] = field(default_factory=dict)
+    link_enabled: bool = False
 
     def body_for(self, channel: str, language: str) -> str | None:
         text = (
@@ -66,10 +68,10 @@ def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[
     rows = conn.execute(
         select(col(Campaign.id), col(Campaign.status), col(Campaign.strip_diacritics),
                col(Campaign.quiet_hours_start), col(Campaign.quiet_hours_end), col(Campaign.daily_cap),
-               col(Campaign.expires_at))
+               col(Campaign.expires_at), col(Campaign.link_enabled))
         .where(col(Campaign.id).in_(ids))
     )
-    for campaign_id, status, strip, q_start, q_end, cap, expires in rows:
+    for campaign_id, status, strip, q_start, q_end, cap, expires, link in rows:
         if campaign_id is None:
             continue
         info[campaign_id] = CampaignInfo(
@@ -80,6 +82,7 @@ def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[
             daily_cap=cap if cap is not None else settings.daily_cap_per_resident,
             expires_at=expires,
             contents=contents[campaign_id],
+            link_enabled=bool(link),
         )
     return info
 
@@ -115,7 +118,8 @@ def screen(
         if not claimed.to_phone:
             done(claimed, D.skipped, "skipped", "no phone number (erased)")
             continue
-        if contact is not None and claimed.kind != DeliveryKind.test and (
+        # Tests and system notices (the opt-out confirmation itself) reach an opted-out resident.
+        if contact is not None and claimed.kind not in (DeliveryKind.test, DeliveryKind.system) and (
             (claimed.channel == "sms" and contact.sms_opted_out)
             or (claimed.channel == "voice" and contact.voice_opted_out)
         ):
@@ -145,6 +149,8 @@ def screen(
             if body is None:
                 language = contact.language if contact is not None else "vi"
                 body = campaign.body_for(claimed.channel, language)
+                if body and campaign.link_enabled and claimed.channel == "sms":
+                    body = f"{body}\n{short_link(settings, claimed.id)}"
         elif claimed.kind == DeliveryKind.reply and rules.in_quiet_hours(now, *settings.quiet_hours, zone):
             done(claimed, D.queued, "released", next_at=rules.quiet_hours_end(now, *settings.quiet_hours, zone))
             continue

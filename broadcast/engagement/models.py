@@ -127,6 +127,7 @@ class DeliveryRollup(SQLModel, table=True):
     day: str = Field(max_length=10)  # local date (YYYY-MM-DD) of sending, or of queueing if never sent
     status: str = Field(sa_type=String(12))
     error_code: int = Field(default=0)  # 0: none
+    reason: str = Field(default="", max_length=60)  # why a delivery was skipped or cancelled
     n: int = Field(default=0, sa_type=BigIntId)
     segments: int = Field(default=0, sa_type=BigIntId)
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("error_code", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=60), nullable=False),
         sa.Column("n", BigId, nullable=False),
         sa.Column("segments", BigId, nullable=False),
         sa.PrimaryKeyConstraint("id"),

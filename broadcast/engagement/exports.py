@@ -1,0 +1,131 @@
+"""Reports for officers (XLSX and CSV, Vietnamese headers) and the per-resident delivery log for audit."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from sqlmodel import Session, col, select
+
+from broadcast.campaigns.models import Campaign
+from broadcast.channels.models import Delivery
+from broadcast.config import Settings
+from broadcast.contacts.models import Contact
+from broadcast.engagement import metrics
+from broadcast.engagement.reasons import reason_label
+
+# (key in the metrics rows, Vietnamese column header)
+TOTAL_COLUMNS: list[tuple[str, str]] = [
+    ("targeted", "Số người nhận dự kiến"), ("sent", "Đã gửi"), ("delivered", "Đã đến máy"),
+    ("failed", "Lỗi"), ("skipped", "Bỏ qua"), ("cancelled", "Đã huỷ"), ("queued", "Đang chờ gửi"),
+    ("delivery_rate", "Tỉ lệ đến máy"), ("replies", "Tin trả lời"), ("questions", "Câu hỏi"),
+    ("answered", "Câu hỏi đã trả lời"), ("median_response_seconds", "Thời gian trả lời trung vị (giây)"),
+    ("opt_outs", "Từ chối nhận tin"), ("unique_clicks", "Lượt mở liên kết (người)"),
+    ("downloads", "Lượt tải âm thanh"), ("average_rating", "Điểm đánh giá trung bình"),
+    ("airings_planned", "Lượt phát thanh dự kiến"), ("airings_confirmed", "Lượt phát thanh đã xác nhận"),
+    ("segments", "Số tin (phân đoạn)"), ("estimated_cost", "Chi phí ước tính"),
+]
+COMMUNE_COLUMNS = [("commune_code", "Mã xã"), ("commune_name", "Tên xã/phường"), *TOTAL_COLUMNS]
+CAMPAIGN_COLUMNS = [("campaign_id", "Mã chiến dịch"), ("title", "Tên chiến dịch"), *TOTAL_COLUMNS]
+FAILURE_COLUMNS = [("commune_code", "Mã xã"), ("status", "Trạng thái"), ("error_code", "Mã lỗi"),
+                   ("label", "Lý do"), ("count", "Số tin")]
+DAY_COLUMNS = [("day", "Ngày"), ("sent", "Đã gửi"), ("delivered", "Đã đến máy"), ("failed", "Lỗi"),
+               ("replies", "Tin trả lời"), ("unique_clicks", "Lượt mở liên kết")]
+LOG_HEADERS = ["Mã tin", "Mã chiến dịch", "Mã người dân", "Họ tên", "Số điện thoại", "Kênh", "Loại",
+               "Trạng thái", "Mã lỗi", "Lý do", "Số lần thử", "Tạo lúc", "Gửi lúc", "Đến máy lúc", "Mã nhà mạng"]
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: list[tuple[str, str]]) -> list[list[Any]]:
+    return [[h for _, h in columns]] + [[row.get(k) for k, _ in columns] for row in rows]
+
+
+
+def campaign_report(session: Session, settings: Settings, campaign_id: int) -> dict[str, list[list[Any]]]:
+    """Sheets of a campaign report: totals, per commune, failures with reasons, per day."""
+    campaign = session.get(Campaign, campaign_id)
+    title = campaign.title if campaign else ""
+    funnel = {**metrics.campaign_funnel(session, settings, campaign_id), "title": title}
+    return {
+        "Tổng hợp": _table([funnel], CAMPAIGN_COLUMNS),
+        "Theo xã": _table(metrics.commune_table(session, settings, campaign_id), COMMUNE_COLUMNS),
+        "Lỗi gửi": _table(metrics.failures(session, campaign_id), FAILURE_COLUMNS),
+        "Theo ngày": _table(metrics.time_series(session, settings, campaign_id), DAY_COLUMNS),
+    }
+
+
+def period_report(session: Session, settings: Settings, period: metrics.Period) -> dict[str, list[list[Any]]]:
+    """Sheets of a period report: per campaign, per commune, failures with reasons, per day."""
+    by_campaign = metrics.campaign_table(session, settings, period)
+    titles = dict(session.execute(select(col(Campaign.id), col(Campaign.title))).all())
+    for row in by_campaign:
+        row["title"] = titles.get(row["campaign_id"], "")
+    return {
+        "Theo chiến dịch": _table(by_campaign, CAMPAIGN_COLUMNS),
+        "Theo xã": _table(metrics.commune_table(session, settings, None, period), COMMUNE_COLUMNS),
+        "Lỗi gửi": _table(metrics.failures(session, None, period), FAILURE_COLUMNS),
+        "Theo ngày": _table(metrics.time_series(session, settings, None, period), DAY_COLUMNS),
+    }
+
+
+def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
+    """An XLSX workbook with one sheet per table, bold headers and frozen header row."""
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        sheet = workbook.create_sheet(name[:31])
+        for row in rows:
+            sheet.append(row)
+        if rows:
+            for cell in sheet[1]:
+                cell.font = cell.font.copy(bold=True)
+            sheet.freeze_panes = "A2"
+            for idx, header in enumerate(rows[0], start=1):
+                sheet.column_dimensions[sheet.cell(1, idx).column_letter].width = max(10, min(40, len(str(header)) + 2))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def to_csv(rows: list[list[Any]]) -> str:
+    """CSV with a BOM so Excel opens Vietnamese text correctly."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    csv.writer(out).writerows([["" if v is None else v for v in row] for row in rows])
+    return out.getvalue()
+
+
+def delivery_log(session: Session, *, campaign_id: int | None = None, contact_id: int | None = None,
+                 chunk: int = 5000) -> Iterator[str]:
+    """CSV lines of every delivery (with full phone numbers) for audit; streamed in id order."""
+    head = io.StringIO()
+    head.write("\ufeff")
+    csv.writer(head).writerow(LOG_HEADERS)
+    yield head.getvalue()
+    last = 0
+    while True:
+        query = (select(Delivery, Contact.full_name).outerjoin(Contact, col(Contact.id) == col(Delivery.contact_id))
+                 .where(col(Delivery.id) > last).order_by(col(Delivery.id)).limit(chunk))
+        if campaign_id is not None:
+            query = query.where(col(Delivery.campaign_id) == campaign_id)
+        if contact_id is not None:
+            query = query.where(col(Delivery.contact_id) == contact_id)
+        rows = session.exec(query).all()
+        if not rows:
+            return
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for d, name in rows:
+            reason = reason_label(d.status, d.error_code, d.error_message or "") if d.status in (
+                "failed", "undelivered", "skipped", "cancelled") else ""
+            writer.writerow([d.id, d.campaign_id or "", d.contact_id or "", name or "", d.to_phone or "", d.channel,
+                             d.kind, d.status, d.error_code or "", reason, d.attempts, _iso(d.created_at),
+                             _iso(d.sent_at), _iso(d.delivered_at), d.provider_sid or ""])
+        yield out.getvalue()
+        last = rows[-1][0].id or last
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""

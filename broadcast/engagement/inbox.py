@@ -1,0 +1,165 @@
+"""The questions inbox: a resident's questions grouped into conversations, assigned, answered by SMS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from broadcast.accounts import audit
+from broadcast.accounts.models import User
+from broadcast.channels.models import Delivery, DeliveryKind, InboundMessage
+from broadcast.channels.service import queue_message
+from broadcast.db import utcnow
+from broadcast.engagement.models import Conversation, ConversationStatus
+from broadcast.exceptions import InvalidTransition, NotFoundError, ValidationFailed
+
+S = ConversationStatus
+
+# Legal topics officers tag questions with (free tags are allowed too).
+LEGAL_TOPICS = [
+    "đất đai", "hôn nhân và gia đình", "lao động", "dân sự", "hình sự", "hành chính", "thừa kế",
+    "bảo hiểm xã hội", "thuế", "giao thông", "môi trường", "thủy sản", "cư trú", "trợ giúp pháp lý",
+]
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    status: str | None = None
+    assigned_to_id: int | None = None
+    topic: str | None = None
+    contact_id: int | None = None
+
+
+def attach_question(session: Session, message: InboundMessage, *, at: datetime) -> Conversation:
+    """File a question in the sender's open conversation, or open a new one (status back to 'new')."""
+    query = select(Conversation).where(col(Conversation.status) != S.closed)
+    if message.contact_id is not None:
+        query = query.where(Conversation.contact_id == message.contact_id)
+    else:  # an unknown number: group by the number its earlier questions came from
+        earlier = select(InboundMessage.conversation_id).where(
+            InboundMessage.from_phone == message.from_phone, col(InboundMessage.conversation_id).is_not(None))
+        query = query.where(col(Conversation.contact_id).is_(None), col(Conversation.id).in_(earlier))
+    conversation = session.exec(query.order_by(col(Conversation.id).desc()).limit(1)).first()
+    if conversation is None:
+        conversation = Conversation(contact_id=message.contact_id, campaign_id=message.campaign_id,
+                                    status=S.new, created_at=at, last_message_at=at)
+    else:
+        conversation.status = S.assigned if conversation.assigned_to_id else S.new
+        conversation.last_message_at = max(conversation.last_message_at, at)
+    session.add(conversation)
+    session.flush()
+    message.conversation_id = conversation.id
+    session.add(message)
+    session.flush()
+    return conversation
+
+
+def get_conversation(session: Session, conversation_id: int) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFoundError(f"Không tìm thấy hội thoại #{conversation_id}")
+    return conversation
+
+
+def list_conversations(session: Session, filters: ConversationFilter, *, offset: int = 0,
+                       limit: int = 50) -> tuple[list[Conversation], int]:
+    """A page of conversations, most recent activity first, and the total."""
+    query = select(Conversation)
+    if filters.status:
+        query = query.where(Conversation.status == filters.status)
+    if filters.assigned_to_id is not None:
+        query = query.where(Conversation.assigned_to_id == filters.assigned_to_id)
+    if filters.contact_id is not None:
+        query = query.where(Conversation.contact_id == filters.contact_id)
+    rows = list(session.exec(query.order_by(col(Conversation.last_message_at).desc())).all())
+    if filters.topic:  # JSON containment differs per backend; the inbox is small enough to filter here
+        rows = [c for c in rows if filters.topic in (c.topics or [])]
+    return rows[offset:offset + limit], len(rows)
+
+
+def thread(session: Session, conversation_id: int) -> list[dict[str, object]]:
+    """The resident's messages and the officers' answers, in time order."""
+    inbound = session.exec(select(InboundMessage).where(InboundMessage.conversation_id == conversation_id)).all()
+    ids = [m.id for m in inbound]
+    answers = session.exec(select(Delivery).where(col(Delivery.in_reply_to_id).in_(ids))).all() if ids else []
+    items: list[dict[str, object]] = [
+        {"direction": "in", "id": m.id, "at": m.received_at, "body": m.body, "classification": m.classification}
+        for m in inbound
+    ]
+    items += [{"direction": "out", "id": d.id, "at": d.created_at, "body": d.body, "status": d.status,
+               "officer_id": d.created_by_id} for d in answers]
+    return sorted(items, key=lambda item: item["at"])  # type: ignore[arg-type, return-value]
+
+
+def assign(session: Session, conversation_id: int, user_id: int | None, *, actor_id: int | None = None) -> Conversation:
+    """Give the conversation to an officer (None: back to the shared queue)."""
+    conversation = get_conversation(session, conversation_id)
+    if user_id is not None and session.get(User, user_id) is None:
+        raise ValidationFailed(f"Không có cán bộ #{user_id}", field="user_id")
+    before = audit.snapshot(conversation)
+    conversation.assigned_to_id = user_id
+    if conversation.status in (S.new, S.assigned):
+        conversation.status = S.assigned if user_id is not None else S.new
+    session.add(conversation)
+    audit.record(session, action="conversation.assign", entity="conversation", entity_id=conversation_id,
+                 actor_id=actor_id, before=before, after=audit.snapshot(conversation))
+    session.flush()
+    return conversation
+
+
+def answer(session: Session, conversation_id: int, text: str, *, officer_id: int | None = None) -> Delivery:
+    """Queue the officer's SMS answer (the dispatcher sends it under the usual rules) and mark it answered."""
+    conversation = get_conversation(session, conversation_id)
+    if conversation.status == S.closed:
+        raise InvalidTransition("Hội thoại đã đóng", field="status")
+    last = session.exec(
+        select(InboundMessage).where(InboundMessage.conversation_id == conversation_id)
+        .order_by(col(InboundMessage.received_at).desc(), col(InboundMessage.id).desc()).limit(1)).first()
+    if last is None or not last.from_phone:
+        raise ValidationFailed("Không có số điện thoại để trả lời (có thể đã bị xoá)", field="to")
+    delivery = queue_message(session, to=last.from_phone, body=text, kind=DeliveryKind.reply,
+                             created_by_id=officer_id, in_reply_to_id=last.id)
+    now = utcnow()
+    conversation.status = S.answered
+    conversation.first_response_at = conversation.first_response_at or now
+    if officer_id is not None and conversation.assigned_to_id is None:
+        conversation.assigned_to_id = officer_id
+    session.add(conversation)
+    audit.record(session, action="conversation.answer", entity="conversation", entity_id=conversation_id,
+                 actor_id=officer_id, after={"delivery_id": delivery.id})
+    session.flush()
+    return delivery
+
+
+def close(session: Session, conversation_id: int, *, actor_id: int | None = None) -> Conversation:
+    """Close the conversation; the resident's next question opens a new one."""
+    conversation = get_conversation(session, conversation_id)
+    conversation.status, conversation.closed_at = S.closed, utcnow()
+    session.add(conversation)
+    audit.record(session, action="conversation.close", entity="conversation", entity_id=conversation_id,
+                 actor_id=actor_id)
+    session.flush()
+    return conversation
+
+
+def set_topics(session: Session, conversation_id: int, topics: list[str]) -> Conversation:
+    """Tag the conversation with legal topics."""
+    conversation = get_conversation(session, conversation_id)
+    cleaned = sorted({t.strip().lower() for t in topics if t.strip()})
+    if any(len(t) > 60 for t in cleaned):
+        raise ValidationFailed("Chủ đề quá dài", field="topics")
+    conversation.topics = cleaned
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Conversations per status, for the inbox header."""
+    rows = session.execute(select(Conversation.status, func.count()).group_by(col(Conversation.status))).all()
+    counts = {s.value: 0 for s in S}
+    counts.update({status: int(n) for status, n in rows})
+    return counts

@@ -1,0 +1,104 @@
+"""The delivery rollup: counts per run × commune × channel × local day × status × reason.
+
+Aggregating ten million Delivery rows on every dashboard view is too slow, so metrics read this table.
+A refresh recomputes, in one set-based statement per batch of runs, every run with a delivery changed
+since the previous refresh (the outbox stamps `updated_at` on each change). Recomputing a whole run is
+idempotent, so late, duplicated or out-of-order status reports can never double-count.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, case, delete, func, literal, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
+from broadcast.config import Settings
+from broadcast.contacts.models import Contact
+from broadcast.db import utcnow
+from broadcast.engagement.models import DeliveryRollup, RollupState
+
+STATE = "delivery"
+# A transaction may commit a change stamped slightly before the refresh started: look back this far.
+OVERLAP = timedelta(minutes=2)
+_BATCH = 500
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_REASON_STATUSES = (DeliveryStatus.failed, DeliveryStatus.undelivered, DeliveryStatus.skipped,
+                    DeliveryStatus.cancelled)
+
+
+def local_day(session: Session, settings: Settings, column: Any) -> ColumnElement[str]:
+    """SQL for the local calendar date (YYYY-MM-DD) of a UTC timestamp column."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone(settings.timezone, column), "YYYY-MM-DD")
+    offset = utcnow().astimezone(settings.zone).utcoffset() or timedelta()
+    minutes = int(offset.total_seconds() // 60)  # SQLite has no time zones; the zone's current offset
+    return func.strftime("%Y-%m-%d", column, f"{minutes:+d} minutes")
+
+
+def _state(session: Session) -> RollupState:
+    query = select(RollupState).where(col(RollupState.name) == STATE).with_for_update()
+    state = session.execute(query).scalars().first()
+    if state is None:
+        state = RollupState(name=STATE, watermark=_EPOCH, refreshed_at=_EPOCH)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def rebuild_runs(session: Session, settings: Settings, run_ids: list[int]) -> None:
+    """Recompute the rollup rows of these runs from the raw deliveries."""
+    reason = case(
+        (col(Delivery.error_code).is_(None) & col(Delivery.status).in_(_REASON_STATUSES),
+         func.coalesce(func.substr(col(Delivery.error_message), 1, 60), "")),
+        else_=literal("", String),
+    )
+    day = local_day(session, settings, func.coalesce(col(Delivery.sent_at), col(Delivery.created_at)))
+    commune = func.coalesce(col(Contact.commune_code), "")
+    for start in range(0, len(run_ids), _BATCH):
+        chunk = run_ids[start:start + _BATCH]
+        session.execute(delete(DeliveryRollup).where(col(DeliveryRollup.run_id).in_(chunk)))
+        source = (
+            select(col(Delivery.run_id), col(Delivery.campaign_id), commune, col(Delivery.channel), day,
+                   col(Delivery.status), func.coalesce(col(Delivery.error_code), 0), reason, func.count(),
+                   func.coalesce(func.sum(col(Delivery.segments)), 0))
+            .select_from(Delivery)
+            .outerjoin(Contact, col(Contact.id) == col(Delivery.contact_id))
+            .where(col(Delivery.run_id).in_(chunk), col(Delivery.kind) == DeliveryKind.campaign,
+                   col(Delivery.campaign_id).is_not(None))
+            .group_by(col(Delivery.run_id), col(Delivery.campaign_id), commune, col(Delivery.channel), day,
+                      col(Delivery.status), func.coalesce(col(Delivery.error_code), 0), reason)
+        )
+        columns = ["run_id", "campaign_id", "commune_code", "channel", "day", "status", "error_code", "reason",
+                   "n", "segments"]
+        session.execute(DeliveryRollup.__table__.insert().from_select(columns, source))  # type: ignore[attr-defined]
+    session.flush()
+
+
+def refresh_rollup(session: Session, settings: Settings, *, max_age_seconds: float = 0.0,
+                   full: bool = False) -> int:
+    """Bring the rollup up to date; returns how many runs were recomputed (0 if refreshed recently)."""
+    state = _state(session)
+    started = utcnow()
+    if not full and max_age_seconds and (started - state.refreshed_at).total_seconds() < max_age_seconds:
+        return 0
+    since = _EPOCH if full else state.watermark - OVERLAP
+    dirty = [int(r) for r in session.execute(
+        select(col(Delivery.run_id)).where(col(Delivery.updated_at) >= since, col(Delivery.run_id).is_not(None))
+        .distinct()).scalars()]
+    if full:
+        session.execute(delete(DeliveryRollup))
+    rebuild_runs(session, settings, sorted(dirty))
+    state.watermark, state.refreshed_at = started, utcnow()
+    session.add(state)
+    session.flush()
+    return len(dirty)
+
+
+def freshness(session: Session) -> datetime | None:
+    """When the rollup was last brought up to date."""
+    state = session.get(RollupState, STATE)
+    return state.watermark if state is not None else None
