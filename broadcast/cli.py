@@ -99,6 +99,14 @@ def worker() -> None:
 
 
 @app.command()
+def scheduler() -> None:
+    """Run the campaign scheduler alone (with several against one PostgreSQL, one is active)."""
+    from broadcast.runtime import run_scheduler
+
+    run_scheduler(_settings())
+
+
+@app.command()
 def simulator(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8021,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=600.0, gt=0)
     run_dispatcher_in_serve: bool = True
     run_scheduler_in_serve: bool = True
+    # Scheduler: how often it reconciles its jobs with campaign rows, how often a standby process
+    # tries to take the leader lock, how late a run without a window may still start after its
+    # time (e.g. after downtime; later ones are recorded as missed), and the housekeeping period.
+    scheduler_sync_seconds: float = Field(default=5.0, gt=0, le=300)
+    scheduler_leader_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    scheduler_misfire_grace_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+    scheduler_housekeeping_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Audio
     tts_engine: Literal["gtts", "espeak", "auto"] = "espeak"

@@ -48,12 +48,23 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     return stop
 
 
+def scheduler_service(app: FastAPI) -> Callable[[], None]:
+    """The campaign scheduler in this process (active only while it holds the leader lock)."""
+    from scheduler.service import SchedulerRunner
+
+    runner = SchedulerRunner(app.state.engine, app.state.settings)
+    app.state.scheduler = runner
+    return runner.start()
+
+
 def default_services(settings: Settings) -> list[BackgroundService]:
     from broadcast.audio.api import start_audio_worker
 
     services: list[BackgroundService] = [start_audio_worker]
     if settings.run_dispatcher_in_serve:
         services.append(dispatcher_service)
+    if settings.run_scheduler_in_serve:
+        services.append(scheduler_service)
     return services
 
 
@@ -86,4 +97,20 @@ def run_worker(settings: Settings) -> None:
         dispatcher.run(stop)
     finally:
         stop_channel()
+        engine.dispose()
+
+
+def run_scheduler(settings: Settings) -> None:
+    """The scheduler alone, until SIGINT/SIGTERM; with several processes one is active, the rest wait."""
+    from scheduler.service import SchedulerRunner
+
+    configure_logging()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        SchedulerRunner(engine, settings).run(stop)
+    finally:
         engine.dispose()

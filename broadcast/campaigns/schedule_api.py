@@ -1,0 +1,57 @@
+"""JSON routes for schedules: set/show/clear a campaign's schedule, the calendar, a commune's programme."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+
+from broadcast.campaigns.scheduling import ScheduleIn
+from broadcast.db import utcnow
+from broadcast.deps import SessionDep, SettingsDep
+from scheduler import calendar, plans
+
+router = APIRouter(tags=["schedule"])
+
+
+def _wake_scheduler(request: Request, tasks: BackgroundTasks) -> None:
+    """After the request commits, let an in-process scheduler reconcile at once (others sync within seconds)."""
+    runner = getattr(request.app.state, "scheduler", None)
+    if runner is not None:
+        tasks.add_task(runner.wake)
+
+
+@router.put("/campaigns/{campaign_id}/schedule", summary="Set or change a campaign's schedule")
+def put_schedule(campaign_id: int, body: ScheduleIn, session: SessionDep, settings: SettingsDep,
+                 request: Request, tasks: BackgroundTasks) -> dict[str, Any]:
+    now = utcnow()
+    plans.set_schedule(session, settings, campaign_id, body, now=now)
+    _wake_scheduler(request, tasks)
+    return plans.describe(session, settings, campaign_id, now=now)
+
+
+@router.get("/campaigns/{campaign_id}/schedule", summary="A campaign's schedule, next run times and recent runs")
+def get_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep,
+                 count: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
+    return plans.describe(session, settings, campaign_id, now=utcnow(), count=count)
+
+
+@router.delete("/campaigns/{campaign_id}/schedule", summary="Remove a campaign's schedule")
+def delete_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep, request: Request,
+                    tasks: BackgroundTasks) -> dict[str, Any]:
+    now = utcnow()
+    plans.clear_schedule(session, campaign_id, now=now)
+    _wake_scheduler(request, tasks)
+    return plans.describe(session, settings, campaign_id, now=now)
+
+
+@router.get("/schedule/upcoming", summary="Coming runs of approved campaigns, soonest first (the calendar)")
+def upcoming(session: SessionDep, settings: SettingsDep, days: int = Query(7, ge=1, le=366),
+             limit: int = Query(500, ge=1, le=5000)) -> list[dict[str, Any]]:
+    return calendar.upcoming(session, settings, now=utcnow(), days=days, limit=limit)
+
+
+@router.get("/schedule/programme", summary="A commune's coming loudspeaker airings (for radio operators)")
+def programme(session: SessionDep, settings: SettingsDep, commune: str = Query(min_length=1),
+              days: int = Query(7, ge=1, le=60)) -> list[dict[str, Any]]:
+    return calendar.programme(session, settings, commune, now=utcnow(), days=days)

@@ -1,0 +1,66 @@
+"""Job functions APScheduler calls (by module path, so persisted jobs survive restarts and code reloads).
+
+Each job opens its own session and calls one service. The engine, settings and clock of the running
+scheduler are bound here by SchedulerService.start().
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from broadcast.campaigns.progress import settle_finished
+from broadcast.config import Settings
+from broadcast.db import session_scope
+from scheduler.runs import run_due
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    engine: Engine
+    settings: Settings
+    clock: Callable[[], datetime]
+    on_sync: Callable[[], object] | None = None
+
+
+_context: JobContext | None = None
+
+
+def bind(context: JobContext | None) -> None:
+    """Set (or clear) the context the job functions run with in this process."""
+    global _context
+    _context = context
+
+
+def _require() -> JobContext:
+    if _context is None:
+        raise RuntimeError("scheduler jobs are not bound to a running scheduler")
+    return _context
+
+
+def campaign_occurrence(campaign_id: int) -> int:
+    """A campaign's occurrence is due: create its run (or record it missed) and start sending."""
+    ctx = _require()
+    with session_scope(ctx.engine) as session:
+        runs = run_due(session, ctx.settings, campaign_id, now=ctx.clock())
+    return len(runs)
+
+
+def sync_jobs() -> None:
+    """Reconcile the campaign jobs with the campaign rows (edits, pauses, cancellations)."""
+    ctx = _require()
+    if ctx.on_sync is not None:
+        ctx.on_sync()
+
+
+def settle() -> int:
+    """Complete runs and campaigns with nothing left to send (recurring ones return to `scheduled`)."""
+    ctx = _require()
+    with session_scope(ctx.engine) as session:
+        return settle_finished(session, now=ctx.clock())
