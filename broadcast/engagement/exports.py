@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.styles import Font
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
@@ -80,7 +81,7 @@ def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
             sheet.append(row)
         if rows:
             for cell in sheet[1]:
-                cell.font = cell.font.copy(bold=True)
+                cell.font = Font(bold=True)
             sheet.freeze_panes = "A2"
             for idx, header in enumerate(rows[0], start=1):
                 sheet.column_dimensions[sheet.cell(1, idx).column_letter].width = max(10, min(40, len(str(header)) + 2))

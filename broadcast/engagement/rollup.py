@@ -61,17 +61,22 @@ def rebuild_runs(session: Session, settings: Settings, run_ids: list[int]) -> No
     for start in range(0, len(run_ids), _BATCH):
         chunk = run_ids[start:start + _BATCH]
         session.execute(delete(DeliveryRollup).where(col(DeliveryRollup.run_id).in_(chunk)))
-        source = (
-            select(col(Delivery.run_id), col(Delivery.campaign_id), commune, col(Delivery.channel), day,
-                   col(Delivery.status), func.coalesce(col(Delivery.error_code), 0), reason, func.count(),
-                   func.coalesce(func.sum(col(Delivery.segments)), 0))
+        # Label the expressions in a subquery and group by the labels: PostgreSQL does not see two
+        # renderings of an expression with separate bind parameters as the same grouping key.
+        inner = (
+            select(col(Delivery.run_id).label("run_id"), col(Delivery.campaign_id).label("campaign_id"),
+                   commune.label("commune_code"), col(Delivery.channel).label("channel"), day.label("day"),
+                   col(Delivery.status).label("status"),
+                   func.coalesce(col(Delivery.error_code), 0).label("error_code"), reason.label("reason"),
+                   col(Delivery.segments).label("segments"))
             .select_from(Delivery)
             .outerjoin(Contact, col(Contact.id) == col(Delivery.contact_id))
             .where(col(Delivery.run_id).in_(chunk), col(Delivery.kind) == DeliveryKind.campaign,
                    col(Delivery.campaign_id).is_not(None))
-            .group_by(col(Delivery.run_id), col(Delivery.campaign_id), commune, col(Delivery.channel), day,
-                      col(Delivery.status), func.coalesce(col(Delivery.error_code), 0), reason)
-        )
+        ).subquery()
+        keys = [inner.c.run_id, inner.c.campaign_id, inner.c.commune_code, inner.c.channel, inner.c.day,
+                inner.c.status, inner.c.error_code, inner.c.reason]
+        source = select(*keys, func.count(), func.coalesce(func.sum(inner.c.segments), 0)).group_by(*keys)
         columns = ["run_id", "campaign_id", "commune_code", "channel", "day", "status", "error_code", "reason",
                    "n", "segments"]
         session.execute(DeliveryRollup.__table__.insert().from_select(columns, source))  # type: ignore[attr-defined]

@@ -9,7 +9,6 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
-from broadcast.campaigns.models import Campaign
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune, ConsentEvent, Contact
@@ -106,7 +105,8 @@ def test_admin_keywords_and_replies_are_used(client: TestClient, send_sms: Send,
     seed_contacts(engine, 2)
     assert client.put("/api/v1/engagement/keywords", json={"keyword": "Ngừng", "action": "opt_out"}).status_code == 200
     assert client.put("/api/v1/engagement/keywords", json={"keyword": "DUNG", "action": "ignore"}).status_code == 200
-    assert client.put("/api/v1/engagement/auto-replies/opt_out", json={"text": "Da huy. Soan BATDAU."}).status_code == 200
+    reply = client.put("/api/v1/engagement/auto-replies/opt_out", json={"text": "Da huy. Soan BATDAU."})
+    assert reply.status_code == 200
     keywords = client.get("/api/v1/engagement/keywords").json()
     assert keywords["NGUNG"] == "opt_out" and "DUNG" not in keywords
     send_sms(phone(0), "dừng")  # switched off: a question now
@@ -114,7 +114,8 @@ def test_admin_keywords_and_replies_are_used(client: TestClient, send_sms: Send,
     send_sms(phone(0), "ngung")
     assert _contact(engine, 0).sms_opted_out
     with Session(engine) as session:
-        assert session.exec(select(Delivery.body).where(Delivery.kind == DeliveryKind.system)).one() == "Da huy. Soan BATDAU."
+        body = session.exec(select(Delivery.body).where(Delivery.kind == DeliveryKind.system)).one()
+        assert body == "Da huy. Soan BATDAU."
 
 
 def test_ratings_only_count_after_a_campaign_that_asked(send_sms: Send, engine: Engine) -> None:
@@ -125,7 +126,8 @@ def test_ratings_only_count_after_a_campaign_that_asked(send_sms: Send, engine: 
     send_sms(phone(2), "5")  # got no campaign: a question
     with Session(engine) as session:
         rows = session.exec(select(InboundMessage).order_by(col(InboundMessage.id))).all()
-    assert [(m.classification, m.rating, m.campaign_id) for m in rows] == [("rating", 5, asked), ("question", None, None)]
+    got = [(m.classification, m.rating, m.campaign_id) for m in rows]
+    assert got == [("rating", 5, asked), ("question", None, None)]
 
 
 def test_daphat_from_a_registered_operator_confirms_the_airing(send_sms: Send, engine: Engine) -> None:
