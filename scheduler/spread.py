@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, case, cast, func, literal, over, select, update
@@ -12,8 +13,10 @@ from broadcast.campaigns.scheduling import usable_seconds
 from broadcast.channels.models import Delivery, DeliveryStatus
 
 
-def _epoch(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp())
+def _epoch(moment: datetime, *, up: bool = False) -> int:
+    """Whole epoch seconds; rounded up for an interval's start so nothing goes before it opens."""
+    value = moment.astimezone(UTC).timestamp()
+    return math.ceil(value) if up else math.floor(value)
 
 
 def _as_timestamp(epoch: ColumnElement[int], dialect: str) -> ColumnElement[datetime]:
@@ -33,7 +36,7 @@ def spread_deliveries(session: Session, run_id: int, intervals: list[tuple[datet
     spans = [(lo, hi) for lo, hi in intervals if hi > lo]
     if not spans:
         return 0
-    lengths = [max(_epoch(hi) - _epoch(lo), 0) for lo, hi in spans]
+    lengths = [max(_epoch(hi) - _epoch(lo, up=True), 0) for lo, hi in spans]
     total = int(usable_seconds(float(sum(lengths))))
     if total <= 0:
         return 0
@@ -52,7 +55,7 @@ def spread_deliveries(session: Session, run_id: int, intervals: list[tuple[datet
     branches = []
     before = 0
     for (lo, _hi), length in zip(spans, lengths, strict=True):
-        branches.append((offset < before + length, literal(_epoch(lo), BigInteger) + offset - before))
+        branches.append((offset < before + length, literal(_epoch(lo, up=True), BigInteger) + offset - before))
         before += length
     epoch = case(*branches[:-1], else_=branches[-1][1]) if len(branches) > 1 else branches[0][1]
     dialect = session.get_bind().dialect.name

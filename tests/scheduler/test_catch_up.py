@@ -95,7 +95,7 @@ def test_scheduler_start_catches_up_once(engine: Engine, settings: Settings) -> 
     first = SchedulerService(engine, settings, clock=lambda: local(-1, 13))
     first.start()
     try:
-        assert first.scheduler is not None and first.scheduler.get_job("campaign:%d" % campaign_id) is not None
+        assert first.scheduler is not None and first.scheduler.get_job(f"campaign:{campaign_id}") is not None
     finally:
         first.stop()
     again = SchedulerService(engine, settings, clock=lambda: local(1, 10))
