@@ -1,9 +1,11 @@
-"""The JSON API under /api/v1: each domain's router, mounted in one place."""
+"""The JSON API under /api/v1: each domain's router, mounted in one place with its access rule."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from broadcast.accounts.api import router as accounts_router
+from broadcast.accounts.deps import EDITORS, READERS, REVIEWERS, STAFF, allow
 from broadcast.audio.api import router as audio_router
 from broadcast.campaigns.api import router as campaigns_router
 from broadcast.campaigns.schedule_api import router as schedule_router
@@ -14,11 +16,16 @@ from broadcast.engagement.api import router as engagement_router
 from broadcast.engagement.api_reports import router as reports_router
 
 api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(import_router)  # before /contacts/{id}
-api_router.include_router(contacts_router)
-api_router.include_router(schedule_router)  # before /campaigns/{id}
-api_router.include_router(campaigns_router)
-api_router.include_router(sms_router)
-api_router.include_router(audio_router)
+# Reading: every staff role but radio operators (viewers see phone numbers masked); writing: officers.
+residents = [Depends(allow(READERS, EDITORS))]
+api_router.include_router(accounts_router)
+api_router.include_router(import_router, dependencies=residents)  # before /contacts/{id}
+api_router.include_router(contacts_router, dependencies=residents)
+# Schedules: every staff role reads (radio operators see their programme); officers set them.
+api_router.include_router(schedule_router, dependencies=[Depends(allow(STAFF, EDITORS))])  # before /campaigns/{id}
+# Campaign writes: officers; approve/reject: approvers (each route says which).
+api_router.include_router(campaigns_router, dependencies=[Depends(allow(READERS, EDITORS | REVIEWERS))])
+api_router.include_router(sms_router, dependencies=[Depends(allow(STAFF))])  # test sends: officers (per route)
+api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF, EDITORS | {"radio_operator"}))])
 api_router.include_router(engagement_router)
 api_router.include_router(reports_router)

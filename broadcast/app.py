@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
 
 from broadcast import __version__
 from broadcast.config import Settings, get_settings
@@ -52,6 +53,14 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="broadcast_session",
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+        max_age=12 * 3600,
+    )
     _install_error_handlers(app)
     _include_routers(app)
     return app

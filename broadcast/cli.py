@@ -35,7 +35,11 @@ def _settings() -> Settings:
 
 def _mount_optional() -> None:
     """Sub-commands owned by other domains."""
+    from broadcast.accounts.cli import tokens_app, users_app
     from broadcast.contacts.cli import contacts_app
+
+    app.add_typer(users_app, name="users", help="Officers' accounts.")
+    app.add_typer(tokens_app, name="tokens", help="Personal API tokens.")
 
     app.add_typer(contacts_app, name="contacts", help="Residents: import from CSV/XLSX.")
     try:
@@ -130,7 +134,7 @@ def demo(
 
     settings = _settings()
     summary = seed_demo(settings)
-    console.print(summary)
+    console.print(summary, soft_wrap=True)
     if not seed_only:
         run(settings, host=host, port=port)
 

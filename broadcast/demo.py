@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
+from broadcast.accounts import service as accounts
 from broadcast.audio.airing import plan_airings
 from broadcast.audio.service import campaign_audio, render_clip_now
 from broadcast.campaigns import service as campaigns
@@ -115,6 +116,25 @@ def _seed_campaigns(session: Session) -> list[int]:
     return made
 
 
+DEMO_USERS = [  # (username, role, communes, phone): passwords are "<username>-demo"
+    ("admin", "admin", [], None),
+    ("canbo", "officer", [], "0912000001"),
+    ("pheduyet", "approver", [], None),
+    ("daixa", "radio_operator", ["32248"], "0912000002"),
+    ("xem", "viewer", [], None),
+]
+
+
+def _seed_users(session: Session) -> str | None:
+    """Demo accounts; returns a fresh API token for admin (tokens are shown once)."""
+    for username, role, communes, phone in DEMO_USERS:
+        if accounts.by_username(session, username) is None:
+            accounts.create_user(session, username=username, password=f"{username}-demo", role=role,
+                                 communes=communes, phone=phone, actor="demo")
+    admin = accounts.by_username(session, "admin")
+    return accounts.create_token(session, admin, name="demo") if admin is not None else None
+
+
 def seed_demo(settings: Settings) -> str:
     """Seed everything the demo shows; returns a one-paragraph summary for the terminal."""
     upgrade(settings.database_url)
@@ -129,6 +149,8 @@ def seed_demo(settings: Settings) -> str:
                     session.add(commune)
         with session_scope(engine) as session:
             added = _seed_residents(session, settings, settings.demo_residents)
+        with session_scope(engine) as session:
+            token = _seed_users(session)
         with session_scope(engine) as session:
             created = _seed_campaigns(session)
         clips = 0
@@ -147,5 +169,8 @@ def seed_demo(settings: Settings) -> str:
             communes = session.exec(select(func.count()).select_from(Commune)).one()
     finally:
         engine.dispose()
+    users = ", ".join(f"{name}/{name}-demo ({role})" for name, role, _, _ in DEMO_USERS)
     return (f"Demo: {communes} xã/phường, {residents} người dân (+{added}), "
-            f"{len(created)} chiến dịch mới, {clips} đoạn âm thanh vừa tạo.")
+            f"{len(created)} chiến dịch mới, {clips} đoạn âm thanh vừa tạo.\n"
+            f"Tài khoản: {users}\n"
+            f"API token (admin): {token}")

@@ -157,12 +157,34 @@ def live_app(live_settings: Settings) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+def make_user(engine: Engine, role: str, *, username: str | None = None, communes: list[str] | None = None,
+              password: str = "mat-khau-demo") -> str:
+    """Create a user with `role`; returns a personal API token for it."""
+    from sqlmodel import Session
+
+    from broadcast.accounts import service
+
+    with Session(engine) as session:
+        user = service.create_user(session, username=username or f"{role}-{uuid.uuid4().hex[:6]}",
+                                   password=password, role=role, communes=communes or [])
+        token = service.create_token(session, user)
+        session.commit()
+    return token
+
+
 @pytest.fixture
-def client(settings: Settings) -> Iterator[Any]:
-    """The app in-process (FastAPI TestClient), lifespan run, no background services."""
+def anonymous_client(settings: Settings) -> Iterator[Any]:
+    """The app in-process (FastAPI TestClient), lifespan run, no background services, not logged in."""
     from fastapi.testclient import TestClient
 
     from broadcast.app import create_app
 
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(anonymous_client: Any, engine: Engine) -> Any:
+    """The app as an admin (Bearer token)."""
+    anonymous_client.headers["Authorization"] = f"Bearer {make_user(engine, 'admin', username='admin')}"
+    return anonymous_client

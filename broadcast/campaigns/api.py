@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlmodel import col, func, select
 
+from broadcast.accounts.deps import EDITORS, REVIEWERS, require
+from broadcast.accounts.models import User
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import Campaign, CampaignRun
@@ -16,6 +18,7 @@ from broadcast.contacts.models import page
 from broadcast.deps import SessionDep
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+Editor = Annotated[User, Depends(require(*EDITORS))]
 
 
 @router.get("")
@@ -34,8 +37,9 @@ def list_campaigns(
 
 
 @router.post("", status_code=201, response_model=CampaignPublic)
-def create_campaign(data: CampaignCreate, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.create_campaign(session, data), with_reach=True)
+def create_campaign(data: CampaignCreate, session: SessionDep, user: Editor) -> CampaignPublic:
+    campaign = service.create_campaign(session, data, author_id=user.id, actor=user.username)
+    return service.to_public(session, campaign, with_reach=True)
 
 
 @router.post("/audience/count", summary="How many residents an audience reaches now")
@@ -49,46 +53,51 @@ def get_campaign(campaign_id: int, session: SessionDep) -> CampaignPublic:
 
 
 @router.patch("/{campaign_id}", response_model=CampaignPublic)
-def update_campaign(campaign_id: int, data: CampaignUpdate, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.update_campaign(session, campaign_id, data), with_reach=True)
+def update_campaign(campaign_id: int, data: CampaignUpdate, session: SessionDep, user: Editor
+                    ) -> CampaignPublic:
+    campaign = service.update_campaign(session, campaign_id, data, actor_id=user.id, actor=user.username)
+    return service.to_public(session, campaign, with_reach=True)
 
 
 @router.post("/{campaign_id}/submit", response_model=CampaignPublic)
-def submit(campaign_id: int, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.submit(session, campaign_id))
+def submit(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+    return service.to_public(session, service.submit(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignPublic)
-def approve(campaign_id: int, session: SessionDep, review: ReviewIn | None = None) -> CampaignPublic:
+def approve(campaign_id: int, session: SessionDep, review: ReviewIn | None = None,
+            user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
     comment = review.comment if review else ""
-    return service.to_public(session, service.approve(session, campaign_id, approver_id=None, comment=comment))
+    campaign = service.approve(session, campaign_id, approver_id=user.id, actor=user.username, comment=comment)
+    return service.to_public(session, campaign)
 
 
 @router.post("/{campaign_id}/reject", response_model=CampaignPublic)
-def reject(campaign_id: int, review: ReviewIn, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.reject(session, campaign_id, approver_id=None,
-                                                     comment=review.comment))
+def reject(campaign_id: int, review: ReviewIn, session: SessionDep,
+           user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
+    campaign = service.reject(session, campaign_id, approver_id=user.id, actor=user.username, comment=review.comment)
+    return service.to_public(session, campaign)
 
 
 @router.post("/{campaign_id}/start", summary="Start sending now")
-def start(campaign_id: int, session: SessionDep) -> dict[str, Any]:
-    run = service.start_run(session, campaign_id)
+def start(campaign_id: int, session: SessionDep, user: Editor) -> dict[str, Any]:
+    run = service.start_run(session, campaign_id, actor_id=user.id, actor=user.username)
     return {"campaign_id": campaign_id, "run_id": run.id, "targeted": run.targeted, "status": "sending"}
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignPublic)
-def pause(campaign_id: int, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.pause(session, campaign_id))
+def pause(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+    return service.to_public(session, service.pause(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignPublic)
-def resume(campaign_id: int, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.resume(session, campaign_id))
+def resume(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+    return service.to_public(session, service.resume(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignPublic)
-def cancel(campaign_id: int, session: SessionDep) -> CampaignPublic:
-    return service.to_public(session, service.cancel(session, campaign_id))
+def cancel(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+    return service.to_public(session, service.cancel(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code")
@@ -106,5 +115,5 @@ def runs(campaign_id: int, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/{campaign_id}/resend-failed", summary="Queue failed deliveries again")
-def resend_failed(campaign_id: int, session: SessionDep) -> dict[str, int]:
-    return {"requeued": service.resend_failed(session, campaign_id)}
+def resend_failed(campaign_id: int, session: SessionDep, user: Editor) -> dict[str, int]:
+    return {"requeued": service.resend_failed(session, campaign_id, actor_id=user.id, actor=user.username)}

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from broadcast.accounts import audit
+from broadcast.accounts.deps import EDITORS, CurrentUser, require, sees_phones
+from broadcast.accounts.models import User
 from broadcast.channels import service
+from broadcast.channels.models import Delivery
 from broadcast.channels.segments import estimate
+from broadcast.contacts.phones import mask_phone
 from broadcast.contacts.service import get_contact
 from broadcast.deps import SessionDep, SettingsDep
 
@@ -66,17 +71,27 @@ def sms_estimate(data: EstimateIn, settings: SettingsDep) -> dict[str, Any]:
 
 @router.post("/sms/test", status_code=201, response_model=DeliveryOut,
              summary="Send one test SMS through the normal dispatcher (no quiet hours or caps)")
-def sms_test(data: TestSendIn, session: SessionDep) -> Any:
-    return service.queue_message(session, to=data.to, body=data.text)
+def sms_test(data: TestSendIn, session: SessionDep, user: User = Depends(require(*EDITORS))) -> Any:
+    delivery = service.queue_message(session, to=data.to, body=data.text, created_by_id=user.id)
+    audit.record(session, action="sms.test", entity="delivery", entity_id=delivery.id, actor_id=user.id,
+                 actor=user.username, after={"to": delivery.to_phone})
+    return delivery
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(delivery_id: int, session: SessionDep) -> Any:
-    return service.get_delivery(session, delivery_id)
+def get_delivery(delivery_id: int, session: SessionDep, user: CurrentUser) -> Any:
+    return _masked(service.get_delivery(session, delivery_id), user)
 
 
 @router.get("/contacts/{contact_id}/deliveries", response_model=list[DeliveryOut],
             summary="A resident's delivery history, newest first")
-def contact_deliveries(contact_id: int, session: SessionDep) -> Any:
+def contact_deliveries(contact_id: int, session: SessionDep, user: CurrentUser) -> Any:
     get_contact(session, contact_id)
-    return service.contact_history(session, contact_id)
+    return [_masked(d, user) for d in service.contact_history(session, contact_id)]
+
+
+def _masked(delivery: Delivery, user: User) -> DeliveryOut:
+    out = DeliveryOut.model_validate(delivery.model_dump())
+    if not sees_phones(user):
+        out.to_phone = mask_phone(out.to_phone)
+    return out

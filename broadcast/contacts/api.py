@@ -7,6 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 from sqlmodel import col, func, select
 
+from broadcast.accounts import audit
+from broadcast.accounts.deps import CurrentUser, sees_phones
+from broadcast.accounts.models import User
 from broadcast.contacts import service
 from broadcast.contacts.models import (
     Commune,
@@ -21,6 +24,7 @@ from broadcast.contacts.models import (
     GroupUpdate,
     page,
 )
+from broadcast.contacts.phones import mask_phone
 from broadcast.deps import SessionDep
 from broadcast.exceptions import NotFoundError, ValidationFailed
 
@@ -30,8 +34,11 @@ Offset = Query(0, ge=0, description="Rows to skip")
 Limit = Query(50, ge=1, le=500, description="Rows per page (at most 500)")
 
 
-def _public(contact: Contact, groups: list[str], tags: list[str]) -> ContactPublic:
-    return ContactPublic.model_validate({**contact.model_dump(), "groups": groups, "tags": tags})
+def _public(contact: Contact, groups: list[str], tags: list[str], user: User) -> ContactPublic:
+    data = {**contact.model_dump(), "groups": groups, "tags": tags}
+    if not sees_phones(user):  # personal data: only roles that work with numbers see them whole
+        data["phone"] = mask_phone(contact.phone)
+    return ContactPublic.model_validate(data)
 
 
 @router.get("/communes", summary="List communes")
@@ -61,8 +68,9 @@ def get_commune(code: str, session: SessionDep) -> Commune:
 
 
 @router.patch("/communes/{code}", response_model=CommunePublic)
-def update_commune(code: str, data: CommuneUpdate, session: SessionDep) -> Commune:
+def update_commune(code: str, data: CommuneUpdate, session: SessionDep, user: CurrentUser) -> Commune:
     commune = get_commune(code, session)
+    before = audit.snapshot(commune)
     if data.legal_aid_contact is not None:
         commune.legal_aid_contact = data.legal_aid_contact
     if data.airing_slots is not None:
@@ -74,12 +82,15 @@ def update_commune(code: str, data: CommuneUpdate, session: SessionDep) -> Commu
                                    field="airing_slots")
         commune.airing_slots = sorted(set(data.airing_slots))
     session.add(commune)
+    audit.record(session, action="commune.update", entity="commune", entity_id=code, actor_id=user.id,
+                 actor=user.username, before=before, after=audit.snapshot(commune))
     return commune
 
 
 @router.get("/contacts", summary="List residents with filters and pagination")
 def list_contacts(
     session: SessionDep,
+    user: CurrentUser,
     q: str | None = Query(None, description="Name or part of the phone number"),
     commune_code: str | None = None,
     group_id: int | None = None,
@@ -93,32 +104,32 @@ def list_contacts(
                                     language=language, opted_out=opted_out)
     rows, total = service.list_contacts(session, filters, offset=offset, limit=limit)
     extra = service.memberships(session, [c.id for c in rows if c.id is not None])
-    items = [_public(c, *extra[c.id]) for c in rows if c.id is not None]
+    items = [_public(c, *extra[c.id], user) for c in rows if c.id is not None]
     return page(items, total, offset, limit)
 
 
 @router.post("/contacts", status_code=201, response_model=ContactPublic)
-def create_contact(data: ContactCreate, session: SessionDep) -> ContactPublic:
-    contact = service.create_contact(session, data)
+def create_contact(data: ContactCreate, session: SessionDep, user: CurrentUser) -> ContactPublic:
+    contact = service.create_contact(session, data, actor_id=user.id, actor=user.username)
     assert contact.id is not None
-    return _public(contact, *service.memberships(session, [contact.id])[contact.id])
+    return _public(contact, *service.memberships(session, [contact.id])[contact.id], user)
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactPublic)
-def get_contact(contact_id: int, session: SessionDep) -> ContactPublic:
+def get_contact(contact_id: int, session: SessionDep, user: CurrentUser) -> ContactPublic:
     contact = service.get_contact(session, contact_id)
-    return _public(contact, *service.memberships(session, [contact_id])[contact_id])
+    return _public(contact, *service.memberships(session, [contact_id])[contact_id], user)
 
 
 @router.patch("/contacts/{contact_id}", response_model=ContactPublic)
-def update_contact(contact_id: int, data: ContactUpdate, session: SessionDep) -> ContactPublic:
-    contact = service.update_contact(session, contact_id, data)
-    return _public(contact, *service.memberships(session, [contact_id])[contact_id])
+def update_contact(contact_id: int, data: ContactUpdate, session: SessionDep, user: CurrentUser) -> ContactPublic:
+    contact = service.update_contact(session, contact_id, data, actor_id=user.id, actor=user.username)
+    return _public(contact, *service.memberships(session, [contact_id])[contact_id], user)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
-def delete_contact(contact_id: int, session: SessionDep) -> Response:
-    service.delete_contact(session, contact_id)
+def delete_contact(contact_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    service.delete_contact(session, contact_id, actor_id=user.id, actor=user.username)
     return Response(status_code=204)
 
 
@@ -130,8 +141,8 @@ def list_groups(session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/groups", status_code=201, response_model=GroupPublic)
-def create_group(data: GroupCreate, session: SessionDep) -> GroupPublic:
-    group = service.create_group(session, data)
+def create_group(data: GroupCreate, session: SessionDep, user: CurrentUser) -> GroupPublic:
+    group = service.create_group(session, data, actor_id=user.id)
     return GroupPublic(id=group.id or 0, name=group.name, description=group.description)
 
 
@@ -143,13 +154,13 @@ def get_group(group_id: int, session: SessionDep) -> GroupPublic:
 
 
 @router.patch("/groups/{group_id}", response_model=GroupPublic)
-def update_group(group_id: int, data: GroupUpdate, session: SessionDep) -> GroupPublic:
-    group = service.update_group(session, group_id, data)
+def update_group(group_id: int, data: GroupUpdate, session: SessionDep, user: CurrentUser) -> GroupPublic:
+    group = service.update_group(session, group_id, data, actor_id=user.id)
     return GroupPublic(id=group_id, name=group.name, description=group.description,
                        member_count=service.group_size(session, group_id))
 
 
 @router.delete("/groups/{group_id}", status_code=204)
-def delete_group(group_id: int, session: SessionDep) -> Response:
-    service.delete_group(session, group_id)
+def delete_group(group_id: int, session: SessionDep, user: CurrentUser) -> Response:
+    service.delete_group(session, group_id, actor_id=user.id)
     return Response(status_code=204)

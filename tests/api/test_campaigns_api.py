@@ -9,7 +9,12 @@ from sqlmodel import Session, select
 
 from broadcast.accounts.models import AuditLog
 from broadcast.channels.models import Delivery
+from tests.conftest import make_user
 from tests.support.seed import seed_contacts
+
+
+def approver(engine: Engine) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_user(engine, 'approver')}"}
 
 
 def make_campaign(client: Any, **extra: Any) -> int:
@@ -26,11 +31,15 @@ def test_lifecycle_from_draft_to_sending_and_cancel(client: Any, engine: Engine)
     early = client.post(f"/api/v1/campaigns/{cid}/start")
     assert early.status_code == 409 and early.json()["field"] == "status"
     assert client.post(f"/api/v1/campaigns/{cid}/submit").json()["status"] == "pending_approval"
-    rejected = client.post(f"/api/v1/campaigns/{cid}/reject", json={"comment": ""})
+    rejected = client.post(f"/api/v1/campaigns/{cid}/reject", json={"comment": ""}, headers=approver(engine))
     assert rejected.status_code == 422 and rejected.json()["field"] == "comment"
-    client.post(f"/api/v1/campaigns/{cid}/reject", json={"comment": "Thiếu số điện thoại hỗ trợ"})
+    client.post(f"/api/v1/campaigns/{cid}/reject", json={"comment": "Thiếu số điện thoại hỗ trợ"},
+                headers=approver(engine))
     client.post(f"/api/v1/campaigns/{cid}/submit")
-    assert client.post(f"/api/v1/campaigns/{cid}/approve").json()["status"] == "approved"
+    own = client.post(f"/api/v1/campaigns/{cid}/approve")
+    assert own.status_code == 403  # the author never approves their own campaign
+    reviewer = approver(engine)
+    assert client.post(f"/api/v1/campaigns/{cid}/approve", headers=reviewer).json()["status"] == "approved"
     started = client.post(f"/api/v1/campaigns/{cid}/start").json()
     assert started["targeted"] == 20
     counts = client.get(f"/api/v1/campaigns/{cid}/deliveries/counts").json()
@@ -46,10 +55,10 @@ def test_lifecycle_from_draft_to_sending_and_cancel(client: Any, engine: Engine)
             "campaign.pause", "campaign.resume", "campaign.cancel"} <= set(actions)
 
 
-def test_editing_an_approved_campaign_needs_approval_again(client: Any) -> None:
+def test_editing_an_approved_campaign_needs_approval_again(client: Any, engine: Engine) -> None:
     cid = make_campaign(client)
     client.post(f"/api/v1/campaigns/{cid}/submit")
-    client.post(f"/api/v1/campaigns/{cid}/approve")
+    assert client.post(f"/api/v1/campaigns/{cid}/approve", headers=approver(engine)).status_code == 200
     edited = client.patch(f"/api/v1/campaigns/{cid}", json={"sms_text": "Nội dung mới"})
     assert edited.json()["status"] == "draft"
     assert [c["body"] for c in edited.json()["contents"]] == ["Nội dung mới"]
@@ -65,7 +74,7 @@ def test_starting_twice_does_not_double_the_audience(client: Any, engine: Engine
     seed_contacts(engine, 10)
     cid = make_campaign(client)
     client.post(f"/api/v1/campaigns/{cid}/submit")
-    client.post(f"/api/v1/campaigns/{cid}/approve")
+    client.post(f"/api/v1/campaigns/{cid}/approve", headers=approver(engine))
     client.post(f"/api/v1/campaigns/{cid}/start")
     assert client.post(f"/api/v1/campaigns/{cid}/start").status_code == 409
     with Session(engine) as session:

@@ -12,9 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from broadcast.config import Settings, get_settings
+from broadcast.config import get_settings
 from broadcast.contacts.cli import contacts_app
-from broadcast.contacts.import_api import router as import_router
 from broadcast.contacts.models import Contact
 from tests.contacts.test_import import EXPECTED_BAD_ROWS, IMPORTED, MESSY_ROWS
 
@@ -62,17 +61,6 @@ def test_cli_fails_with_one_line_when_the_file_cannot_be_read(
     assert expected in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert phones(engine) == []
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    from broadcast.app import create_app
-
-    app = create_app(settings)
-    if not any(getattr(r, "path", "") == "/api/v1/contacts/import" for r in app.routes):
-        app.include_router(import_router, prefix="/api/v1")  # until broadcast/api.py mounts it
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def test_api_import_answers_counts_and_bad_rows(

@@ -1,0 +1,90 @@
+"""Accounts over the API: who am I, users (admin), personal tokens, the audit log (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlmodel import col, func, select
+
+from broadcast.accounts import service
+from broadcast.accounts.deps import ADMINS, CurrentUser, allow
+from broadcast.accounts.models import AuditLog, User
+from broadcast.contacts.models import page
+from broadcast.deps import SessionDep
+
+router = APIRouter(tags=["accounts"])
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: str
+    phone: str | None
+    is_active: bool
+    communes: list[str] = []
+    last_login_at: datetime | None
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=60)
+    password: str
+    role: str
+    full_name: str = ""
+    phone: str | None = None
+    communes: list[str] = []
+
+
+class TokenIn(BaseModel):
+    name: str = Field(default="", max_length=60)
+
+
+def _out(session: SessionDep, user: User) -> UserOut:
+    assert user.id is not None
+    return UserOut(**user.model_dump(exclude={"password_hash"}), communes=service.user_communes(session, user.id))
+
+
+@router.get("/me", response_model=UserOut)
+def me(user: CurrentUser, session: SessionDep) -> UserOut:
+    return _out(session, user)
+
+
+@router.post("/me/tokens", status_code=201, summary="Create a personal API token (shown once)")
+def create_token(data: TokenIn, user: CurrentUser, session: SessionDep) -> dict[str, str]:
+    return {"token": service.create_token(session, user, name=data.name)}
+
+
+@router.get("/users", dependencies=[Depends(allow(ADMINS))])
+def list_users(session: SessionDep) -> dict[str, Any]:
+    users = session.exec(select(User).order_by(col(User.username))).all()
+    items = [_out(session, u) for u in users]
+    return page(items, len(items), 0, len(items))
+
+
+@router.post("/users", status_code=201, response_model=UserOut)
+def create_user(data: UserIn, session: SessionDep, admin: User = Depends(allow(ADMINS))) -> UserOut:
+    user = service.create_user(session, username=data.username, password=data.password, role=data.role,
+                               communes=data.communes, full_name=data.full_name, phone=data.phone,
+                               actor_id=admin.id, actor=admin.username)
+    return _out(session, user)
+
+
+@router.get("/audit", dependencies=[Depends(allow(ADMINS))], summary="The audit log, newest first")
+def audit_log(
+    session: SessionDep,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=500),
+) -> dict[str, Any]:
+    query = select(AuditLog)
+    if entity:
+        query = query.where(AuditLog.entity == entity)
+    if entity_id:
+        query = query.where(AuditLog.entity_id == entity_id)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(AuditLog.id).desc()).offset(offset).limit(limit)).all()
+    return page([r.model_dump() for r in rows], total, offset, limit)
