@@ -95,6 +95,7 @@ def erase_subject(session: Session, raw_phone: str, *, actor_id: int | None = No
         raise NotFoundError(f"Không có dữ liệu nào về số {mask_phone(phone)}")
     now = utcnow()
     counts: dict[str, int] = {"contacts": len(contacts)}
+    personal = {v.strip() for c in contacts for v in (c.full_name, c.address) if len(v.strip()) >= 4}
     for contact in contacts:
         contact.phone, contact.full_name, contact.address, contact.note = None, "", "", ""
         contact.erased_at = contact.updated_at = now
@@ -118,7 +119,7 @@ def erase_subject(session: Session, raw_phone: str, *, actor_id: int | None = No
         for needle in needles:
             counts["text_scrubbed"] += _update(session, update(model).where(
                 where, column.contains(needle)).values({name: func.replace(column, needle, ERASED)}))
-    counts["audit_entries"] = _scrub_audit(session, needles)
+    counts["audit_entries"] = _scrub_audit(session, needles, sorted(personal, key=len, reverse=True), ids)
     audit.record(session, action="data_subject.erase", entity="contact", entity_id=",".join(map(str, ids)) or None,
                  actor_id=actor_id, actor=actor, after={"phone": mask_phone(phone), **counts})
     session.flush()
@@ -129,14 +130,16 @@ def _update(session: Session, statement: Any) -> int:
     return int(getattr(session.execute(statement.execution_options(synchronize_session=False)), "rowcount", 0))
 
 
-def _scrub_audit(session: Session, needles: list[str]) -> int:
-    """Audit snapshots (e.g. a contact's before/after) are JSON: rewrite the ones mentioning the number."""
+def _scrub_audit(session: Session, needles: list[str], personal: list[str], contact_ids: list[int]) -> int:
+    """Audit snapshots (e.g. a contact's before/after) are JSON: rewrite the ones mentioning the person."""
     nsn = needles[-1]
-    rows = session.exec(select(AuditLog).where(or_(cast(col(AuditLog.before), Text).contains(nsn),
-                                                   cast(col(AuditLog.after), Text).contains(nsn),
-                                                   col(AuditLog.entity_id).contains(nsn)))).all()
+    mentions = [cast(col(AuditLog.before), Text).contains(nsn), cast(col(AuditLog.after), Text).contains(nsn),
+                col(AuditLog.entity_id).contains(nsn)]
+    if contact_ids:
+        mentions.append((col(AuditLog.entity) == "contact") & col(AuditLog.entity_id).in_(map(str, contact_ids)))
+    rows = session.exec(select(AuditLog).where(or_(*mentions))).all()
     for row in rows:
-        row.before, row.after = _scrub(row.before, needles), _scrub(row.after, needles)
+        row.before, row.after = _scrub(row.before, needles + personal), _scrub(row.after, needles + personal)
         row.entity_id = _scrub(row.entity_id, needles)
         session.add(row)
     return len(rows)
