@@ -83,7 +83,8 @@ def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, 
     assert len(clicks) == 1 and clicks[0].campaign_id == first
 
     # A reply lands in the inbox; the officer's answer goes out through the dispatcher.
-    assert reply(live_app, live_settings, phone(1), "Cho hỏi đất chưa có sổ đỏ có được chuyển nhượng?").status_code == 200
+    question = "Cho hỏi đất chưa có sổ đỏ có được chuyển nhượng?"
+    assert reply(live_app, live_settings, phone(1), question).status_code == 200
     inbox = httpx.get(f"{live_app}/api/v1/inbox").json()
     assert inbox["total"] == 1 and inbox["items"][0]["campaign_id"] == first
     conversation = inbox["items"][0]["id"]
