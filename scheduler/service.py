@@ -32,7 +32,7 @@ from scheduler.runs import RUNNABLE, next_run_at
 log = logging.getLogger(__name__)
 JOBSTORE = "campaigns"
 JOB_TABLE = "scheduler_jobs"
-SYNC_OVERLAP = timedelta(seconds=120)  # re-read rows this far behind the watermark: late commits
+SYNC_OVERLAP = timedelta(seconds=60)  # re-read rows this far behind the watermark: late commits
 VOLATILE = ("next_run_at", "set_at")
 
 
@@ -74,6 +74,7 @@ class SchedulerService:
         self.scheduler: BackgroundScheduler | None = None
         self._known: dict[int, str] = {}
         self._watermark: datetime | None = None
+        self._seen: dict[int, datetime] = {}  # updated_at last reconciled, per campaign
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -118,22 +119,20 @@ class SchedulerService:
         """
         with self._lock:
             now = self.clock()
-            query = select(col(Campaign.id), col(Campaign.status), col(Campaign.schedule),
-                           col(Campaign.expires_at), col(Campaign.updated_at))
-            if not full and self._watermark is not None:
-                query = query.where(col(Campaign.updated_at) > self._watermark - SYNC_OVERLAP)
-            with Session(self.engine) as session:
-                rows = session.execute(query).all()
+            rows = self._rows(full)
             changed, overdue, seen = 0, [], set()
             for cid, status, schedule, expires_at, updated_at in rows:
                 campaign_id = int(cid)
                 seen.add(campaign_id)
-                if self._watermark is None or updated_at > self._watermark:
-                    self._watermark = updated_at
+                self._seen[campaign_id] = updated_at
                 runnable = bool(schedule) and status in RUNNABLE
-                if runnable and schedule.get("next_run_at") and datetime.fromisoformat(schedule["next_run_at"]) <= now:
+                cached = datetime.fromisoformat(schedule["next_run_at"]) if runnable and schedule.get(
+                    "next_run_at") else None
+                if cached is not None and cached <= now:
                     overdue.append(campaign_id)
-                upcoming = next_run_at(schedule, now, expires_at) if runnable else None
+                # The stored next run time is kept current; computing it is needed only when it has passed.
+                upcoming = (cached if cached is not None and cached > now
+                            else next_run_at(schedule, now, expires_at) if runnable else None)
                 want = fingerprint(schedule, expires_at) if upcoming is not None else None
                 if want != self._known.get(campaign_id):
                     self._apply(campaign_id, schedule, expires_at, want)
@@ -148,6 +147,28 @@ class SchedulerService:
             except Exception:
                 log.exception("catch-up of campaign %s failed", campaign_id)
         return changed
+
+    def _rows(self, full: bool) -> list[Any]:
+        """Campaign rows to reconcile: all of them, or those whose updated_at moved since last seen."""
+        columns = (col(Campaign.id), col(Campaign.status), col(Campaign.schedule), col(Campaign.expires_at),
+                   col(Campaign.updated_at))
+        with Session(self.engine) as session:
+            if full or self._watermark is None:
+                rows = list(session.execute(select(*columns)).all())
+            else:
+                # Cheap probe first (ids and stamps only), then the full rows of what really changed.
+                recent = session.execute(
+                    select(col(Campaign.id), col(Campaign.updated_at))
+                    .where(col(Campaign.updated_at) > self._watermark - SYNC_OVERLAP)
+                ).all()
+                ids = [int(cid) for cid, stamp in recent if self._seen.get(int(cid)) != stamp]
+                rows = []
+                for chunk in range(0, len(ids), 500):
+                    rows += session.execute(select(*columns).where(col(Campaign.id).in_(ids[chunk:chunk + 500]))).all()
+        for row in rows:
+            if self._watermark is None or row[4] > self._watermark:
+                self._watermark = row[4]
+        return rows
 
     def _apply(self, campaign_id: int, schedule: dict[str, Any], expires_at: datetime | None,
                want: str | None) -> None:
