@@ -14,13 +14,20 @@ class RateLimiter:
     Pacing (a virtual clock advancing 1/rate per unit) spreads sends instead of bursting; the
     sliding window refuses a send that would put more than `rate` units inside any second,
     even when threads wake up late and bunch together.
+
+    `guard` (seconds) widens that window to 1 + guard and slows the pacing to match, so requests
+    that reach the provider up to `guard` s unevenly (a GC pause, a slow TLS handshake) still
+    arrive within the budget in every second there; it costs a guard/(1 + guard) share of the rate.
     """
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, rate: float, *, guard: float = 0.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        if guard < 0:
+            raise ValueError("guard must be >= 0")
         self._rate = rate
+        self._span = 1.0 + guard
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -44,7 +51,7 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             slot = max(self._next_slot, now)
-            self._next_slot = slot + units / self._rate
+            self._next_slot = slot + units * self._span / self._rate
         while True:
             if cancelled is not None and cancelled():
                 return False
@@ -54,11 +61,11 @@ class RateLimiter:
                 continue
             with self._lock:
                 now = self._clock()
-                while self._window and self._window[0][0] <= now - 1.0:
+                while self._window and self._window[0][0] <= now - self._span:
                     self._in_window -= self._window.popleft()[1]
                 if self._in_window + units <= capacity:
                     self._window.append((now, units))
                     self._in_window += units
                     return True
-                wait = self._window[0][0] + 1.0 - now
+                wait = self._window[0][0] + self._span - now
             self._sleep(min(max(wait, 0.001), 0.05))

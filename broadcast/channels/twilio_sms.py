@@ -58,6 +58,10 @@ class TwilioSmsChannel:
             self._local.client = client
         return client
 
+    def warm_up(self) -> None:
+        """Build this thread's SDK client now, so the first send does not pay for it after its rate slot."""
+        self._client().messages  # noqa: B018 - the SDK imports and builds its API tree lazily on first use
+
     def _remember_headers(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         self._local.headers = response.headers
 
