@@ -90,12 +90,14 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.webhooks import router as twilio_webhooks
     from broadcast.engagement.pages import router as engagement_pages
     from broadcast.engagement.webhooks import router as engagement_webhooks
+    from broadcast.web.pages import mount as mount_web
 
     app.include_router(api_router)
     app.include_router(twilio_webhooks)
     app.include_router(audio_public)
     app.include_router(engagement_webhooks)
     app.include_router(engagement_pages)
+    mount_web(app)  # browser pages, static files, login redirects
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:

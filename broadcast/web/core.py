@@ -1,0 +1,195 @@
+"""What every page shares: templates, the signed-in user and role checks, CSRF, flash messages, rendering."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from broadcast.accounts.deps import sees_phones
+from broadcast.accounts.models import Role, User
+from broadcast.config import Settings
+from broadcast.contacts.phones import mask_phone
+from broadcast.deps import SessionDep
+from broadcast.web import i18n
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html", "xml", "svg"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# Page access by role (the JSON API has its own rules in broadcast/api.py).
+ALL = frozenset(Role)
+READERS = frozenset({Role.admin, Role.officer, Role.approver, Role.viewer})
+EDITORS = frozenset({Role.admin, Role.officer})
+REVIEWERS = frozenset({Role.admin, Role.approver})
+RADIO = frozenset({Role.admin, Role.radio_operator})
+ADMINS = frozenset({Role.admin})
+
+# (path, catalogue key, roles that see the entry)
+MENU: list[tuple[str, str, frozenset[Role]]] = [
+    ("/", "nav.dashboard", READERS),
+    ("/residents", "nav.residents", READERS),
+    ("/campaigns", "nav.campaigns", READERS),
+    ("/campaigns/new", "nav.compose", EDITORS),
+    ("/approvals", "nav.approvals", REVIEWERS),
+    ("/inbox", "nav.inbox", READERS),
+    ("/radio", "nav.radio", RADIO),
+    ("/admin/users", "nav.users", ADMINS),
+    ("/admin/audit", "nav.audit", ADMINS),
+]
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies for anonymous visitors: they are sent to /login?next=…"""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class PageForbidden(Exception):
+    """The signed-in user's role may not open this page, or a form came without a valid CSRF token."""
+
+    def __init__(self, reason_key: str = "error.forbidden") -> None:
+        super().__init__(reason_key)
+        self.reason_key = reason_key
+
+
+class PageNotFound(Exception):
+    """A page about a thing that does not exist."""
+
+
+def language(request: Request) -> str:
+    lang = request.session.get("lang") if "session" in request.scope else None
+    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+
+
+def t(request: Request, key: str, **values: Any) -> str:
+    """Translate `key` in the request's language."""
+    return i18n.translate(language(request), key, **values)
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def page_user(roles: Collection[str]) -> Callable[..., User]:
+    """A dependency: the signed-in user (web session only) with one of `roles`, else login or 403."""
+
+    def dependency(request: Request, session: SessionDep) -> User:
+        uid = request.session.get("uid")
+        user = session.get(User, uid) if isinstance(uid, int) else None
+        if user is None or not user.is_active:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target)
+        request.state.user = user
+        if user.role not in roles:
+            raise PageForbidden()
+        return user
+
+    return dependency
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or len(token) < 20:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def csrf_protect(request: Request) -> None:
+    """Router dependency: every unsafe request from pages must carry the session's token (form field or header)."""
+    if request.method in SAFE_METHODS:
+        return
+    expected = request.session.get("csrf")
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            value = (await request.form()).get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    if not isinstance(expected, str) or not sent or not secrets.compare_digest(expected, sent):
+        raise PageForbidden("error.csrf")
+
+
+def flash(request: Request, text: str, kind: str = "ok") -> None:
+    """A message shown once on the next page (kind: ok, error, info)."""
+    request.session.setdefault("flash", []).append([kind, text])
+    request.session["flash"] = request.session["flash"]  # mark the session modified
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a POST: see the result with GET (303)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(url: str | None) -> str:
+    """Only local paths are followed after login (no open redirect)."""
+    if url and url.startswith("/") and not url.startswith("//") and "\\" not in url:
+        return url
+    return "/"
+
+
+def login_redirect(next_url: str) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(next_url, safe='/')}", status_code=303)
+
+
+def phone_for(user: User | None, phone: str | None) -> str:
+    """A resident's number as this user may see it (masked unless the role works with numbers)."""
+    if user is not None and sees_phones(user):
+        return phone or "—"
+    return mask_phone(phone) if phone else "—"
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
+           status_code: int = 200) -> HTMLResponse:
+    """Render a page with what every template needs (user, menu, translations, formatting, flashes)."""
+    lang = language(request)
+    user: User | None = getattr(request.state, "user", None)
+    settings = settings_of(request)
+    zone = settings.zone
+    flashes = request.session.pop("flash", []) if "session" in request.scope else []
+    values: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "lang": lang,
+        "t": i18n.translator(lang),
+        "csrf": csrf_token(request),
+        "menu": [(href, key) for href, key, roles in MENU if user is not None and user.role in roles],
+        "path": request.url.path,
+        "flashes": flashes,
+        "num": lambda v, d=0: i18n.fmt_number(v, lang, d),
+        "pct": lambda part, whole: i18n.fmt_percent(part, whole, lang),
+        "date": lambda m: i18n.fmt_date(m, zone),
+        "dt": lambda m: i18n.fmt_datetime(m, zone),
+        "phone": lambda p: phone_for(user, p),
+        "timezone": settings.timezone,
+        "can": lambda roles: user is not None and user.role in roles,
+        "EDITORS": EDITORS, "REVIEWERS": REVIEWERS, "ADMINS": ADMINS, "READERS": READERS, "RADIO": RADIO,
+    }
+    values.update(context or {})
+    html = TEMPLATES.get_template(template).render(values)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        f"media-src 'self' {settings.public_base_url}; form-action 'self'; frame-ancestors 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,98 @@
+"""The officers' dashboard: key figures, campaigns in progress (live), upcoming runs, latest replies."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from broadcast.accounts.models import Role, User
+from broadcast.campaigns.models import Campaign, CampaignStatus
+from broadcast.channels.models import InboundMessage
+from broadcast.channels.service import campaign_counts
+from broadcast.contacts.models import Contact
+from broadcast.db import utcnow
+from broadcast.deps import SessionDep
+from broadcast.engagement import inbox, metrics
+from broadcast.engagement.rollup import refresh_rollup
+from broadcast.web import charts
+from broadcast.web.core import ALL, READERS, csrf_protect, page_user, redirect, render, settings_of, t
+from scheduler import calendar
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view
+LIVE = (CampaignStatus.sending, CampaignStatus.paused)
+
+
+def progress_of(session: Session, campaign_id: int) -> dict[str, int]:
+    """Delivery progress of a campaign: total, done (final), delivered, failed, waiting."""
+    counts = campaign_counts(session, campaign_id)["by_status"]
+    failed = counts["failed"] + counts["undelivered"]
+    waiting = counts["queued"] + counts["sending"]
+    total = sum(counts.values())
+    return {"total": total, "done": total - waiting, "delivered": counts["delivered"], "sent": counts["sent"],
+            "failed": failed, "skipped": counts["skipped"] + counts["cancelled"], "waiting": waiting}
+
+
+def resident_figures(request: Request, session: Session) -> dict[str, int]:
+    """Residents and opted-out residents, cached for a minute per process."""
+    cached = getattr(request.app.state, "web_figures", None)
+    if cached and cached[0] > time.monotonic():
+        return dict(cached[1])
+    alive = col(Contact.erased_at).is_(None)
+    figures = {
+        "residents": int(session.exec(select(func.count()).select_from(Contact).where(alive)).one()),
+        "opted_out": int(session.exec(select(func.count()).select_from(Contact)
+                                      .where(col(Contact.sms_opted_out).is_(True), alive)).one()),
+    }
+    request.app.state.web_figures = (time.monotonic() + FIGURES_TTL, figures)
+    return figures
+
+
+@router.get("/")
+def dashboard(request: Request, session: SessionDep, user: User = Depends(page_user(ALL))) -> Response:
+    if user.role == Role.radio_operator:
+        return redirect("/radio")
+    if user.role not in READERS:  # pragma: no cover - every role is one or the other
+        return redirect("/login")
+    settings = settings_of(request)
+    now = utcnow()
+    live = session.exec(select(Campaign).where(col(Campaign.status).in_(LIVE))
+                        .order_by(col(Campaign.updated_at).desc()).limit(10)).all()
+    statuses = dict(session.execute(select(Campaign.status, func.count()).group_by(col(Campaign.status))).all())
+    questions = inbox.status_counts(session)
+    replies = session.exec(select(InboundMessage).order_by(col(InboundMessage.received_at).desc()).limit(6)).all()
+    refresh_rollup(session, settings, max_age_seconds=30.0)
+    start = (now.astimezone(settings.zone) - timedelta(days=13)).date()
+    series = metrics.time_series(session, settings, period=metrics.Period(start=start))
+    lang = request.session.get("lang", "vi")
+    chart = charts.day_columns(series, [("delivered", t(request, "chart.delivered")),
+                                        ("failed", t(request, "chart.failed")),
+                                        ("replies", t(request, "chart.replies"))],
+                               title=t(request, "dashboard.chart"),
+                               fmt=lambda v: f"{int(v):,}".replace(",", "." if lang == "vi" else ","))
+    return render(request, "dashboard.html", {
+        "figures": {**resident_figures(request, session),
+                    "pending": int(statuses.get(CampaignStatus.pending_approval, 0)),
+                    "sending": int(statuses.get(CampaignStatus.sending, 0)),
+                    "questions": questions.get("new", 0) + questions.get("assigned", 0)},
+        "live": [(c, progress_of(session, c.id or 0)) for c in live],
+        "upcoming": calendar.upcoming(session, settings, now=now, days=14, limit=8),
+        "replies": replies,
+        "chart": chart,
+    })
+
+
+@router.get("/ui/progress")
+def progress(session: SessionDep, ids: str = "", _user: User = Depends(page_user(READERS))) -> JSONResponse:
+    """Live progress of campaigns for the polling script: {id: {status, total, done, …}}."""
+    wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()][:50]
+    result: dict[str, Any] = {}
+    for campaign in session.exec(select(Campaign).where(col(Campaign.id).in_(wanted))).all():
+        result[str(campaign.id)] = {"status": campaign.status, **progress_of(session, campaign.id or 0)}
+    return JSONResponse(result, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,109 @@
+"""Small JSON helpers the composer's script calls as the officer types (session cookie + CSRF header)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import event
+from sqlmodel import Session, col, select
+
+from broadcast.accounts.models import User
+from broadcast.audio.api import clip_public, start_audio_worker
+from broadcast.audio.models import AudioClip
+from broadcast.audio.normalize import normalize_text
+from broadcast.audio.pronunciation import load_dictionary
+from broadcast.audio.service import campaign_audio
+from broadcast.audio.worker import AudioWorker
+from broadcast.campaigns.audience import count_reachable
+from broadcast.channels.segments import estimate
+from broadcast.deps import SessionDep
+from broadcast.exceptions import BroadcastError
+from broadcast.web.core import EDITORS, READERS, csrf_protect, flash, page_user, redirect, settings_of, t
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+
+
+class EstimateIn(BaseModel):
+    text: str = Field(default="", max_length=1600)
+
+
+class AudienceIn(BaseModel):
+    communes: list[str] = []
+    groups: list[int] = []
+    languages: list[str] = []
+
+
+class ScriptIn(BaseModel):
+    text: str = Field(default="", max_length=20000)
+
+
+@router.post("/ui/sms/estimate")
+def sms_estimate(body: EstimateIn, request: Request, _user: User = Depends(page_user(EDITORS))) -> JSONResponse:
+    """Both versions of the SMS: as typed and without diacritics, each with encoding, segments and cost."""
+    price = settings_of(request).sms_price_per_segment
+    return JSONResponse({
+        "as_typed": estimate(body.text, strip=False, price_per_segment=price).to_dict(),
+        "stripped": estimate(body.text, strip=True, price_per_segment=price).to_dict(),
+        "price_unit": settings_of(request).sms_price_unit,
+    })
+
+
+@router.post("/ui/audience/count")
+def audience_count(body: AudienceIn, session: SessionDep, _user: User = Depends(page_user(EDITORS))) -> JSONResponse:
+    return JSONResponse({"reachable": count_reachable(session, body.model_dump(), "sms"),
+                         "all": count_reachable(session, body.model_dump(), "all")})
+
+
+@router.post("/ui/audio/normalize")
+def normalize(body: ScriptIn, request: Request, _user: User = Depends(page_user(EDITORS))) -> JSONResponse:
+    """What the speech engine will read (numbers, dates and abbreviations spelled out)."""
+    dictionary = load_dictionary(settings_of(request).media_dir)
+    return JSONResponse({"text": normalize_text(body.text, "vi", dictionary)})
+
+
+def audio_worker(app: FastAPI) -> AudioWorker:
+    """The app's render worker (started on first use when the app runs without background services)."""
+    worker: AudioWorker | None = getattr(app.state, "audio_worker", None)
+    if worker is None:
+        start_audio_worker(app)
+        worker = app.state.audio_worker
+    assert worker is not None
+    return worker
+
+
+def render_after_commit(session: Session, worker: AudioWorker, clips: list[AudioClip]) -> None:
+    """Queue renders once the rows are committed, so the worker sees them."""
+    ids = [c.id for c in clips if c.id is not None and c.status != "ready"]
+
+    def submit(_session: Any) -> None:
+        for clip_id in ids:
+            worker.submit(clip_id)
+
+    event.listen(session, "after_commit", submit, once=True)
+
+
+@router.post("/campaigns/{campaign_id}/audio")
+def render_audio(campaign_id: int, request: Request, session: SessionDep,
+                 _user: User = Depends(page_user(EDITORS))) -> Response:
+    """Render the campaign's loudspeaker script (it is not put on any commune's programme before approval)."""
+    try:
+        clips = [clip for _, clip in campaign_audio(session, settings_of(request), campaign_id)]
+        render_after_commit(session, audio_worker(request.app), clips)
+        flash(request, t(request, "composer.audio_queued"))
+    except BroadcastError as exc:
+        flash(request, exc.message, "error")
+    return redirect(f"/campaigns/{campaign_id}/edit")
+
+
+@router.get("/ui/campaigns/{campaign_id}/clips")
+def clips(campaign_id: int, request: Request, session: SessionDep,
+          _user: User = Depends(page_user(READERS))) -> JSONResponse:
+    rows = session.exec(select(AudioClip).where(AudioClip.campaign_id == campaign_id)
+                        .order_by(col(AudioClip.id).desc()).limit(10)).all()
+    settings = settings_of(request)
+    items = [{"id": c.id, "status": c.status, "url": clip_public(c, settings)["url"], "error": c.error,
+              "normalized_text": c.normalized_text, "duration": c.duration_seconds} for c in rows]
+    return JSONResponse({"items": items}, headers={"Cache-Control": "no-store"})

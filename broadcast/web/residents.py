@@ -1,0 +1,178 @@
+"""Residents: search and filters, opt-out state, and the import (upload → mapping preview → confirm → report)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from itertools import islice
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from sqlmodel import Session, col, select
+
+from broadcast.accounts.models import User
+from broadcast.contacts import service as contacts
+from broadcast.contacts.import_header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
+from broadcast.contacts.import_read import read_rows
+from broadcast.contacts.importer import import_contacts
+from broadcast.contacts.models import Commune, ConsentSource, ContactGroup
+from broadcast.deps import SessionDep
+from broadcast.exceptions import BroadcastError
+from broadcast.web.core import (
+    EDITORS,
+    READERS,
+    PageNotFound,
+    csrf_protect,
+    flash,
+    page_user,
+    redirect,
+    render,
+    settings_of,
+    t,
+)
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+PAGE_SIZE = 50
+SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"}
+PREVIEW_ROWS = 5
+SHOWN_BAD_ROWS = 200
+
+
+def communes_of(session: Session, province_code: str) -> list[Commune]:
+    return list(session.exec(select(Commune).where(Commune.province_code == province_code)
+                             .order_by(col(Commune.name))).all())
+
+
+def groups_of(session: Session) -> list[ContactGroup]:
+    return list(session.exec(select(ContactGroup).order_by(col(ContactGroup.name))).all())
+
+
+@router.get("/residents")
+def residents(request: Request, session: SessionDep, q: str = "", commune: str = "", group: str = "",
+              state: str = "", page: int = 1, user: User = Depends(page_user(READERS))) -> Response:
+    settings = settings_of(request)
+    page = max(page, 1)
+    filters = contacts.ContactFilter(
+        q=q.strip() or None, commune_code=commune or None,
+        group_id=int(group) if group.isdigit() else None,
+        opted_out={"out": True, "in": False}.get(state))
+    rows, total = contacts.list_contacts(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    names = {c.code: c.name for c in communes_of(session, settings.province_code)}
+    return render(request, "residents.html", {
+        "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
+        "member": contacts.memberships(session, [r.id for r in rows if r.id is not None]),
+        "communes": names, "groups": groups_of(session),
+        "q": q, "commune": commune, "group": group, "state": state,
+    })
+
+
+@router.post("/residents/{contact_id}/opt-out")
+def set_opt_out(contact_id: int, request: Request, session: SessionDep, opted_out: Annotated[str, Form()] = "1",
+                back: Annotated[str, Form()] = "/residents", user: User = Depends(page_user(EDITORS))) -> Response:
+    try:
+        contact = contacts.get_contact(session, contact_id)
+    except BroadcastError:
+        raise PageNotFound() from None
+    out = opted_out == "1"
+    contacts.set_opt_out(session, contact, channel="all", opted_out=out, source=ConsentSource.officer,
+                         detail=f"web:{user.username}", actor_id=user.id)
+    flash(request, t(request, "residents.opted_out" if out else "residents.opted_in", name=contact.full_name))
+    return redirect(back if back.startswith("/residents") else "/residents")
+
+
+# ---- import -------------------------------------------------------------------------------------
+
+
+def _upload_dir(request: Request) -> Path:
+    path = Path(settings_of(request).media_dir) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pending(request: Request) -> tuple[Path, str] | None:
+    """The uploaded file this session is importing, if it still exists."""
+    info = request.session.get("import")
+    if not isinstance(info, dict) or not str(info.get("token", "")).isalnum():
+        return None
+    path = _upload_dir(request) / f"{info['token']}{info.get('suffix', '.csv')}"
+    return (path, str(info.get("name", path.name))) if path.is_file() else None
+
+
+def preview(path: Path) -> dict[str, Any]:
+    """The header row found, each field's column, unmapped columns and the first data rows."""
+    rows, file_format = read_rows(path)
+    try:
+        head = list(islice(rows, HEADER_SEARCH_ROWS + PREVIEW_ROWS))
+    finally:
+        getattr(rows, "close", lambda: None)()
+    header: Header | None = find_header([cells for _, cells in head])
+    if header is None or "phone" not in header.columns:
+        return {"format": file_format, "error": True, "names": header.names if header else []}
+    used = {i for cols in header.columns.values() for i in cols}
+    mapping = [(FIELD_LABELS[f], header.label(header.columns[f][0]) if f in header.columns else None)
+               for f in FIELD_LABELS]
+    data = head[header.index + 1:header.index + 1 + PREVIEW_ROWS]
+    return {"format": file_format, "error": False, "mapping": mapping,
+            "unmapped": [n for i, n in enumerate(header.names) if n and i not in used],
+            "names": header.names, "rows": [(number, [str(c) if c is not None else "" for c in cells])
+                                            for number, cells in data]}
+
+
+@router.get("/residents/import")
+def import_form(request: Request, _user: User = Depends(page_user(EDITORS))) -> Response:
+    return render(request, "import.html", {"step": "upload"})
+
+
+@router.post("/residents/import")
+def import_upload(request: Request, file: UploadFile, _user: User = Depends(page_user(EDITORS))) -> Response:
+    name = Path(file.filename or "upload.csv").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        flash(request, t(request, "import.bad_type"), "error")
+        return redirect("/residents/import")
+    token = secrets.token_hex(16)
+    path = _upload_dir(request) / f"{token}{suffix}"
+    with path.open("wb") as out:
+        shutil.copyfileobj(file.file, out, length=1 << 20)
+    try:
+        shown = preview(path)
+    except BroadcastError as exc:
+        path.unlink(missing_ok=True)
+        flash(request, exc.message, "error")
+        return redirect("/residents/import")
+    request.session["import"] = {"token": token, "suffix": suffix, "name": name}
+    return render(request, "import.html", {"step": "preview", "name": name, "p": shown})
+
+
+@router.post("/residents/import/confirm")
+def import_confirm(request: Request, session: SessionDep, user: User = Depends(page_user(EDITORS))) -> Response:
+    pending = _pending(request)
+    if pending is None:
+        flash(request, t(request, "import.expired"), "error")
+        return redirect("/residents/import")
+    path, name = pending
+    session.close()  # the import opens its own transactions; hold nothing meanwhile (SQLite has one writer)
+    try:
+        report = import_contacts(request.app.state.engine, path, source_name=name, actor_id=user.id)
+    except BroadcastError as exc:
+        flash(request, exc.message, "error")
+        return redirect("/residents/import")
+    finally:
+        path.unlink(missing_ok=True)
+    request.app.state.web_figures = None
+    token = request.session["import"]["token"]
+    report.write_csv(_upload_dir(request) / f"{token}-bad-rows.csv")
+    request.session["import"] = {"token": token, "report": True}
+    return render(request, "import.html", {"step": "report", "name": name, "r": report,
+                                           "bad": report.bad_rows[:SHOWN_BAD_ROWS], "token": token})
+
+
+@router.get("/residents/import/{token}/bad-rows.csv")
+def bad_rows_csv(token: str, request: Request, _user: User = Depends(page_user(EDITORS))) -> Response:
+    info = request.session.get("import")
+    path = _upload_dir(request) / f"{token}-bad-rows.csv"
+    if not isinstance(info, dict) or info.get("token") != token or not token.isalnum() or not path.is_file():
+        raise PageNotFound()
+    return FileResponse(path, media_type="text/csv; charset=utf-8", filename="dong-loi.csv")
