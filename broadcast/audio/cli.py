@@ -7,12 +7,6 @@ from typing import Annotated
 
 import typer
 
-from broadcast.audio.dsp import ProcessingSettings
-from broadcast.audio.encode import ClipTags
-from broadcast.audio.engines import make_synthesizer
-from broadcast.audio.normalize import normalize_text
-from broadcast.audio.pronunciation import load_dictionary
-from broadcast.audio.render import render_clip
 from broadcast.config import get_settings
 from broadcast.exceptions import BroadcastError
 
@@ -36,6 +30,14 @@ def say(
     title: Annotated[str, typer.Option(help="Tiêu đề ghi vào thẻ ID3")] = "",
 ) -> None:
     """Đọc TEXT thành MP3 (chuẩn hóa, tổng hợp, xử lý, mã hóa) và in thời lượng, độ lớn, đỉnh thực."""
+    # The audio stack (numpy, scipy, lameenc) loads here, not when any `broadcast` command starts.
+    from broadcast.audio.dsp import ProcessingSettings
+    from broadcast.audio.encode import ClipTags
+    from broadcast.audio.engines import make_synthesizer
+    from broadcast.audio.normalize import normalize_text
+    from broadcast.audio.pronunciation import load_dictionary
+    from broadcast.audio.render import render_clip
+
     settings = get_settings()
     try:
         spoken = normalize_text(text, lang, load_dictionary(settings.media_dir))
