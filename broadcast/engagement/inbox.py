@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
@@ -33,27 +33,27 @@ class ConversationFilter:
     contact_id: int | None = None
 
 
-def attach_question(session: Session, message: InboundMessage, *, at: datetime) -> Conversation:
+def attach_question(session: Session, *, message_id: int, contact_id: int | None, from_phone: str | None,
+                    campaign_id: int | None, at: datetime) -> Conversation:
     """File a question in the sender's open conversation, or open a new one (status back to 'new')."""
     query = select(Conversation).where(col(Conversation.status) != S.closed)
-    if message.contact_id is not None:
-        query = query.where(Conversation.contact_id == message.contact_id)
+    if contact_id is not None:
+        query = query.where(Conversation.contact_id == contact_id)
     else:  # an unknown number: group by the number its earlier questions came from
         earlier = select(InboundMessage.conversation_id).where(
-            InboundMessage.from_phone == message.from_phone, col(InboundMessage.conversation_id).is_not(None))
+            InboundMessage.from_phone == from_phone, col(InboundMessage.conversation_id).is_not(None))
         query = query.where(col(Conversation.contact_id).is_(None), col(Conversation.id).in_(earlier))
     conversation = session.exec(query.order_by(col(Conversation.id).desc()).limit(1)).first()
     if conversation is None:
-        conversation = Conversation(contact_id=message.contact_id, campaign_id=message.campaign_id,
-                                    status=S.new, created_at=at, last_message_at=at)
+        conversation = Conversation(contact_id=contact_id, campaign_id=campaign_id, status=S.new, created_at=at,
+                                    last_message_at=at)
     else:
         conversation.status = S.assigned if conversation.assigned_to_id else S.new
         conversation.last_message_at = max(conversation.last_message_at, at)
     session.add(conversation)
     session.flush()
-    message.conversation_id = conversation.id
-    session.add(message)
-    session.flush()
+    session.execute(update(InboundMessage).where(col(InboundMessage.id) == message_id)
+                    .values(conversation_id=conversation.id).execution_options(synchronize_session=False))
     return conversation
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,8 +70,22 @@ class Parsed:
     value: str | None = None
 
 
+_CACHE: dict[str, tuple[float, dict[str, Action]]] = {}
+CACHE_SECONDS = 5.0  # an admin's edit reaches every web process within this time
+
+
 def effective_keywords(session: Session) -> dict[str, Action]:
-    """Defaults overlaid with the admin's rules (an `ignore` rule removes a default)."""
+    """Defaults overlaid with the admin's rules (an `ignore` rule removes a default); cached briefly."""
+    key = str(session.get_bind().engine.url)
+    cached = _CACHE.get(key)
+    if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    rules = _load_keywords(session)
+    _CACHE[key] = (time.monotonic(), rules)
+    return rules
+
+
+def _load_keywords(session: Session) -> dict[str, Action]:
     rules = dict(DEFAULT_KEYWORDS)
     for rule in session.exec(select(KeywordRule)).all():
         if rule.action == Action.ignore:
@@ -118,6 +133,7 @@ def set_keyword(session: Session, keyword: str, action: str, *, actor_id: int | 
     rule.action, rule.updated_at, rule.updated_by_id = parsed, utcnow(), actor_id
     session.add(rule)
     session.flush()
+    _CACHE.clear()
     return rule
 
 
@@ -127,6 +143,7 @@ def delete_keyword(session: Session, keyword: str) -> None:
     if rule is not None:
         session.delete(rule)
         session.flush()
+    _CACHE.clear()
 
 
 def set_reply(session: Session, key: str, text: str, *, actor_id: int | None = None) -> AutoReply:

@@ -130,10 +130,11 @@ def _engagement(session: Session, settings: Settings, rows: dict[Key, Counts], b
     E = EngagementEvent
     where = _scope(col(E.campaign_id), col(E.occurred_at), campaign_id, lo, hi)
     where.append(col(E.kind).in_([EventKind.click, EventKind.download, EventKind.opt_out]))
-    for camp, commune, kind, n in session.execute(
-            select(col(E.campaign_id), col(E.commune_code), col(E.kind), func.count()).where(*where)
-            .group_by(col(E.campaign_id), col(E.commune_code), col(E.kind))):
-        c = rows[key_of(camp, commune)]
+    # Group only by what the caller asked for: a funnel counts kinds straight off the covering index.
+    keys: list[Any] = [col(E.commune_code)] if by == "commune" else [col(E.campaign_id)] if by == "campaign" else []
+    for *key, kind, n in session.execute(
+            select(*keys, col(E.kind), func.count()).where(*where).group_by(*keys, col(E.kind))):
+        c = rows[(key[0] or "",) if by == "commune" else tuple(key)]
         if kind == EventKind.click:
             c.unique_clicks += n
         elif kind == EventKind.download:

@@ -1,0 +1,211 @@
+"""Benchmark: signed Twilio webhooks (status callbacks and incoming SMS) against `broadcast serve`.
+
+Run: .venv/bin/python bench/bench_webhooks.py [--status 10000] [--inbound 10000] [--concurrency 48]
+                                               [--database-url postgresql://...]
+`broadcast serve` runs as a subprocess (web + dispatcher, as deployed) on PostgreSQL (a private cluster
+from tests/pg.py unless --database-url is given). Requests are signed beforehand with the auth token,
+then posted over loopback by client processes at full speed: first the status callbacks alone, then
+incoming messages alone, then both mixed. Reported: requests/s for each phase (target ≥ 500), latency
+percentiles, and rows counted afterwards (nothing may be dropped: every callback applied, every
+incoming message stored exactly once, every question in the inbox).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from broadcast.db import make_engine, upgrade  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.engagement.conftest import inbound_params  # noqa: E402
+from tests.pg import find_postgres  # noqa: E402
+
+TOKEN = "bench-auth-token"
+ACCOUNT = "AC" + "1" * 32
+Request = tuple[str, dict[str, str], str]  # path, form, signature
+
+
+def seed(url: str, residents: int) -> None:
+    """Residents, one sending campaign and one 'sent' delivery per resident (with a provider SID)."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO commune (code, province_code, name, division_type, codename, "
+                          "legal_aid_contact, airing_slots, feed_token, created_at) VALUES "
+                          "('32248','96','Xã Đất Mũi','xa','','0290 3831 234','[\"05:30\"]','',now())"))
+        conn.execute(text(
+            "INSERT INTO contact (phone, full_name, commune_code, address, language, note, sms_opted_out, "
+            "voice_opted_out, consent_source, created_at, updated_at) SELECT '+8498' || lpad(i::text, 7, '0'), "
+            "'', '32248', '', 'vi', '', false, false, 'import', now(), now() FROM generate_series(0, :n - 1) i"),
+            {"n": residents})
+        conn.execute(text(
+            "INSERT INTO campaign (title, description, status, channels, audience, schedule, bulletin_level, "
+            "strip_diacritics, ask_rating, sms_fallback_for_voice, link_enabled, review_comment, created_at, "
+            "updated_at) VALUES ('Bench', '', 'completed', '[\"sms\"]', '{}', '{}', 'normal', false, true, "
+            "false, false, '', now(), now())"))
+        conn.execute(text("INSERT INTO campaign_run (campaign_id, scheduled_for, status, targeted, note) "
+                          "SELECT id, now(), 'completed', :n, '' FROM campaign"), {"n": residents})
+        conn.execute(text(
+            "INSERT INTO delivery (campaign_id, run_id, contact_id, to_phone, channel, kind, status, provider, "
+            "provider_sid, attempts, segments, created_at, sent_at, updated_at) "
+            "SELECT r.campaign_id, r.id, c.id, c.phone, 'sms', 'campaign', 'sent', 'twilio', "
+            "'SM' || lpad(c.id::text, 32, '0'), 1, 1, now(), now(), now() FROM contact c, campaign_run r"))
+    engine.dispose()
+
+
+def build(base: str, n_status: int, n_inbound: int) -> tuple[list[Request], list[Request]]:
+    validator = RequestValidator(TOKEN)
+
+    def signed(path: str, form: dict[str, str]) -> Request:
+        return path, form, str(validator.compute_signature(base + path, form))
+
+    status = [signed("/webhooks/twilio/status", {
+        "AccountSid": ACCOUNT, "From": "CAMAU-PBGDP", "To": f"+8498{i:07d}", "ApiVersion": "2010-04-01",
+        "MessageSid": f"SM{i + 1:032d}", "SmsSid": f"SM{i + 1:032d}", "MessageStatus": "delivered",
+        "SmsStatus": "delivered", "RawDlrDoneDate": "2612011200"}) for i in range(n_status)]
+    bodies = ["Cho hỏi thủ tục cấp sổ đỏ?", "5", "TROGIUP", "Lương tối thiểu vùng 2026?", "4"]
+    inbound = [signed("/webhooks/twilio/sms", inbound_params(f"+8498{i % 50000:07d}", bodies[i % len(bodies)],
+                                                             sid="SM" + uuid.uuid4().hex)) for i in range(n_inbound)]
+    return status, inbound
+
+
+def _client(args: tuple[str, list[Request], int]) -> tuple[int, int, list[float]]:
+    base, requests, concurrency = args
+
+    async def run() -> tuple[int, int, list[float]]:
+        ok = bad = 0
+        latencies: list[float] = []
+        queue = list(reversed(requests))
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            async def worker() -> None:
+                nonlocal ok, bad
+                while queue:
+                    path, form, sig = queue.pop()
+                    t0 = time.perf_counter()
+                    response = await client.post(path, data=form, headers={"X-Twilio-Signature": sig})
+                    latencies.append(time.perf_counter() - t0)
+                    if response.status_code == 200:
+                        ok += 1
+                    else:
+                        bad += 1
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return ok, bad, latencies
+
+    return asyncio.run(run())
+
+
+def fire(base: str, requests: list[Request], concurrency: int, processes: int) -> tuple[float, int, int, list[float]]:
+    """Post all requests from several client processes; returns (seconds, ok, failed, latencies)."""
+    shares = [requests[i::processes] for i in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        pool.map(_client, [(base, [], 1)] * processes)  # warm the interpreters first
+        t0 = time.perf_counter()
+        results = pool.map(_client, [(base, share, max(1, concurrency // processes)) for share in shares])
+        elapsed = time.perf_counter() - t0
+    latencies = sorted(x for r in results for x in r[2])
+    return elapsed, sum(r[0] for r in results), sum(r[1] for r in results), latencies
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report server cost per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--status", type=int, default=10000)
+    parser.add_argument("--inbound", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=48)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    server = None
+    url = args.database_url
+    if not url:
+        server = find_postgres()
+        if server is None:
+            sys.exit("PostgreSQL is not installed; pass --database-url")
+        name = f"bench_webhooks_{uuid.uuid4().hex[:8]}"
+        server.create_database(name)
+        url = server.url_for(name)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    upgrade(url)
+    seed(url, max(args.status * 2, 50000))
+    env = {**os.environ, "DATABASE_URL": url, "PUBLIC_BASE_URL": base, "TWILIO_AUTH_TOKEN": TOKEN,
+           "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_SIMULATOR_PORT": str(free_port()), "RUN_SCHEDULER_IN_SERVE": "false"}
+    # A file, never a pipe nobody reads: a full pipe would stall the server on its next log line.
+    log = tempfile.NamedTemporaryFile(prefix="bench-serve-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, "-m", "broadcast.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                sys.exit("broadcast serve did not start: " + Path(log.name).read_text()[-2000:])
+            time.sleep(0.2)
+        half_s, half_i = args.status // 2, args.inbound // 2
+        status, inbound = build(base, args.status, args.inbound)
+        mixed = [r for pair in zip(status[half_s:], inbound[half_i:], strict=False) for r in pair]
+        phases = [("status callbacks", status[:half_s]), ("incoming SMS", inbound[:half_i]),
+                  ("mixed 50/50", mixed)]
+        print(f"broadcast serve on PostgreSQL; {args.clients} client processes, {args.concurrency} connections")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run")
+        print(f"{'phase':<18}{'requests':>9}{'seconds':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-200':>9}"
+              f"{'server CPU ms/req':>19}{'req/s per core':>16}")
+        for label, requests in phases:
+            cpu0 = cpu_seconds(proc.pid)
+            seconds, _ok, bad, lat = fire(base, requests, args.concurrency, args.clients)
+            cpu = (cpu_seconds(proc.pid) - cpu0) / len(requests) * 1000
+            print(f"{label:<18}{len(requests):>9}{seconds:>9.2f}{len(requests) / seconds:>9.0f}"
+                  f"{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}{bad:>9}{cpu:>19.2f}{1000 / cpu:>16.0f}")
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            delivered = conn.execute(text("SELECT count(*) FROM delivery WHERE status = 'delivered' "
+                                          "AND kind = 'campaign'")).scalar()
+            stored = conn.execute(text("SELECT count(*) FROM inbound_message")).scalar()
+            questions = conn.execute(text("SELECT count(*) FROM inbound_message WHERE conversation_id IS NOT NULL"
+                                          )).scalar()
+            expected_q = sum(1 for _, form, _ in inbound if form["Body"].startswith(("Cho", "Lương")))
+        engine.dispose()
+        print(f"rows after: delivered {delivered}/{len(status)}, incoming stored {stored}/{len(inbound)}, "
+              f"questions in the inbox {questions}/{expected_q}")
+        print("NOTHING DROPPED" if (delivered, stored, questions) == (len(status), len(inbound), expected_q)
+              else "ROWS MISSING")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
