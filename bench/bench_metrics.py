@@ -51,19 +51,17 @@ SEED = [
     ("runs", "INSERT INTO campaign_run (campaign_id, scheduled_for, status, targeted, note) SELECT c.id, "
      "now() - (r || ' days')::interval, 'completed', :residents, '' FROM campaign c, generate_series(1, :runs) r"),
     ("deliveries", "INSERT INTO delivery (campaign_id, run_id, contact_id, to_phone, channel, kind, status, "
-     "provider, provider_sid, error_code, error_message, attempts, segments, created_at, sent_at, delivered_at, "
-     "updated_at) SELECT r.campaign_id, r.id, c.id, c.phone, 'sms', 'campaign', s.status, 'twilio', NULL, "
-     "s.code, s.message, 1, CASE WHEN s.status IN ('sent','delivered','undelivered') THEN 1 + c.id % 2 END, "
-     "r.scheduled_for, CASE WHEN s.status IN ('sent','delivered','undelivered') THEN r.scheduled_for END, "
-     "CASE WHEN s.status = 'delivered' THEN r.scheduled_for END, r.scheduled_for "
-     "FROM campaign_run r CROSS JOIN contact c CROSS JOIN LATERAL (SELECT * FROM (VALUES "
-     "(0,'delivered',NULL::int,NULL::text),(1,'delivered',NULL,NULL),(2,'delivered',NULL,NULL),"
-     "(3,'delivered',NULL,NULL),(4,'delivered',NULL,NULL),(5,'delivered',NULL,NULL),(6,'delivered',NULL,NULL),"
-     "(7,'delivered',NULL,NULL),(8,'delivered',NULL,NULL),(9,'delivered',NULL,NULL),(10,'delivered',NULL,NULL),"
-     "(11,'delivered',NULL,NULL),(12,'delivered',NULL,NULL),(13,'delivered',NULL,NULL),(14,'sent',NULL,NULL),"
-     "(15,'undelivered',30003,'provider reported undelivered'),(16,'undelivered',30005,'provider reported "
-     "undelivered'),(17,'failed',21211,'invalid To'),(18,'skipped',NULL,'opted out'),(19,'queued',NULL,NULL)) "
-     "v(k, status, code, message) WHERE v.k = (c.id * 7 + r.id) % 20) s"),
+     "provider, error_code, error_message, attempts, segments, created_at, sent_at, delivered_at, updated_at) "
+     "SELECT campaign_id, run_id, contact_id, phone, 'sms', 'campaign', status, 'twilio', "
+     "CASE k WHEN 15 THEN 30003 WHEN 16 THEN 30005 WHEN 17 THEN 21211 END, "
+     "CASE WHEN k IN (15, 16) THEN 'provider reported undelivered' WHEN k = 17 THEN 'invalid To' "
+     "WHEN k = 18 THEN 'opted out' END, 1, CASE WHEN k < 17 THEN 1 + contact_id % 2 END, at, "
+     "CASE WHEN k < 17 THEN at END, CASE WHEN k < 14 THEN at END, at FROM (SELECT r.campaign_id, r.id AS run_id, "
+     "c.id AS contact_id, c.phone, r.scheduled_for AS at, (c.id * 7 + r.id) % 20 AS k, "
+     "CASE WHEN (c.id * 7 + r.id) % 20 < 14 THEN 'delivered' WHEN (c.id * 7 + r.id) % 20 = 14 THEN 'sent' "
+     "WHEN (c.id * 7 + r.id) % 20 IN (15, 16) THEN 'undelivered' WHEN (c.id * 7 + r.id) % 20 = 17 THEN 'failed' "
+     "WHEN (c.id * 7 + r.id) % 20 = 18 THEN 'skipped' ELSE 'queued' END AS status "
+     "FROM campaign_run r CROSS JOIN contact c) s"),
     ("events", "INSERT INTO engagement_event (kind, campaign_id, contact_id, commune_code, occurred_at, "
      "dedupe_key, data) SELECT CASE WHEN i % 10 < 8 THEN 'click' WHEN i % 10 = 8 THEN 'download' ELSE 'opt_out' "
      "END, (SELECT id FROM campaign), i, lpad((i % :communes + 1)::text, 5, '0'), now() - (i % 7 || ' days')::"
@@ -127,11 +125,21 @@ def main() -> None:
         settings = load_settings(database_url=url, _env_file=None)
         engine = make_engine(url)
         params = {"communes": args.communes, "residents": args.residents, "runs": args.runs, "events": args.events}
+        with engine.begin() as conn:  # bulk-load without secondary indexes, then build them once
+            indexes = list(conn.execute(text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+                                             "'delivery' AND indexname NOT IN (SELECT conname FROM pg_constraint)")))
+            for index_name, _ in indexes:
+                conn.execute(text(f'DROP INDEX "{index_name}"'))
         for label, sql in SEED:
             t0 = time.perf_counter()
             with engine.begin() as conn:
                 conn.execute(text(sql), params)
             print(f"seed {label:<11} {time.perf_counter() - t0:7.1f} s", flush=True)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            for _, definition in indexes:
+                conn.execute(text(definition))
+        print(f"seed indexes    {time.perf_counter() - t0:7.1f} s", flush=True)
         raw = engine.raw_connection()
         raw.driver_connection.autocommit = True  # type: ignore[union-attr]
         raw.cursor().execute("VACUUM ANALYZE")
