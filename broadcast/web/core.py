@@ -95,6 +95,8 @@ def page_user(roles: Collection[str]) -> Callable[..., User]:
         if user is None or not user.is_active:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
+        # Detached, fully loaded: error pages render it after the request's session has rolled back and closed.
+        session.expunge(user)
         request.state.user = user
         if user.role not in roles:
             raise PageForbidden()
