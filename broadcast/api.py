@@ -10,6 +10,7 @@ from broadcast.audio.api import router as audio_router
 from broadcast.campaigns.api import router as campaigns_router
 from broadcast.campaigns.schedule_api import router as schedule_router
 from broadcast.channels.api import router as sms_router
+from broadcast.channels.voice_routes import api_router as voice_router
 from broadcast.contacts.api import router as contacts_router
 from broadcast.contacts.import_api import router as import_router
 from broadcast.engagement.api import router as engagement_router
@@ -26,6 +27,7 @@ api_router.include_router(schedule_router, dependencies=[Depends(allow(STAFF, ED
 # Campaign writes: officers; approve/reject: approvers (each route says which).
 api_router.include_router(campaigns_router, dependencies=[Depends(allow(READERS, EDITORS | REVIEWERS))])
 api_router.include_router(sms_router, dependencies=[Depends(allow(STAFF))])  # test sends: officers (per route)
+api_router.include_router(voice_router, dependencies=[Depends(allow(READERS))])
 api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF, EDITORS | {"radio_operator"}))])
 api_router.include_router(engagement_router)
 api_router.include_router(reports_router)

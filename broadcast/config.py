@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     scheduler_misfire_grace_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
     scheduler_housekeeping_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # Voice calls (Twilio Programmable Voice); each campaign may override AMD, retries and window.
+    twilio_voice_from: str = "+842903000977"  # a voice-capable number in E.164 (caller ID)
+    voice_rate_per_second: float = Field(default=1.0, gt=0)  # Twilio's default: 1 call per second
+    voice_ring_timeout_seconds: int = Field(default=30, ge=5, le=600)
+    voice_machine_detection: Literal["off", "leave_message", "hang_up"] = "hang_up"
+    voice_max_retries: int = Field(default=2, ge=0, le=5)
+    voice_retry_seconds: float = Field(default=3600.0, gt=0)
+    voice_window_start: str = "07:30"
+    voice_window_end: str = "20:30"
+    voice_price_per_minute: float = Field(default=0.12, ge=0)
+    voice_missed_call_delay_seconds: float = Field(default=15.0, ge=0, le=60)
+
     # Audio
     tts_engine: Literal["gtts", "espeak", "auto"] = "espeak"
     audio_bitrate_kbps: int = Field(default=64, ge=16, le=320)
@@ -113,11 +125,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a 1–2 digit province code, e.g. 96 for Cà Mau")
         return value.zfill(2)
 
-    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @field_validator("quiet_hours_start", "quiet_hours_end", "voice_window_start", "voice_window_end")
     @classmethod
     def _hhmm(cls, value: str) -> str:
         if not _HHMM.match(value):
             raise ValueError("must be a 24-hour time HH:MM")
+        return value
+
+    @field_validator("twilio_voice_from")
+    @classmethod
+    def _voice_from(cls, value: str) -> str:
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+            raise ValueError("must be a phone number in E.164, e.g. +842903000977")
         return value
 
     @field_validator("airing_slots")

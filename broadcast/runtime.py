@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 
 from broadcast.app import BackgroundService, create_app
 from broadcast.channels.dispatcher import Dispatcher
@@ -35,13 +36,43 @@ def sms_channel(settings: Settings) -> tuple[TwilioSmsChannel, Callable[[], None
     return TwilioSmsChannel(settings, api_base_url=url), simulator.stop
 
 
+def _api_url(channel: TwilioSmsChannel) -> str:
+    """The Twilio API address the SMS channel was given (the simulator's, when it runs)."""
+    return str(channel._base_url)
+
+
+def voice_dispatcher(engine: Engine, settings: Settings, api_base_url: str | None) -> Dispatcher:
+    """The calls outbox: its own rate budget (calls per second), same claims, rules and records."""
+    from broadcast.channels.twilio_voice import TwilioVoiceChannel
+
+    channel = TwilioVoiceChannel(settings, api_base_url=api_base_url)
+    return Dispatcher(engine, settings, channel, channel_kind="voice",
+                      rate_per_second=settings.voice_rate_per_second)
+
+
+def render_voice_prompts(engine: Engine, settings: Settings) -> None:
+    """Render the call menu prompts in the background (calls read them with <Say> until then)."""
+    from broadcast.channels.voice_clips import render_prompts
+
+    def run() -> None:
+        try:
+            render_prompts(engine, settings)
+        except Exception:
+            log.exception("voice prompts not rendered; calls read the menu with <Say>")
+
+    threading.Thread(target=run, name="voice-prompts", daemon=True).start()
+
+
 def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     settings: Settings = app.state.settings
     channel, stop_channel = sms_channel(settings)
     dispatcher = Dispatcher(app.state.engine, settings, channel)
     stop_dispatcher = dispatcher.start()
+    stop_calls = voice_dispatcher(app.state.engine, settings, _api_url(channel)).start()
+    render_voice_prompts(app.state.engine, settings)
 
     def stop() -> None:
+        stop_calls()
         stop_dispatcher()
         stop_channel()
 
@@ -89,13 +120,17 @@ def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     channel, stop_channel = sms_channel(settings)
     dispatcher = Dispatcher(engine, settings, channel)
+    calls = voice_dispatcher(engine, settings, _api_url(channel))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("dispatcher %s started", dispatcher.worker)
+    calls_thread = threading.Thread(target=calls.run, args=(stop,), name="dispatcher-voice", daemon=True)
+    calls_thread.start()
     try:
         dispatcher.run(stop)
     finally:
+        calls_thread.join(timeout=settings.twilio_timeout_seconds + 5)
         stop_channel()
         engine.dispose()
 

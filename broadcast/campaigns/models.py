@@ -72,6 +72,12 @@ class Campaign(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # "do not send after"
     rate_per_second: float | None = Field(default=None)
     route: str | None = Field(default=None, max_length=60)  # channel route (twilio or a gateway name)
+    # Voice calls (migration 0003); NULL means the settings' default.
+    voice_machine_detection: str | None = Field(default=None, max_length=14)  # off | leave_message | hang_up
+    voice_max_retries: int | None = Field(default=None)  # more calls after busy / no answer
+    voice_retry_seconds: int | None = Field(default=None)
+    voice_window_start: str | None = Field(default=None, max_length=5)  # calling window, local HH:MM
+    voice_window_end: str | None = Field(default=None, max_length=5)
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     approved_by_id: int | None = Field(default=None, foreign_key="user.id")

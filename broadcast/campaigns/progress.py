@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, update
+from sqlalchemy import and_, exists, or_, update
 from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
@@ -12,6 +12,7 @@ from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus, Ru
 from broadcast.channels.models import Delivery, DeliveryStatus
 
 OPEN = [DeliveryStatus.queued, DeliveryStatus.sending]
+CALL_SETTLE = timedelta(minutes=30)
 
 
 def settle_finished(session: Session, *, now: datetime) -> int:
@@ -20,7 +21,12 @@ def settle_finished(session: Session, *, now: datetime) -> int:
     A recurring campaign whose schedule still has occurrences goes back to `scheduled`.
     Returns how many campaigns changed state.
     """
-    open_rows = exists().where(col(Delivery.run_id) == col(CampaignRun.id), col(Delivery.status).in_(OPEN))
+    # A call accepted by the provider is still open until its final status callback: it may be retried
+    # (busy, no answer) or fall back to SMS. A call silent for CALL_SETTLE is taken as finished.
+    in_call = and_(col(Delivery.channel) == "voice", col(Delivery.status) == DeliveryStatus.sent,
+                   col(Delivery.updated_at) > now - CALL_SETTLE)
+    open_rows = exists().where(col(Delivery.run_id) == col(CampaignRun.id),
+                               or_(col(Delivery.status).in_(OPEN), in_call))
     session.execute(
         update(CampaignRun)
         .where(col(CampaignRun.status) == RunStatus.sending, ~open_rows)

@@ -51,6 +51,12 @@ class CampaignCreate(BaseModel):
     daily_cap: int | None = Field(default=None, ge=0)
     expires_at: datetime | None = None
     rate_per_second: float | None = Field(default=None, gt=0)
+    # Voice calls (None: the settings' default)
+    voice_machine_detection: str | None = Field(default=None, pattern="^(off|leave_message|hang_up)$")
+    voice_max_retries: int | None = Field(default=None, ge=0, le=5)
+    voice_retry_seconds: int | None = Field(default=None, ge=1)
+    voice_window_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    voice_window_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     _channels = field_validator("channels")(_check_channels)
 
@@ -79,6 +85,12 @@ class CampaignUpdate(BaseModel):
     daily_cap: int | None = Field(default=None, ge=0)
     expires_at: datetime | None = None
     rate_per_second: float | None = Field(default=None, gt=0)
+    # Voice calls (None: the settings' default)
+    voice_machine_detection: str | None = Field(default=None, pattern="^(off|leave_message|hang_up)$")
+    voice_max_retries: int | None = Field(default=None, ge=0, le=5)
+    voice_retry_seconds: int | None = Field(default=None, ge=1)
+    voice_window_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    voice_window_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     _channels = field_validator("channels")(_check_channels)
 

@@ -193,7 +193,8 @@ class Dispatcher:
                 select(Delivery.provider_sid).where(col(Delivery.provider_sid).in_([m.provider_sid for m in found]))
             ).scalars())
         for message in sorted(found, key=lambda m: m.created_at or self.clock()):
-            if message.provider_sid not in taken and message.body == body:
+            # A call has no text: any call to the number in the window that no delivery owns is ours.
+            if message.provider_sid not in taken and (self.kind == "voice" or message.body == body):
                 return message
         return None
 

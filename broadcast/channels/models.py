@@ -89,6 +89,10 @@ class Delivery(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     segments: int | None = Field(default=None)
     price: float | None = Field(default=None)
+    # Calls only (migration 0003): last call's length, AMD verdict, share of the clip heard (0..1).
+    call_duration_seconds: int | None = Field(default=None)
+    answered_by: str | None = Field(default=None, max_length=20)
+    listened_share: float | None = Field(default=None)
     in_reply_to_id: int | None = Field(default=None, sa_type=BigIntId)  # inbound message answered
     created_by_id: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -17,6 +17,8 @@ from broadcast.channels.base import OutboundMessage
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.channels.outbox import Claimed, Outcome
 from broadcast.channels.segments import estimate
+from broadcast.channels.twilio_voice import OutboundCall
+from broadcast.channels.voice_dispatch import plan_calls
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement.links import short_link
@@ -106,6 +108,9 @@ def screen(
     ready: list[Ready] = []
     outcomes: list[Outcome] = []
     zone = settings.zone
+    calls = [c for c in batch if c.channel == "voice"]
+    call_plans = plan_calls(conn, settings, calls, {i: r.language for i, r in contacts.items()}, now=now) \
+        if calls else {}
 
     def done(claimed: Claimed, status: str, result: str, reason: str | None = None,
              next_at: datetime | None = None) -> None:
@@ -153,6 +158,15 @@ def screen(
                     body = f"{body}\n{short_link(settings, claimed.id)}"
         elif claimed.kind == DeliveryKind.reply and rules.in_quiet_hours(now, *settings.quiet_hours, zone):
             done(claimed, D.queued, "released", next_at=rules.quiet_hours_end(now, *settings.quiet_hours, zone))
+            continue
+        if claimed.channel == "voice":  # a call plays a clip: see voice_dispatch.plan_calls
+            plan = call_plans.get(claimed.id, "no voice content for this campaign and language")
+            if isinstance(plan, OutboundCall):
+                ready.append(Ready(claimed, plan, 1))
+            elif isinstance(plan, datetime):
+                done(claimed, D.queued, "released", next_at=plan)
+            else:
+                done(claimed, D.failed, "permanent", plan)
             continue
         if not body:
             done(claimed, D.failed, "permanent", "no content for this channel and language")

@@ -17,6 +17,8 @@ from starlette.responses import Response
 
 from broadcast.channels.simulator.api import TwilioApi, twilio_error
 from broadcast.channels.simulator.callbacks import CallbackAttempt, CallbackDispatcher
+from broadcast.channels.simulator.calls import Behaviour, CallsApi, CallState, SimCall
+from broadcast.channels.simulator.calls_flow import CallPlayer
 from broadcast.channels.simulator.control import control_routes
 from broadcast.channels.simulator.state import RecordedRequest, SimMessage, SimulatorState
 
@@ -27,17 +29,22 @@ def create_app(
     auth_token: str,
     callbacks: CallbackDispatcher | None = None,
     strict_sender_id: bool = False,
+    calls: CallPlayer | None = None,
 ) -> Starlette:
-    """ASGI app with the Twilio Messages subset and the /_simulator/ control API."""
+    """ASGI app with the Twilio Messages and Calls subsets and the /_simulator/ control API."""
     dispatcher = callbacks or CallbackDispatcher(state, auth_token)
     api = TwilioApi(state, account_sid, auth_token, dispatcher.submit, strict_sender_id)
+    player = calls or CallPlayer(CallState(), auth_token)
+    calls_api = CallsApi(player.state, account_sid, player.submit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await dispatcher.start()
+        await player.start()
         try:
             yield
         finally:
+            await player.stop()
             await dispatcher.stop()
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -47,7 +54,7 @@ def create_app(
         return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
     return Starlette(
-        routes=[*api.routes(), *control_routes(state, dispatcher)],
+        routes=[*api.routes(), *calls_api.routes(api._wrap), *control_routes(state, dispatcher)],
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
@@ -73,7 +80,8 @@ class TwilioSimulator:
         self.port = port
         self.state = SimulatorState(record_requests=record_requests)
         self.dispatcher = CallbackDispatcher(self.state, auth_token, workers=callback_workers)
-        self.app = create_app(self.state, account_sid, auth_token, self.dispatcher, strict_sender_id)
+        self.player = CallPlayer(CallState(), auth_token)
+        self.app = create_app(self.state, account_sid, auth_token, self.dispatcher, strict_sender_id, self.player)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -160,10 +168,40 @@ class TwilioSimulator:
             time.sleep(0.005)
         return True
 
+    # --- calls ----------------------------------------------------------------------------------
+    @property
+    def calls(self) -> list[SimCall]:
+        """Every accepted call, oldest first."""
+        return sorted(self.player.state.calls(), key=lambda c: c.seq)
+
+    def calls_to(self, to: str) -> list[SimCall]:
+        """Calls placed to `to`, oldest first."""
+        return sorted(self.player.state.calls(to), key=lambda c: c.seq)
+
+    def set_call_behaviour(self, numbers: list[str] | None, outcomes: tuple[str, ...] = ("answer",),
+                           digits: tuple[str, ...] = (), hangup_after: float | None = None) -> None:
+        """Per number (None: every other one): outcome per attempt (answer, busy, no-answer, failed,
+        machine; the last repeats), keys pressed at each menu, seconds heard before hanging up."""
+        self.player.state.set_behaviour(numbers, Behaviour(tuple(outcomes), tuple(digits), hangup_after))
+
+    def set_call_time_scale(self, scale: float) -> None:
+        """Wall seconds per simulated second of ringing and listening (0: no waiting)."""
+        self.player.state.time_scale = max(0.0, scale)
+
+    def wait_for_calls(self, timeout: float = 10.0) -> bool:
+        """Poll until every call flow has ended; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.player.pending:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     # --- faults ---------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget messages, requests, callback log and every injected fault."""
+        """Forget messages, calls, requests, callback log and every injected fault."""
         self.state.reset()
+        self.player.state.reset()
         self.dispatcher.clear()
 
     def set_latency(self, seconds: float, jitter: float = 0.0) -> None:

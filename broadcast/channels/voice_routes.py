@@ -1,0 +1,111 @@
+"""Twilio voice webhooks (TwiML for answered calls, key presses, call status, missed calls), every one
+signature-checked, and the voice metrics API route.
+
+The webhook routes are async to read the form; database work runs in the thread pool (see webhooks.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from twilio.twiml.voice_response import VoiceResponse
+
+from broadcast.channels.signatures import verify_twilio
+from broadcast.channels.voice_calls import CallReport, apply_call_status
+from broadcast.channels.voice_menu import call_twiml, gather_twiml, load_context, record_keypress
+from broadcast.channels.voice_metrics import voice_metrics
+from broadcast.channels.voice_missed import handle_missed_call
+from broadcast.db import session_scope, utcnow
+from broadcast.deps import SessionDep, SettingsDep
+
+router = APIRouter(prefix="/voice", tags=["voice-webhooks"])
+api_router = APIRouter(prefix="/voice", tags=["voice"])
+TWIML = "text/xml"
+EARLY_RETRY_SECONDS = 0.1
+EARLY_RETRY_LIMIT = 50  # a final status that beat the dispatcher's own record waits up to ~5 s
+
+
+async def _signed_form(request: Request, settings: Any) -> dict[str, str]:
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    verify_twilio(request, settings, params)
+    return params
+
+
+def _delivery_id(request: Request) -> int | None:
+    value = request.query_params.get("d", "")
+    return int(value) if value.isdigit() else None
+
+
+@router.post("/twiml", summary="TwiML for an answered campaign call")
+async def twiml(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+
+    def build() -> str:
+        with Session(request.app.state.engine) as session:
+            ctx = load_context(session, settings, delivery_id) if delivery_id is not None else None
+            return call_twiml(session, settings, ctx, params.get("AnsweredBy"))
+
+    return Response(await run_in_threadpool(build), media_type=TWIML)
+
+
+@router.post("/gather", summary="Key press in the call's menu")
+async def gather(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+    round_text = request.query_params.get("n", "1")
+    round_ = int(round_text) if round_text.isdigit() else 1
+    digit = params.get("Digits", "")[:1]
+
+    def handle() -> str:
+        with session_scope(request.app.state.engine) as session:
+            ctx = load_context(session, settings, delivery_id) if delivery_id is not None else None
+            if ctx is not None and params.get("CallSid"):
+                record_keypress(session, ctx, call_sid=params["CallSid"], digit=digit, round_=round_,
+                                at=utcnow())
+            return gather_twiml(session, settings, ctx, digit, round_)
+
+    return Response(await run_in_threadpool(handle), media_type=TWIML)
+
+
+@router.post("/status", summary="Twilio call status callback")
+async def status(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+    report = CallReport.from_params(params)
+    if delivery_id is None or not report.call_sid or not report.status:
+        return Response(status_code=200)
+
+    def apply() -> str:
+        with session_scope(request.app.state.engine) as session:
+            return apply_call_status(session, settings, report, delivery_id=delivery_id, now=utcnow())
+
+    for _ in range(EARLY_RETRY_LIMIT):
+        if await run_in_threadpool(apply) != "early":
+            break
+        await asyncio.sleep(EARLY_RETRY_SECONDS)
+    return Response(status_code=200)
+
+
+@router.post("/incoming", summary="Missed-call number: reject (free for the caller) and call back")
+async def incoming(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+
+    def handle() -> None:
+        with session_scope(request.app.state.engine) as session:
+            handle_missed_call(session, settings, params, now=utcnow())
+
+    await run_in_threadpool(handle)
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return Response(str(response), media_type=TWIML)
+
+
+@api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign")
+def campaign_voice_metrics(campaign_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    return voice_metrics(session, settings, campaign_id)
