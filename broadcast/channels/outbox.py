@@ -91,11 +91,14 @@ def _claim(conn: Connection, *, worker: str, channel: str, limit: int, now: date
             col(Delivery.channel) == channel,
             or_(col(Delivery.campaign_id).is_(None), col(Campaign.status) == CampaignStatus.sending),
         )
-        .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=Delivery)
+        # Due order straight off ix_delivery_due: adding `id` would make PostgreSQL sort every queued
+        # row of a campaign (they share one next_attempt_at) on each claim; ties come in index order.
+        due = due.order_by(col(Delivery.next_attempt_at)).with_for_update(skip_locked=True, of=Delivery)
+    else:  # SQLite's index ends with the rowid, so `id` costs nothing there
+        due = due.order_by(col(Delivery.next_attempt_at), col(Delivery.id))
     stmt = (
         update(Delivery)
         .where(col(Delivery.id).in_(due.scalar_subquery()))
