@@ -23,7 +23,7 @@ from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
-from broadcast.engagement.rollup import refresh_rollup
+from broadcast.engagement.rollup import freshness, refresh_rollup
 from broadcast.exceptions import BroadcastError
 from broadcast.web import charts
 from broadcast.web.core import (
@@ -130,7 +130,8 @@ def campaign_page(campaign_id: int, request: Request, session: SessionDep,
         "failed": [(d, reason_label(d.status, d.error_code, d.error_message or "")) for d in failed],
         "replies": replies, "clips": [(c, clip_public(c, settings)) for c in clips],
         "author": users.get(campaign.created_by_id), "approver": users.get(campaign.approved_by_id),
-        "editable": campaign.status in service.EDITABLE, "price_unit": settings.sms_price_unit,
+        "editable": campaign.status in service.EDITABLE, "as_of": freshness(session),
+        "price_unit": settings.sms_price_unit,
     })
 
 

@@ -27,6 +27,7 @@ from scheduler import calendar
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view
 LIVE = (CampaignStatus.sending, CampaignStatus.paused)
+RECENT = timedelta(days=2)  # finished campaigns stay on the dashboard this long
 
 
 def progress_of(session: Session, campaign_id: int) -> dict[str, int]:
@@ -62,7 +63,8 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
         return redirect("/login")
     settings = settings_of(request)
     now = utcnow()
-    live = session.exec(select(Campaign).where(col(Campaign.status).in_(LIVE))
+    recent = (col(Campaign.status) == CampaignStatus.completed) & (col(Campaign.updated_at) >= now - RECENT)
+    live = session.exec(select(Campaign).where(col(Campaign.status).in_(LIVE) | recent)
                         .order_by(col(Campaign.updated_at).desc()).limit(10)).all()
     statuses = dict(session.execute(select(Campaign.status, func.count()).group_by(col(Campaign.status))).all())
     questions = inbox.status_counts(session)
