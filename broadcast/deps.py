@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -31,6 +31,22 @@ def get_session(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+    for callback in getattr(request.state, "after_commit", []):
+        callback()
+
+
+def after_commit(request: Request, callback: Callable[[], None]) -> None:
+    """Run `callback` once the request's transaction has committed (e.g. wake the scheduler)."""
+    if not hasattr(request.state, "after_commit"):
+        request.state.after_commit = []
+    request.state.after_commit.append(callback)
+
+
+def wake_scheduler(request: Request) -> None:
+    """Have the in-process scheduler pick up a campaign change now rather than at its next sync."""
+    scheduler = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        after_commit(request, scheduler.wake)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import col, func, select
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
@@ -15,7 +15,7 @@ from broadcast.campaigns.models import Campaign, CampaignRun
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
 from broadcast.channels.service import campaign_counts
 from broadcast.contacts.models import page
-from broadcast.deps import SessionDep
+from broadcast.deps import SessionDep, wake_scheduler
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
@@ -53,9 +53,10 @@ def get_campaign(campaign_id: int, session: SessionDep) -> CampaignPublic:
 
 
 @router.patch("/{campaign_id}", response_model=CampaignPublic)
-def update_campaign(campaign_id: int, data: CampaignUpdate, session: SessionDep, user: Editor
-                    ) -> CampaignPublic:
+def update_campaign(campaign_id: int, data: CampaignUpdate, session: SessionDep, user: Editor,
+                    request: Request) -> CampaignPublic:
     campaign = service.update_campaign(session, campaign_id, data, actor_id=user.id, actor=user.username)
+    wake_scheduler(request)
     return service.to_public(session, campaign, with_reach=True)
 
 
@@ -65,10 +66,11 @@ def submit(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPubli
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignPublic)
-def approve(campaign_id: int, session: SessionDep, review: ReviewIn | None = None,
+def approve(campaign_id: int, session: SessionDep, request: Request, review: ReviewIn | None = None,
             user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
     comment = review.comment if review else ""
     campaign = service.approve(session, campaign_id, approver_id=user.id, actor=user.username, comment=comment)
+    wake_scheduler(request)
     return service.to_public(session, campaign)
 
 
@@ -86,17 +88,20 @@ def start(campaign_id: int, session: SessionDep, user: Editor) -> dict[str, Any]
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignPublic)
-def pause(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+def pause(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
+    wake_scheduler(request)
     return service.to_public(session, service.pause(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignPublic)
-def resume(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+def resume(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
+    wake_scheduler(request)
     return service.to_public(session, service.resume(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignPublic)
-def cancel(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+def cancel(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
+    wake_scheduler(request)
     return service.to_public(session, service.cancel(session, campaign_id, actor_id=user.id, actor=user.username))
 
 

@@ -4,29 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from broadcast.campaigns.scheduling import ScheduleIn
 from broadcast.db import utcnow
-from broadcast.deps import SessionDep, SettingsDep
+from broadcast.deps import SessionDep, SettingsDep, wake_scheduler
 from scheduler import calendar, plans
 
 router = APIRouter(tags=["schedule"])
 
 
-def _wake_scheduler(request: Request, tasks: BackgroundTasks) -> None:
-    """After the request commits, let an in-process scheduler reconcile at once (others sync within seconds)."""
-    runner = getattr(request.app.state, "scheduler", None)
-    if runner is not None:
-        tasks.add_task(runner.wake)
-
-
 @router.put("/campaigns/{campaign_id}/schedule", summary="Set or change a campaign's schedule")
 def put_schedule(campaign_id: int, body: ScheduleIn, session: SessionDep, settings: SettingsDep,
-                 request: Request, tasks: BackgroundTasks) -> dict[str, Any]:
+                 request: Request) -> dict[str, Any]:
     now = utcnow()
     plans.set_schedule(session, settings, campaign_id, body, now=now)
-    _wake_scheduler(request, tasks)
+    wake_scheduler(request)  # after the commit; schedulers elsewhere sync within seconds
     return plans.describe(session, settings, campaign_id, now=now)
 
 
@@ -37,11 +30,11 @@ def get_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep,
 
 
 @router.delete("/campaigns/{campaign_id}/schedule", summary="Remove a campaign's schedule")
-def delete_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep, request: Request,
-                    tasks: BackgroundTasks) -> dict[str, Any]:
+def delete_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep, request: Request
+                    ) -> dict[str, Any]:
     now = utcnow()
     plans.clear_schedule(session, campaign_id, now=now)
-    _wake_scheduler(request, tasks)
+    wake_scheduler(request)  # after the commit; schedulers elsewhere sync within seconds
     return plans.describe(session, settings, campaign_id, now=now)
 
 
