@@ -1,7 +1,8 @@
 """Metrics for officers' reports, as set-based SQL: per campaign, commune, group, channel and day.
 
-Delivery counts come from the rollup (see rollup.py; refresh it first); engagement events, replies,
-conversations and airings are counted from their own tables, which deduplicate at write time.
+Delivery and engagement-event counts come from the rollups (see rollup.py; refresh them first);
+replies, conversations and airings are counted from their own, much smaller, tables. Every source
+deduplicates at write time (MessageSid, dedupe_key, monotonic delivery states).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from broadcast.audio.models import Airing
 from broadcast.channels.models import Delivery, DeliveryKind, InboundMessage
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune, Contact, GroupMember
-from broadcast.engagement.models import Conversation, DeliveryRollup, EngagementEvent, EventKind
+from broadcast.engagement.models import Conversation, DeliveryRollup, EventKind, EventRollup
 from broadcast.engagement.reasons import reason_label
 from broadcast.engagement.rollup import local_day
 
@@ -99,10 +100,19 @@ def _rollup_where(campaign_id: int | None, period: Period | None) -> list[Column
 def _scope(campaign: Any, at: Any, campaign_id: int | None, lo: datetime | None,
            hi: datetime | None) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [campaign == campaign_id if campaign_id is not None else campaign.is_not(None)]
-    if lo is not None:
+    if lo is not None and at is not None:
         where.append(at >= lo)
-    if hi is not None:
+    if hi is not None and at is not None:
         where.append(at < hi)
+    return where
+
+
+def _rollup_days(day: Any, period: Period | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if period and period.start:
+        where.append(day >= period.start.isoformat())
+    if period and period.end:
+        where.append(day <= period.end.isoformat())
     return where
 
 
@@ -127,20 +137,18 @@ def _engagement(session: Session, settings: Settings, rows: dict[Key, Counts], b
     def key_of(campaign: Any, commune: Any) -> Key:
         return {"commune": (commune or "",), "campaign": (campaign,)}.get(by or "", ())
 
-    E = EngagementEvent
-    where = _scope(col(E.campaign_id), col(E.occurred_at), campaign_id, lo, hi)
-    where.append(col(E.kind).in_([EventKind.click, EventKind.download, EventKind.opt_out]))
-    # Group only by what the caller asked for: a funnel counts kinds straight off the covering index.
-    keys: list[Any] = [col(E.commune_code)] if by == "commune" else [col(E.campaign_id)] if by == "campaign" else []
+    X = EventRollup
+    where = _scope(col(X.campaign_id), None, campaign_id, None, None) + _rollup_days(col(X.day), period)
+    keys: list[Any] = [col(X.commune_code)] if by == "commune" else [col(X.campaign_id)] if by == "campaign" else []
     for *key, kind, n in session.execute(
-            select(*keys, col(E.kind), func.count()).where(*where).group_by(*keys, col(E.kind))):
+            select(*keys, col(X.kind), func.sum(col(X.n))).where(*where).group_by(*keys, col(X.kind))):
         c = rows[(key[0] or "",) if by == "commune" else tuple(key)]
         if kind == EventKind.click:
-            c.unique_clicks += n
+            c.unique_clicks += int(n)
         elif kind == EventKind.download:
-            c.downloads += n
+            c.downloads += int(n)
         else:
-            c.opt_outs += n
+            c.opt_outs += int(n)
 
     M = InboundMessage
     where = _scope(col(M.campaign_id), col(M.received_at), campaign_id, lo, hi)
@@ -251,13 +259,15 @@ def time_series(session: Session, settings: Settings, campaign_id: int | None = 
             .where(*_rollup_where(campaign_id, period)).group_by(col(R.day))):
         days[day].update(sent=int(sent), delivered=int(delivered), failed=int(failed))
     lo, hi = period.bounds(settings) if period else (None, None)
-    for model, at, filters in (
-        (InboundMessage, col(InboundMessage.received_at), []),
-        (EngagementEvent, col(EngagementEvent.occurred_at), [col(EngagementEvent.kind) == EventKind.click]),
-    ):
-        day_expr = local_day(session, settings, at)
-        where = _scope(col(model.campaign_id), at, campaign_id, lo, hi) + filters
-        name = "replies" if model is InboundMessage else "unique_clicks"
-        for day, n in session.execute(select(day_expr, func.count()).where(*where).group_by(day_expr)):
-            days[day][name] = int(n)
+    at = col(InboundMessage.received_at)
+    day_expr = local_day(session, settings, at)
+    for day, n in session.execute(select(day_expr, func.count())
+                                  .where(*_scope(col(InboundMessage.campaign_id), at, campaign_id, lo, hi))
+                                  .group_by(day_expr)):
+        days[day]["replies"] = int(n)
+    clicks = [col(EventRollup.kind) == EventKind.click, *_rollup_days(col(EventRollup.day), period),
+              *_scope(col(EventRollup.campaign_id), None, campaign_id, None, None)]
+    for day, n in session.execute(select(col(EventRollup.day), func.sum(col(EventRollup.n))).where(*clicks)
+                                  .group_by(col(EventRollup.day))):
+        days[day]["unique_clicks"] = int(n)
     return [{"day": d, **days[d]} for d in sorted(days)]

@@ -32,6 +32,7 @@ class EngagementEvent(SQLModel, table=True):
         Index("ix_event_campaign_kind_at", "campaign_id", "kind", "occurred_at"),
         Index("ix_event_contact", "contact_id", "occurred_at"),
         Index("ix_event_campaign_kind_commune", "campaign_id", "kind", "commune_code"),  # migration 0002
+        Index("ix_event_occurred", "occurred_at"),  # migration 0004: finding campaigns to re-count
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
@@ -140,3 +141,17 @@ class RollupState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=30)
     watermark: datetime = Field(sa_type=UTCDateTime)
     refreshed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class EventRollup(SQLModel, table=True):
+    """Engagement events (unique clicks, downloads, opt-outs) counted per campaign × commune × kind × day."""
+
+    __tablename__ = "event_rollup"
+    __table_args__ = (Index("ix_event_rollup_campaign", "campaign_id", "commune_code"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    campaign_id: int
+    commune_code: str = Field(default="", max_length=5)
+    kind: str = Field(sa_type=String(20))
+    day: str = Field(max_length=10)
+    n: int = Field(default=0, sa_type=BigIntId)

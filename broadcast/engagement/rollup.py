@@ -19,9 +19,12 @@ from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
-from broadcast.engagement.models import DeliveryRollup, RollupState
+from broadcast.engagement.models import DeliveryRollup, EngagementEvent, EventKind, EventRollup, RollupState
 
 STATE = "delivery"
+# Kinds counted from the event rollup; each is stamped with the time it was written, so a campaign
+# whose events changed is found by `occurred_at` (airing confirmations are counted from Airing instead).
+COUNTED_EVENTS = (EventKind.click, EventKind.download, EventKind.opt_out)
 # A transaction may commit a change stamped slightly before the refresh started: look back this far.
 OVERLAP = timedelta(minutes=2)
 _BATCH = 500
@@ -39,11 +42,11 @@ def local_day(session: Session, settings: Settings, column: Any) -> ColumnElemen
     return func.strftime("%Y-%m-%d", column, f"{minutes:+d} minutes")
 
 
-def _state(session: Session) -> RollupState:
-    query = select(RollupState).where(col(RollupState.name) == STATE).with_for_update()
+def _state(session: Session, name: str = STATE) -> RollupState:
+    query = select(RollupState).where(col(RollupState.name) == name).with_for_update()
     state = session.execute(query).scalars().first()
     if state is None:
-        state = RollupState(name=STATE, watermark=_EPOCH, refreshed_at=_EPOCH)
+        state = RollupState(name=name, watermark=_EPOCH, refreshed_at=_EPOCH)
         session.add(state)
         session.flush()
     return state
@@ -99,8 +102,34 @@ def refresh_rollup(session: Session, settings: Settings, *, max_age_seconds: flo
     rebuild_runs(session, settings, sorted(dirty))
     state.watermark, state.refreshed_at = started, utcnow()
     session.add(state)
+    _refresh_events(session, settings, full=full, started=started)
     session.flush()
     return len(dirty)
+
+
+def _refresh_events(session: Session, settings: Settings, *, full: bool, started: datetime) -> None:
+    state = _state(session, "event")
+    since = _EPOCH if full else state.watermark - OVERLAP
+    E = EngagementEvent
+    dirty = [int(c) for c in session.execute(
+        select(col(E.campaign_id)).where(col(E.occurred_at) >= since, col(E.campaign_id).is_not(None)).distinct()
+    ).scalars()]
+    if full:
+        session.execute(delete(EventRollup))
+    day = local_day(session, settings, col(E.occurred_at))
+    for start in range(0, len(dirty), _BATCH):
+        chunk = dirty[start:start + _BATCH]
+        session.execute(delete(EventRollup).where(col(EventRollup.campaign_id).in_(chunk)))
+        inner = (select(col(E.campaign_id).label("campaign_id"),
+                        func.coalesce(col(E.commune_code), "").label("commune_code"),
+                        col(E.kind).label("kind"), day.label("day"))
+                 .where(col(E.campaign_id).in_(chunk), col(E.kind).in_(COUNTED_EVENTS))).subquery()
+        keys = [inner.c.campaign_id, inner.c.commune_code, inner.c.kind, inner.c.day]
+        source = select(*keys, func.count()).group_by(*keys)
+        session.execute(EventRollup.__table__.insert().from_select(  # type: ignore[attr-defined]
+            ["campaign_id", "commune_code", "kind", "day", "n"], source))
+    state.watermark, state.refreshed_at = started, utcnow()
+    session.add(state)
 
 
 def freshness(session: Session) -> datetime | None:
