@@ -29,5 +29,6 @@ api_router.include_router(campaigns_router, dependencies=[Depends(allow(READERS,
 api_router.include_router(sms_router, dependencies=[Depends(allow(STAFF))])  # test sends: officers (per route)
 api_router.include_router(voice_router, dependencies=[Depends(allow(READERS))])
 api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF, EDITORS | {"radio_operator"}))])
-api_router.include_router(engagement_router)
-api_router.include_router(reports_router)
+# Inbox and metrics: staff read, officers act; keywords, audit log and data-subject requests: admins (per route).
+api_router.include_router(engagement_router, dependencies=[Depends(allow(READERS, EDITORS))])
+api_router.include_router(reports_router, dependencies=[Depends(allow(READERS, EDITORS))])

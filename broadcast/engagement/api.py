@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from broadcast.accounts.deps import CurrentUser, require
+from broadcast.accounts.models import Role
 from broadcast.contacts.phones import mask_phone
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, keywords
 from broadcast.engagement.models import Conversation
 
 router = APIRouter(tags=["engagement"])
+ADMIN = [Depends(require(Role.admin))]
 
 
 class ConversationOut(BaseModel):
@@ -41,7 +44,6 @@ class AssignIn(BaseModel):
 
 class AnswerIn(BaseModel):
     text: str = Field(min_length=1, max_length=1600)
-    officer_id: int | None = None
 
 
 class TopicsIn(BaseModel):
@@ -86,8 +88,8 @@ def assign(conversation_id: int, data: AssignIn, session: SessionDep) -> Any:
 
 @router.post("/inbox/{conversation_id}/answer", status_code=201,
              summary="Answer by SMS (queued in the outbox: rate limits and quiet hours apply)")
-def answer(conversation_id: int, data: AnswerIn, session: SessionDep) -> dict[str, Any]:
-    delivery = inbox.answer(session, conversation_id, data.text, officer_id=data.officer_id)
+def answer(conversation_id: int, data: AnswerIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    delivery = inbox.answer(session, conversation_id, data.text, officer_id=user.id)
     return {"delivery_id": delivery.id, "to": mask_phone(delivery.to_phone), "status": delivery.status}
 
 
@@ -106,13 +108,14 @@ def list_keywords(session: SessionDep) -> dict[str, str]:
     return {k: v.value for k, v in sorted(keywords.effective_keywords(session).items())}
 
 
-@router.put("/engagement/keywords", summary="Add or change a keyword (admin)")
+@router.put("/engagement/keywords", summary="Add or change a keyword (admin)", dependencies=ADMIN)
 def put_keyword(data: KeywordIn, session: SessionDep) -> dict[str, str]:
     rule = keywords.set_keyword(session, data.keyword, data.action)
     return {"keyword": rule.keyword, "action": rule.action}
 
 
-@router.delete("/engagement/keywords/{keyword}", status_code=204, summary="Remove an admin rule (admin)")
+@router.delete("/engagement/keywords/{keyword}", status_code=204, summary="Remove an admin rule (admin)",
+               dependencies=ADMIN)
 def delete_keyword(keyword: str, session: SessionDep) -> None:
     keywords.delete_keyword(session, keyword)
 
@@ -122,7 +125,7 @@ def list_replies(session: SessionDep) -> dict[str, str]:
     return keywords.all_replies(session)
 
 
-@router.put("/engagement/auto-replies/{key}", summary="Change an auto-reply text (admin)")
+@router.put("/engagement/auto-replies/{key}", summary="Change an auto-reply text (admin)", dependencies=ADMIN)
 def put_reply(key: str, data: ReplyIn, session: SessionDep) -> dict[str, str]:
     row = keywords.set_reply(session, key, data.text)
     return {"key": row.key, "text": row.text}

@@ -1,7 +1,7 @@
 """JSON routes: metrics, report downloads, the audit delivery log and data-subject requests.
 
-Access control is not in place yet. When roles arrive, these must become admin-only:
-GET /reports/delivery-log.csv (full phone numbers) and everything under /data-subjects.
+Mounted for staff in broadcast/api.py; the routes below that expose full phone numbers (the audit
+delivery log and every data-subject request) are admin-only, route by route.
 """
 
 from __future__ import annotations
@@ -9,15 +9,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
+from broadcast.accounts.deps import CurrentUser, require
+from broadcast.accounts.models import Role
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement import exports, metrics, subjects
 from broadcast.engagement.rollup import freshness, refresh_rollup
 
 router = APIRouter(tags=["metrics"])
+ADMIN = [Depends(require(Role.admin))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROLLUP_MAX_AGE = 30.0  # seconds: dashboards may lag the outbox by this much
 
@@ -120,19 +123,20 @@ def period_csv(session: SessionDep, settings: SettingsDep, start: date | None = 
                        f"bao-cao-{start or 'dau'}-{end or 'nay'}.csv")
 
 
-@router.get("/reports/delivery-log.csv", summary="Every delivery with full phone numbers, for audit (admin)")
+@router.get("/reports/delivery-log.csv", summary="Every delivery with full phone numbers, for audit (admin)",
+            dependencies=ADMIN)
 def delivery_log(session: SessionDep, campaign_id: int | None = None, contact_id: int | None = None) -> Response:
     return StreamingResponse(exports.delivery_log(session, campaign_id=campaign_id, contact_id=contact_id),
                              media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="nhat-ky-gui-tin.csv"'})
 
 
-@router.post("/data-subjects/lookup", summary="Everything held about a phone number (admin)")
+@router.post("/data-subjects/lookup", summary="Everything held about a phone number (admin)", dependencies=ADMIN)
 def subject_lookup(data: PhoneIn, session: SessionDep) -> dict[str, Any]:
     return subjects.find_subject(session, data.phone)
 
 
-@router.post("/data-subjects/export", summary="The same as a JSON download (admin)")
+@router.post("/data-subjects/export", summary="The same as a JSON download (admin)", dependencies=ADMIN)
 def subject_export(data: PhoneIn, session: SessionDep) -> Response:
     import json
 
@@ -140,6 +144,6 @@ def subject_export(data: PhoneIn, session: SessionDep) -> Response:
     return _attachment(body, "application/json", "du-lieu-ca-nhan.json")
 
 
-@router.post("/data-subjects/erase", summary="Erase/anonymise a phone number everywhere (admin)")
-def subject_erase(data: PhoneIn, session: SessionDep) -> dict[str, int]:
-    return subjects.erase_subject(session, data.phone)
+@router.post("/data-subjects/erase", summary="Erase/anonymise a phone number everywhere (admin)", dependencies=ADMIN)
+def subject_erase(data: PhoneIn, session: SessionDep, user: CurrentUser) -> dict[str, int]:
+    return subjects.erase_subject(session, data.phone, actor_id=user.id, actor=user.username)

@@ -1,16 +1,15 @@
-"""Fixtures for engagement tests: the app, and Twilio-signed incoming messages."""
+"""Fixtures for engagement tests: Twilio-signed incoming messages (the admin `client` is tests/conftest.py's)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from broadcast.app import create_app
 from broadcast.config import Settings
 
 
@@ -28,12 +27,6 @@ def signature(settings: Settings, path: str, params: dict[str, str]) -> str:
 
 
 Send = Callable[..., httpx.Response]
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from broadcast.channels.twilio_sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.db import make_engine
 from broadcast.engagement.models import EngagementEvent
+from tests.conftest import make_user
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
@@ -62,6 +63,7 @@ def reply(base: str, settings: Settings, from_: str, body: str) -> httpx.Respons
 def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, live_engine: Engine,
                                         sim: TwilioSimulator) -> None:
     seed_contacts(live_engine, 5)
+    admin = {"Authorization": f"Bearer {make_user(live_engine, 'admin')}"}
     first = approved_campaign(live_engine, link_enabled=True)
     start(live_engine, first)
     dispatch(live_engine, live_settings, sim, lambda: statuses(live_engine, first).get("delivered") == 5)
@@ -85,11 +87,12 @@ def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, 
     # A reply lands in the inbox; the officer's answer goes out through the dispatcher.
     question = "Cho hỏi đất chưa có sổ đỏ có được chuyển nhượng?"
     assert reply(live_app, live_settings, phone(1), question).status_code == 200
-    inbox = httpx.get(f"{live_app}/api/v1/inbox").json()
+    inbox = httpx.get(f"{live_app}/api/v1/inbox", headers=admin).json()
     assert inbox["total"] == 1 and inbox["items"][0]["campaign_id"] == first
     conversation = inbox["items"][0]["id"]
     answered = httpx.post(f"{live_app}/api/v1/inbox/{conversation}/answer",
-                          json={"text": "Chưa có sổ đỏ thì chưa được chuyển nhượng (Điều 45 Luật Đất đai)."})
+                          json={"text": "Chưa có sổ đỏ thì chưa được chuyển nhượng (Điều 45 Luật Đất đai)."},
+                          headers=admin)
     assert answered.status_code == 201
     # Meanwhile a second campaign is fanned out, then resident 2 opts out before it is sent.
     second = approved_campaign(live_engine, text="Thông báo thứ hai.")
@@ -110,6 +113,6 @@ def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, 
         assert skipped.to_phone == phone(2) and skipped.error_message == "opted out"
         kinds = session.exec(select(Delivery.kind).where(Delivery.campaign_id.is_(None))).all()  # type: ignore[union-attr]
         assert sorted(kinds) == [DeliveryKind.reply, DeliveryKind.system]
-    funnel = httpx.get(f"{live_app}/api/v1/metrics/campaigns/{first}").json()
+    funnel = httpx.get(f"{live_app}/api/v1/metrics/campaigns/{first}", headers=admin).json()
     assert funnel["delivered"] == 5 and funnel["unique_clicks"] == 1 and funnel["replies"] == 2
     assert funnel["answered"] == 1 and funnel["opt_outs"] == 1

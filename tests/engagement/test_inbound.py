@@ -176,13 +176,13 @@ def test_questions_group_per_resident_and_are_answered_through_the_outbox(
     assigned = client.post(f"/api/v1/inbox/{first['id']}/assign", json={"user_id": officer.id}).json()
     assert assigned["status"] == "assigned"
     client.put(f"/api/v1/inbox/{first['id']}/topics", json={"topics": ["đất đai", "thừa kế"]})
-    answer = client.post(f"/api/v1/inbox/{first['id']}/answer",
-                         json={"text": "Anh/chị mang sổ đỏ đến UBND xã.", "officer_id": officer.id})
+    answer = client.post(f"/api/v1/inbox/{first['id']}/answer", json={"text": "Anh/chị mang sổ đỏ đến UBND xã."})
     assert answer.status_code == 201
     with Session(engine) as session:
         delivery = session.get(Delivery, answer.json()["delivery_id"])
         assert delivery is not None and delivery.to_phone == phone(1) and delivery.kind == DeliveryKind.reply
         assert delivery.status == DeliveryStatus.queued and delivery.campaign_id is None
+        assert delivery.created_by_id is not None  # the admin who answered
     after = client.get(f"/api/v1/inbox/{first['id']}").json()
     assert after["status"] == "answered" and after["response_seconds"] is not None
     assert set(after["topics"]) == {"đất đai", "thừa kế"}
@@ -193,3 +193,19 @@ def test_questions_group_per_resident_and_are_answered_through_the_outbox(
     assert client.post(f"/api/v1/inbox/{first['id']}/close").json()["status"] == "closed"
     send_sms(phone(1), "Câu hỏi mới")
     assert client.get("/api/v1/inbox").json()["total"] == 4
+
+
+def test_access_rules(anonymous_client: TestClient, engine: Engine) -> None:
+    from tests.conftest import make_user
+
+    assert anonymous_client.get("/api/v1/inbox").status_code == 401
+    viewer = {"Authorization": f"Bearer {make_user(engine, 'viewer')}"}
+    officer = {"Authorization": f"Bearer {make_user(engine, 'officer')}"}
+    assert anonymous_client.get("/api/v1/inbox", headers=viewer).status_code == 200
+    assert anonymous_client.post("/api/v1/inbox/1/close", headers=viewer).status_code == 403
+    for method, path, body in (("post", "/api/v1/data-subjects/lookup", {"phone": phone(1)}),
+                               ("post", "/api/v1/data-subjects/erase", {"phone": phone(1)}),
+                               ("get", "/api/v1/reports/delivery-log.csv", None),
+                               ("put", "/api/v1/engagement/keywords", {"keyword": "X", "action": "help"})):
+        response = anonymous_client.request(method, path, json=body, headers=officer)
+        assert response.status_code == 403, path
