@@ -12,14 +12,13 @@ from broadcast.accounts.models import User
 from broadcast.audio.airing import plan_airings
 from broadcast.audio.service import campaign_audio
 from broadcast.campaigns import service
-from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import Campaign, CampaignStatus, ChannelKind
 from broadcast.channels.segments import estimate, strip_diacritics
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.campaign_view import audience_text, campaign_or_404
 from broadcast.web.core import REVIEWERS, csrf_protect, flash, page_user, redirect, render, settings_of, t
-from broadcast.web.live import audio_worker, render_after_commit
+from broadcast.web.live import audio_worker, reachable, render_after_commit
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -37,7 +36,7 @@ def review_item(request: Request, session: Session, campaign: Campaign) -> dict[
         "sms_estimate": estimate(sent_text, price_per_segment=settings.sms_price_per_segment) if sms else None,
         "script": next((c.body for c in contents if c.channel == "loudspeaker"), ""),
         "audience": audience_text(session, campaign.audience),
-        "reachable": count_reachable(session, campaign.audience, "sms"),
+        "reachable": reachable(request, session, campaign.audience),
         "author": authors[0] if authors else None,
     }
 

@@ -14,7 +14,6 @@ from broadcast.accounts.models import User
 from broadcast.audio.api import clip_public
 from broadcast.audio.models import AudioClip
 from broadcast.campaigns import service
-from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.channels.segments import estimate, strip_diacritics
@@ -41,6 +40,7 @@ from broadcast.web.core import (
 )
 from broadcast.web.dashboard import progress_of
 from broadcast.web.i18n import fmt_number
+from broadcast.web.live import reachable
 from scheduler import plans
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -122,7 +122,7 @@ def campaign_page(campaign_id: int, request: Request, session: SessionDep,
         "sms_estimate": estimate(sent_text, price_per_segment=settings.sms_price_per_segment) if sms else None,
         "script": next((c.body for c in contents if c.channel == "loudspeaker"), ""),
         "audience": audience_text(session, campaign.audience),
-        "reachable": count_reachable(session, campaign.audience, "sms"),
+        "reachable": reachable(request, session, campaign.audience),
         "schedule": plans.describe(session, settings, campaign_id, now=utcnow(), count=5),
         "progress": progress_of(session, campaign_id), "funnel": funnel, "funnel_chart": funnel_chart,
         "failure_chart": failure_chart, "time_chart": time_chart,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import FileResponse, Response
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
@@ -17,7 +18,7 @@ from broadcast.contacts import service as contacts
 from broadcast.contacts.import_header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
 from broadcast.contacts.import_read import read_rows
 from broadcast.contacts.importer import import_contacts
-from broadcast.contacts.models import Commune, ConsentSource, ContactGroup
+from broadcast.contacts.models import Commune, ConsentSource, Contact, ContactGroup, GroupMember
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.core import (
@@ -37,6 +38,7 @@ router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False
 PAGE_SIZE = 50
 SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"}
 PREVIEW_ROWS = 5
+COUNT_CAP = 10_000  # past this the list says "more than 10.000" instead of counting a million rows
 SHOWN_BAD_ROWS = 200
 
 
@@ -49,6 +51,44 @@ def groups_of(session: Session) -> list[ContactGroup]:
     return list(session.exec(select(ContactGroup).order_by(col(ContactGroup.name))).all())
 
 
+def _phone_range(q: str) -> tuple[str, str] | None:
+    """Digits typed as a number's start ("0912 34", "84912") → the E.164 prefix range (uses the unique index)."""
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) < 3 or any(ch.isalpha() for ch in q):
+        return None
+    national = digits[2:] if digits.startswith("84") else digits.lstrip("0")
+    low = "+84" + national
+    return low, low[:-1] + chr(ord(low[-1]) + 1)
+
+
+def search(session: Session, filters: contacts.ContactFilter, *, offset: int, limit: int
+           ) -> tuple[list[Contact], int]:
+    """A page of residents, newest first, and the total (counted up to COUNT_CAP + 1, so a million is cheap).
+
+    Like contacts.list_contacts, but a number is searched by prefix on the indexed phone column and names
+    by substring; the web page only says "more than 10.000" past the cap.
+    """
+    conditions: list[Any] = [col(Contact.erased_at).is_(None)]
+    if filters.q:
+        span = _phone_range(filters.q)
+        if span is not None:
+            conditions += [col(Contact.phone) >= span[0], col(Contact.phone) < span[1]]
+        else:
+            conditions.append(col(Contact.full_name).ilike(f"%{filters.q.strip()}%"))
+    if filters.commune_code:
+        conditions.append(col(Contact.commune_code) == filters.commune_code)
+    if filters.opted_out is not None:
+        conditions.append(col(Contact.sms_opted_out).is_(filters.opted_out))
+    if filters.group_id is not None:
+        members = select(GroupMember.contact_id).where(GroupMember.group_id == filters.group_id)
+        conditions.append(col(Contact.id).in_(members))
+    capped = select(col(Contact.id)).where(*conditions).limit(COUNT_CAP + 1).subquery()
+    total = int(session.exec(select(func.count()).select_from(capped)).one())
+    rows = session.exec(select(Contact).where(*conditions).order_by(col(Contact.id).desc())
+                        .offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
 @router.get("/residents")
 def residents(request: Request, session: SessionDep, q: str = "", commune: str = "", group: str = "",
               state: str = "", page: int = 1, user: User = Depends(page_user(READERS))) -> Response:
@@ -58,10 +98,11 @@ def residents(request: Request, session: SessionDep, q: str = "", commune: str =
         q=q.strip() or None, commune_code=commune or None,
         group_id=int(group) if group.isdigit() else None,
         opted_out={"out": True, "in": False}.get(state))
-    rows, total = contacts.list_contacts(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    rows, total = search(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     names = {c.code: c.name for c in communes_of(session, settings.province_code)}
     return render(request, "residents.html", {
-        "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
+        "rows": rows, "total": total, "capped": total > COUNT_CAP, "cap": COUNT_CAP, "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)), "more": len(rows) == PAGE_SIZE,
         "member": contacts.memberships(session, [r.id for r in rows if r.id is not None]),
         "communes": names, "groups": groups_of(session),
         "q": q, "commune": commune, "group": group, "state": state,

@@ -98,6 +98,8 @@ def test_phone_numbers_are_masked_for_roles_that_do_not_need_them(anonymous_clie
     login(anonymous_client, "viewer")
     page = anonymous_client.get("/residents").text
     assert "+84980000003" not in page and "098****003" in page
+    found = anonymous_client.get("/residents?q=098 000 0003").text  # a number as typed: prefix on the index
+    assert found.count("098****003") == 1 and "1 người dân" in found
 
 
 def test_logout_ends_the_session(anonymous_client: Any, seeded: Seeded) -> None:
