@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     voice_window_end: str = "20:30"
     voice_price_per_minute: float = Field(default=0.12, ge=0)
     voice_missed_call_delay_seconds: float = Field(default=15.0, ge=0, le=60)
+    # A call without a final status callback after this long is looked up with the provider.
+    voice_status_timeout_seconds: float = Field(default=900.0, gt=0)
+
+    # SMS Gateway for Android phones (local SIMs, two-way SMS); phones are registered in the admin pages.
+    # Route of SMS whose campaign and commune name none: twilio | gateway | gateway:<phone name>.
+    gateway_default_route: str = "twilio"
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    gateway_concurrency: int = Field(default=2, ge=1, le=16)  # send threads per phone
+    gateway_down_after_failures: int = Field(default=3, ge=1)  # connection errors/timeouts in a row
+    gateway_health_seconds: float = Field(default=30.0, gt=0)
+    gateway_sync_seconds: float = Field(default=5.0, gt=0)  # how soon new or changed phones are picked up
+    gateway_webhook_tolerance_seconds: int = Field(default=300, ge=1)  # X-Timestamp age accepted
+    # Run a simulated phone inside `serve`, register it as "mo-phong" and route the demo communes to it.
+    gateway_simulator: bool = False
+    gateway_simulator_port: int = Field(default=8022, ge=0, le=65535)
 
     # Audio
     tts_engine: Literal["gtts", "espeak", "auto"] = "espeak"
@@ -130,6 +145,13 @@ class Settings(BaseSettings):
     def _hhmm(cls, value: str) -> str:
         if not _HHMM.match(value):
             raise ValueError("must be a 24-hour time HH:MM")
+        return value
+
+    @field_validator("gateway_default_route")
+    @classmethod
+    def _route(cls, value: str) -> str:
+        if value not in ("twilio", "gateway") and not re.fullmatch(r"gateway:[a-z0-9][a-z0-9_-]{0,39}", value):
+            raise ValueError("must be twilio, gateway or gateway:<phone name>")
         return value
 
     @field_validator("twilio_voice_from")

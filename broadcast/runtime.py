@@ -44,10 +44,9 @@ def _api_url(channel: TwilioSmsChannel) -> str:
 def voice_dispatcher(engine: Engine, settings: Settings, api_base_url: str | None) -> Dispatcher:
     """The calls outbox: its own rate budget (calls per second), same claims, rules and records."""
     from broadcast.channels.twilio_voice import TwilioVoiceChannel
+    from broadcast.channels.voice_dispatcher import VoiceDispatcher
 
-    channel = TwilioVoiceChannel(settings, api_base_url=api_base_url)
-    return Dispatcher(engine, settings, channel, channel_kind="voice",
-                      rate_per_second=settings.voice_rate_per_second)
+    return VoiceDispatcher(engine, settings, TwilioVoiceChannel(settings, api_base_url=api_base_url))
 
 
 def render_voice_prompts(engine: Engine, settings: Settings) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -32,7 +33,7 @@ from broadcast.channels.base import (
     TransientSendError,
     UnknownOutcome,
 )
-from broadcast.channels.models import Delivery, DeliveryStatus
+from broadcast.channels.models import Delivery, DeliveryAttempt, DeliveryStatus
 from broadcast.channels.outbox import Claimed, Outcome, claim_due, reclaim_stale, record_outcomes
 from broadcast.channels.ratelimit import RateLimiter
 from broadcast.channels.screening import Ready, load_campaigns, screen
@@ -80,6 +81,9 @@ class Dispatcher:
                                     int(self.limiter.rate * max(lease - timeout, 1.0) / 2)))
         self.send_deadline = max(lease - timeout - 1.0, 0.5)
         self.callback_url = f"{settings.public_base_url}/webhooks/twilio/status" if self.kind == "sms" else None
+        # Extra conditions on the rows this dispatcher claims and reconciles (SMS routing to gateway phones).
+        self.claim_where: ColumnElement[bool] | None = None
+        self.stale_where: ColumnElement[bool] | None = None
         self._halted: set[int] = set()
         self._stop = threading.Event()
         self._last = {"flush": 0.0, "reconcile": 0.0, "halt": 0.0, "settle": 0.0}
@@ -89,7 +93,8 @@ class Dispatcher:
     def claim_batch(self, limit: int) -> tuple[list[Ready], list[Outcome]]:
         now = self.clock()
         with self.engine.begin() as conn:
-            claimed = claim_due(conn, worker=self.worker, channel=self.kind, limit=limit, now=now)
+            claimed = claim_due(conn, worker=self.worker, channel=self.kind, limit=limit, now=now,
+                                where=self.claim_where)
             if not claimed:
                 return [], []
             return screen(conn, claimed, self.settings, now=now, callback_url=self.callback_url)
@@ -155,7 +160,8 @@ class Dispatcher:
         now = self.clock()
         with self.engine.begin() as conn:
             stale = reclaim_stale(conn, worker=self.worker, channel=self.kind,
-                                  lease_seconds=self.settings.dispatcher_lease_seconds, now=now)
+                                  lease_seconds=self.settings.dispatcher_lease_seconds, now=now,
+                                  where=self.stale_where)
             if not stale:
                 return 0
             campaigns = load_campaigns(conn, {r.campaign_id for r in stale if r.campaign_id}, self.settings)
@@ -192,6 +198,9 @@ class Dispatcher:
             taken = set(conn.execute(
                 select(Delivery.provider_sid).where(col(Delivery.provider_sid).in_([m.provider_sid for m in found]))
             ).scalars())
+            if self.kind == "voice":  # a retried call's earlier calls are named only in its attempts
+                taken |= set(conn.execute(select(DeliveryAttempt.detail).where(
+                    col(DeliveryAttempt.detail).in_([m.provider_sid for m in found]))).scalars())
         for message in sorted(found, key=lambda m: m.created_at or self.clock()):
             # A call has no text: any call to the number in the window that no delivery owns is ours.
             if message.provider_sid not in taken and (self.kind == "voice" or message.body == body):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
@@ -69,18 +69,22 @@ def _claim_columns() -> tuple[Any, ...]:
 PRIORITY_KINDS = (DeliveryKind.test, DeliveryKind.reply, DeliveryKind.system)
 
 
-def claim_due(conn: Connection, *, worker: str, channel: str, limit: int, now: datetime) -> list[Claimed]:
-    """Atomically take up to `limit` due deliveries (SKIP LOCKED on PostgreSQL) and record the attempts."""
-    rows = _claim(conn, worker=worker, channel=channel, limit=limit, now=now, kinds=PRIORITY_KINDS)
+def claim_due(conn: Connection, *, worker: str, channel: str, limit: int, now: datetime,
+              where: ColumnElement[bool] | None = None) -> list[Claimed]:
+    """Atomically take up to `limit` due deliveries (SKIP LOCKED on PostgreSQL) and record the attempts.
+
+    `where` narrows the rows further (routing: which SMS go to Twilio, which to a gateway phone).
+    """
+    rows = _claim(conn, worker=worker, channel=channel, limit=limit, now=now, kinds=PRIORITY_KINDS, where=where)
     if len(rows) < limit:
         rows += _claim(conn, worker=worker, channel=channel, limit=limit - len(rows), now=now,
-                       kinds=(DeliveryKind.campaign,))
+                       kinds=(DeliveryKind.campaign,), where=where)
     _start_attempts(conn, rows, worker=worker, now=now)
     return sorted(rows, key=lambda r: r.id)
 
 
 def _claim(conn: Connection, *, worker: str, channel: str, limit: int, now: datetime,
-           kinds: tuple[str, ...]) -> list[Claimed]:
+           kinds: tuple[str, ...], where: ColumnElement[bool] | None = None) -> list[Claimed]:
     due = (
         select(col(Delivery.id))
         .outerjoin(Campaign, col(Campaign.id) == col(Delivery.campaign_id))
@@ -93,6 +97,8 @@ def _claim(conn: Connection, *, worker: str, channel: str, limit: int, now: date
         )
         .limit(limit)
     )
+    if where is not None:
+        due = due.where(where)
     if conn.dialect.name == "postgresql":
         # Due order straight off ix_delivery_due: adding `id` would make PostgreSQL sort every queued
         # row of a campaign (they share one next_attempt_at) on each claim; ties come in index order.
@@ -118,7 +124,7 @@ def _start_attempts(conn: Connection, rows: Sequence[Claimed], *, worker: str, n
 
 
 def reclaim_stale(conn: Connection, *, worker: str, channel: str, lease_seconds: float, now: datetime,
-                  limit: int = 200) -> list[Claimed]:
+                  limit: int = 200, where: ColumnElement[bool] | None = None) -> list[Claimed]:
     """Take over deliveries left `sending` longer than the lease (a crash or a timed-out call).
 
     Their outcome is unknown, so the caller must reconcile each with the provider before any resend.
@@ -131,6 +137,8 @@ def reclaim_stale(conn: Connection, *, worker: str, channel: str, lease_seconds:
         .order_by(col(Delivery.claimed_at))
         .limit(limit)
     )
+    if where is not None:
+        stale = stale.where(where)
     if conn.dialect.name == "postgresql":
         stale = stale.with_for_update(skip_locked=True)
     previous: dict[int, datetime] = {

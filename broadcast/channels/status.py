@@ -27,6 +27,9 @@ TWILIO_STATUS = {
     "undelivered": D.undelivered,
     "failed": D.failed,
     "canceled": D.failed,
+    # SMS Gateway for Android (ProcessState, lower-cased); sent/delivered/failed are shared words.
+    "pending": D.sent,
+    "processed": D.sent,
 }
 # The states a delivery may move *from* to reach each target: a late `sent` never overwrites `delivered`.
 _PREVIOUS = {

@@ -106,3 +106,9 @@ class TwilioVoiceChannel:
             found.append(ProviderMessage(provider_sid=str(call.sid), to=str(call.to), body="",
                                          status=str(call.status), created_at=created))
         return found
+
+    def fetch_call(self, sid: str) -> dict[str, Any]:
+        """The provider's record of one call (status, duration, answered_by), for lost callbacks."""
+        call = self._client().calls(sid).fetch()
+        return {"CallSid": str(call.sid), "CallStatus": str(call.status or ""),
+                "CallDuration": str(call.duration or ""), "AnsweredBy": str(call.answered_by or "")}

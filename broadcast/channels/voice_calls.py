@@ -75,20 +75,22 @@ def clip_seconds(session: Session, settings: Settings, delivery: Delivery, langu
 def apply_call_status(session: Session, settings: Settings, report: CallReport, *, delivery_id: int,
                       now: datetime) -> str:
     """Apply one callback; answers updated | progress | retry | stale | early (our record not written yet)."""
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None or not report.call_sid:
+    if not report.call_sid:
         return "stale"
-    if delivery.status == D.sending and report.status in FINAL_CALL_STATUSES and delivery.provider_sid is None:
-        # The dispatcher has not recorded this call yet (or it is a late report of an earlier call):
-        # the webhook tries again shortly, once the row names its CallSid.
-        return "early"
-    if report.status not in FINAL_CALL_STATUSES:
+    if report.status not in FINAL_CALL_STATUSES:  # initiated, ringing, in-progress: one statement
         moved = session.execute(
             update(Delivery).where(col(Delivery.id) == delivery_id, col(Delivery.status) == D.sent,
                                    col(Delivery.provider_sid) == report.call_sid)
             .values(provider_status=report.status[:20], updated_at=now)
             .execution_options(synchronize_session=False))
         return "progress" if moved.rowcount else "stale"  # type: ignore[attr-defined]
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return "stale"
+    if delivery.status == D.sending and delivery.provider_sid != report.call_sid:
+        # The dispatcher has not recorded this call yet (the row still names no call, or the previous
+        # one): the webhook tries again shortly; after that the voice dispatcher asks the provider.
+        return "early"
     campaign = session.get(Campaign, delivery.campaign_id) if delivery.campaign_id else None
     policy = policy_for(settings, campaign)
     machine_refused = report.status == "completed" and is_machine(report.answered_by) \
@@ -110,7 +112,7 @@ def apply_call_status(session: Session, settings: Settings, report: CallReport, 
         and (campaign is None or campaign.expires_at is None or retry_at < campaign.expires_at)
     if can_retry:
         ok = _transition(session, delivery_id, report.call_sid, now, status=D.queued, next_attempt_at=retry_at,
-                         sent_at=None, claimed_by=None, provider_sid=None,
+                         sent_at=None, claimed_by=None,
                          error_message=f"{reason}: gọi lại lần {placed + 1}", **common)
         return "retry" if ok else "stale"
     final = D.failed if reason in ("failed", "canceled") else D.undelivered

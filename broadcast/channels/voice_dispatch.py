@@ -75,3 +75,4 @@ def plan_calls(conn: Connection, settings: Settings, batch: Sequence[Claimed], l
                 status_callback=status_url(settings, claimed.id), twiml_url=twiml_url(settings, claimed.id),
                 machine_detection=policy.machine_param, ring_timeout=settings.voice_ring_timeout_seconds)
     return plans
+

@@ -25,8 +25,10 @@ from broadcast.deps import SessionDep, SettingsDep
 router = APIRouter(prefix="/voice", tags=["voice-webhooks"])
 api_router = APIRouter(prefix="/voice", tags=["voice"])
 TWIML = "text/xml"
-EARLY_RETRY_SECONDS = 0.1
-EARLY_RETRY_LIMIT = 50  # a final status that beat the dispatcher's own record waits up to ~5 s
+# A final status that beat the dispatcher's own record of the call waits a little; after that the
+# voice dispatcher asks the provider (VOICE_STATUS_TIMEOUT_SECONDS), so nothing holds a request long.
+EARLY_RETRY_SECONDS = 0.25
+EARLY_RETRY_LIMIT = 6
 
 
 async def _signed_form(request: Request, settings: Any) -> dict[str, str]:

@@ -17,6 +17,7 @@ from broadcast.channels.simulator import TwilioSimulator
 from broadcast.channels.twilio_sms import TwilioSmsChannel
 from broadcast.channels.twilio_voice import TwilioVoiceChannel
 from broadcast.channels.voice_clips import clear_cache, render_prompts
+from broadcast.channels.voice_dispatcher import VoiceDispatcher
 from broadcast.config import Settings
 from broadcast.db import make_engine
 from tests.support.seed import approved_campaign
@@ -31,7 +32,7 @@ def live_settings(live_settings: Settings) -> Settings:
     return live_settings.model_copy(update={
         "voice_retry_seconds": 1.0, "voice_max_retries": 2, "voice_window_start": "00:00",
         "voice_window_end": "00:00", "voice_missed_call_delay_seconds": 0.0, "voice_rate_per_second": 200.0,
-        "tts_engine": "espeak",
+        "tts_engine": "espeak", "voice_status_timeout_seconds": 4.0,
     })
 
 
@@ -75,8 +76,8 @@ def dispatchers(live_engine: Engine, live_settings: Settings,
 
     def start(**kwargs: Any) -> Callable[[], None]:
         sms = Dispatcher(live_engine, live_settings, TwilioSmsChannel(live_settings, api_base_url=sim.base_url))
-        calls = Dispatcher(live_engine, live_settings, TwilioVoiceChannel(live_settings, api_base_url=sim.base_url),
-                           channel_kind="voice", rate_per_second=live_settings.voice_rate_per_second, **kwargs)
+        calls = VoiceDispatcher(live_engine, live_settings,
+                                TwilioVoiceChannel(live_settings, api_base_url=sim.base_url), **kwargs)
         started = [sms.start(), calls.start()]
 
         def stop() -> None:

@@ -108,7 +108,7 @@ def call_json(c: SimCall) -> dict[str, Any]:
 class CallState:
     """Calls and per-number behaviours; every access under one lock."""
 
-    def __init__(self, time_scale: float = 0.002) -> None:
+    def __init__(self, time_scale: float = 0.02) -> None:
         self._lock = threading.Lock()
         self._calls: dict[str, SimCall] = {}
         self._behaviours: dict[str, Behaviour] = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import re
+import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -47,6 +49,7 @@ class CallPlayer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._media: dict[str, tuple[float, float]] = {}  # url -> (fresh until, seconds)
         self.pending = 0
 
     async def start(self) -> None:
@@ -158,6 +161,10 @@ class CallPlayer:
 
     async def _listen(self, call: SimCall, url: str) -> float:
         assert self._client is not None
+        cached = self._media.get(url)
+        if cached is not None and cached[0] > time.monotonic():  # Twilio caches media per Cache-Control
+            call.clips.append(ClipCheck(url, 200, True, cached[1]))
+            return cached[1]
         try:
             response = await self._client.get(url)
         except httpx.HTTPError as exc:
@@ -166,6 +173,9 @@ class CallPlayer:
             return 0.0
         seconds = mp3_seconds(response.content) if response.status_code == 200 else None
         call.clips.append(ClipCheck(url, response.status_code, seconds is not None, seconds or 0.0))
+        age = re.search(r"max-age=(\d+)", response.headers.get("cache-control", ""))
+        if seconds is not None and age:
+            self._media[url] = (time.monotonic() + int(age.group(1)), seconds)
         if seconds is None:
             call.errors.append(f"clip {url} answered {response.status_code}, not playable MP3")
         return seconds or 0.0
