@@ -10,7 +10,7 @@ For each backend (PostgreSQL only when tests/pg.py finds one), in one run on one
      the same rows and prints the ratio to the like-for-like second bare run (target < 3×);
   3. runs the dispatcher over that campaign in a child process for --memory-seconds against the Twilio
      simulator (child process, callbacks dropped, budget 1,000,000 msg/s) and prints the child's peak
-     RSS (ru_maxrss; target < 300 MB) and how many messages and claim batches it got through.
+     RSS (VmHWM, else ru_maxrss; target < 300 MB) and how many messages and claim batches it got through.
 """
 
 from __future__ import annotations
@@ -153,6 +153,19 @@ def timed_fan_out(engine: Engine, campaign_id: int, run_id: int) -> tuple[float,
     return finished - began[0], finished - started, rows_signature(engine, run_id)[0]
 
 
+def proc_status_kb(field: str) -> int:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return 0
+    return next((int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith(field + ":")), 0)
+
+
+def peak_rss_kb() -> int:
+    """This process's peak RSS: VmHWM (Linux), else ru_maxrss (which after fork+exec can start at the
+    parent's size, so it would overstate a child started from a big parent)."""
+    return proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def memory_child(database_url: str, seconds: float) -> None:
     """(child process) Run the dispatcher for `seconds` against a simulator; print JSON with peak RSS."""
     from broadcast.channels.dispatcher import Dispatcher
@@ -178,14 +191,11 @@ def memory_child(database_url: str, seconds: float) -> None:
             return found
 
         dispatcher.claim_batch = counted  # type: ignore[method-assign]
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_kb()
         stop = dispatcher.start()
         threading.Event().wait(seconds)
         stop()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        status = Path("/proc/self/status")
-        current = next((int(line.split()[1]) for line in status.read_text().splitlines()
-                        if line.startswith("VmRSS:")), 0) if status.exists() else 0
+        peak, current = peak_rss_kb(), proc_status_kb("VmRSS")
         with engine.connect() as conn:
             sent = conn.execute(select(func.count()).where(col(Delivery.status) == "sent")).scalar_one()
         print(json.dumps({"rss_before_kb": before, "peak_rss_kb": peak, "rss_end_kb": current, "sent": sent,
