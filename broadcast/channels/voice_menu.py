@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -41,21 +42,44 @@ class CallContext:
     commune_code: str | None
 
 
-def load_context(session: Session, settings: Settings, delivery_id: int) -> CallContext | None:
-    """The delivery, its campaign's state and the resident's language (None when unknown)."""
-    row = session.execute(
+def _context_query(delivery_id: int) -> Any:
+    return (
         sa_select(col(Delivery.campaign_id), col(Delivery.contact_id), col(Delivery.body), col(Campaign.status),
                   col(Campaign.voice_machine_detection), col(Contact.language), col(Contact.commune_code))
         .select_from(Delivery)
         .outerjoin(Campaign, col(Campaign.id) == col(Delivery.campaign_id))
         .outerjoin(Contact, col(Contact.id) == col(Delivery.contact_id))
         .where(col(Delivery.id) == delivery_id, col(Delivery.channel) == "voice")
-    ).first()
+    )
+
+
+def _context(settings: Settings, delivery_id: int, row: Any) -> CallContext | None:
     if row is None:
         return None
     campaign_id, contact_id, body, status, amd, language, commune = row
     return CallContext(delivery_id, campaign_id, contact_id, status,
                        amd or settings.voice_machine_detection, language or "vi", body, commune)
+
+
+def load_context(session: Session, settings: Settings, delivery_id: int) -> CallContext | None:
+    """The delivery, its campaign's state and the resident's language (None when unknown)."""
+    return _context(settings, delivery_id, session.execute(_context_query(delivery_id)).first())
+
+
+def read_context(engine: Engine, settings: Settings, delivery_id: int) -> CallContext | None:
+    """load_context for the hot read path; on SQLite it reads outside a transaction, so answering a call
+    never queues behind writers for the write lock that every SQLite transaction here takes."""
+    if engine.dialect.name != "sqlite":
+        with Session(engine) as session:
+            return load_context(session, settings, delivery_id)
+    compiled = _context_query(delivery_id).compile(dialect=engine.dialect)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(str(compiled), [compiled.params[name] for name in compiled.positiontup or []])
+        return _context(settings, delivery_id, cursor.fetchone())
+    finally:
+        raw.close()
 
 
 def _speak(response: Any, clip: ClipRef | None, text: str) -> None:

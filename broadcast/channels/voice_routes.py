@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from broadcast.channels.signatures import verify_twilio
 from broadcast.channels.voice_calls import CallReport, apply_call_status
-from broadcast.channels.voice_menu import call_twiml, gather_twiml, load_context, record_keypress
+from broadcast.channels.voice_menu import call_twiml, gather_twiml, load_context, read_context, record_keypress
 from broadcast.channels.voice_metrics import voice_metrics
 from broadcast.channels.voice_missed import handle_missed_call
 from broadcast.db import session_scope, utcnow
@@ -49,8 +49,9 @@ async def twiml(request: Request, settings: SettingsDep) -> Response:
     delivery_id = _delivery_id(request)
 
     def build() -> str:
-        with Session(request.app.state.engine) as session:
-            ctx = load_context(session, settings, delivery_id) if delivery_id is not None else None
+        engine = request.app.state.engine
+        ctx = read_context(engine, settings, delivery_id) if delivery_id is not None else None
+        with Session(engine) as session:  # used only when the clip cache has to be filled
             return call_twiml(session, settings, ctx, params.get("AnsweredBy"))
 
     return Response(await run_in_threadpool(build), media_type=TWIML)
