@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from broadcast.accounts.api import router as accounts_router
-from broadcast.accounts.deps import EDITORS, READERS, REVIEWERS, STAFF, allow
+from broadcast.accounts.deps import ADMINS, EDITORS, READERS, REVIEWERS, STAFF, allow
 from broadcast.audio.api import router as audio_router
 from broadcast.campaigns.api import router as campaigns_router
 from broadcast.campaigns.schedule_api import router as schedule_router
 from broadcast.channels.api import router as sms_router
+from broadcast.channels.gateway_api import router as gateway_router
 from broadcast.channels.voice_routes import api_router as voice_router
 from broadcast.contacts.api import router as contacts_router
 from broadcast.contacts.import_api import router as import_router
@@ -28,6 +29,7 @@ api_router.include_router(schedule_router, dependencies=[Depends(allow(STAFF, ED
 api_router.include_router(campaigns_router, dependencies=[Depends(allow(READERS, EDITORS | REVIEWERS))])
 api_router.include_router(sms_router, dependencies=[Depends(allow(STAFF))])  # test sends: officers (per route)
 api_router.include_router(voice_router, dependencies=[Depends(allow(READERS))])
+api_router.include_router(gateway_router, dependencies=[Depends(allow(ADMINS))])  # gateway phones: admins only
 api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF, EDITORS | {"radio_operator"}))])
 # Inbox and metrics: staff read, officers act; keywords, audit log and data-subject requests: admins (per route).
 api_router.include_router(engagement_router, dependencies=[Depends(allow(READERS, EDITORS))])

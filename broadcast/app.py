@@ -87,6 +87,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _include_routers(app: FastAPI) -> None:
     from broadcast.api import api_router
     from broadcast.audio.api import public_router as audio_public
+    from broadcast.channels.gateway_webhooks import router as gateway_webhooks
     from broadcast.channels.voice_routes import router as voice_webhooks
     from broadcast.channels.webhooks import router as twilio_webhooks
     from broadcast.engagement.pages import router as engagement_pages
@@ -95,6 +96,7 @@ def _include_routers(app: FastAPI) -> None:
 
     app.include_router(api_router)
     app.include_router(twilio_webhooks)
+    app.include_router(gateway_webhooks)
     app.include_router(voice_webhooks)
     app.include_router(audio_public)
     app.include_router(engagement_webhooks)

@@ -13,6 +13,7 @@ from broadcast.campaigns.models import (
     ChannelKind,
     RunStatus,
 )
+from broadcast.channels.gateway_models import CommuneRoute, GatewayPhone
 from broadcast.channels.models import (
     Delivery,
     DeliveryAttempt,
@@ -47,6 +48,7 @@ __all__ = [
     "ChannelKind",
     "ClipStatus",
     "Commune",
+    "CommuneRoute",
     "ConsentEvent",
     "Contact",
     "ContactGroup",
@@ -59,6 +61,7 @@ __all__ = [
     "DeliveryStatus",
     "EngagementEvent",
     "EventKind",
+    "GatewayPhone",
     "GroupMember",
     "InboundMessage",
     "Language",

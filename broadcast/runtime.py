@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from broadcast.app import BackgroundService, create_app
 from broadcast.channels.dispatcher import Dispatcher
+from broadcast.channels.gateway_runtime import start_gateways
 from broadcast.channels.twilio_sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.db import make_engine, upgrade
@@ -66,6 +67,7 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     settings: Settings = app.state.settings
     channel, stop_channel = sms_channel(settings)
     dispatcher = Dispatcher(app.state.engine, settings, channel)
+    stop_gateways = start_gateways(app.state.engine, settings, dispatcher)  # before the first claim
     stop_dispatcher = dispatcher.start()
     stop_calls = voice_dispatcher(app.state.engine, settings, _api_url(channel)).start()
     render_voice_prompts(app.state.engine, settings)
@@ -73,6 +75,7 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     def stop() -> None:
         stop_calls()
         stop_dispatcher()
+        stop_gateways()
         stop_channel()
 
     return stop
@@ -119,6 +122,7 @@ def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     channel, stop_channel = sms_channel(settings)
     dispatcher = Dispatcher(engine, settings, channel)
+    stop_gateways = start_gateways(engine, settings, dispatcher)
     calls = voice_dispatcher(engine, settings, _api_url(channel))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,6 +134,7 @@ def run_worker(settings: Settings) -> None:
         dispatcher.run(stop)
     finally:
         calls_thread.join(timeout=settings.twilio_timeout_seconds + 5)
+        stop_gateways()
         stop_channel()
         engine.dispose()
 

@@ -1,0 +1,161 @@
+"""JSON routes (admins) for gateway phones: register, change, health, webhooks, commune routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from broadcast.accounts import audit
+from broadcast.accounts.deps import CurrentUser
+from broadcast.channels import gateway_service as service
+from broadcast.channels.gateway import GatewayChannel, PhoneConfig
+from broadcast.channels.gateway_models import GatewayPhone, PhoneStatus
+from broadcast.channels.gateway_webhooks import webhook_url
+from broadcast.config import Settings
+from broadcast.db import utcnow
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.exceptions import BroadcastError
+
+router = APIRouter(prefix="/gateways", tags=["gateway phones"])
+
+
+class PhoneIn(BaseModel):
+    name: str = Field(max_length=40)
+    base_url: str = Field(max_length=300)
+    login: str = Field(default="", max_length=100)
+    password: str = Field(default="", max_length=200)
+    signing_key: str = Field(default="", max_length=200)
+    commune_code: str | None = None
+    rate_per_minute: float = 6.0
+    daily_limit: int = 300
+
+
+class PhoneUpdate(BaseModel):
+    base_url: str | None = None
+    login: str | None = None
+    password: str | None = None
+    signing_key: str | None = None
+    commune_code: str | None = None
+    rate_per_minute: float | None = None
+    daily_limit: int | None = None
+    enabled: bool | None = None
+
+
+class PhoneOut(BaseModel):
+    name: str
+    route: str
+    base_url: str
+    login: str
+    has_password: bool
+    has_signing_key: bool
+    commune_code: str | None
+    rate_per_minute: float
+    daily_limit: int
+    enabled: bool
+    status: str
+    last_seen_at: datetime | None
+    last_error: str | None
+    webhook_url: str
+    queued: int
+    sending: int
+    sent_last_hour: int
+    sent_today: int
+
+
+class RouteIn(BaseModel):
+    route: str | None = Field(default=None, max_length=60)
+
+
+class GatewayFailed(BroadcastError):
+    status_code = 502
+
+
+def phone_out(session: SessionDep, settings: Settings, phone: GatewayPhone) -> PhoneOut:
+    """A phone as the API shows it: never its password or signing key."""
+    f = service.figures(session, phone, default_route=settings.gateway_default_route, zone=settings.zone)
+    return PhoneOut(name=phone.name, route=f"gateway:{phone.name}", base_url=phone.base_url, login=phone.login,
+                    has_password=bool(phone.password), has_signing_key=bool(phone.signing_key),
+                    commune_code=phone.commune_code, rate_per_minute=phone.rate_per_minute,
+                    daily_limit=phone.daily_limit, enabled=phone.enabled, status=phone.status,
+                    last_seen_at=phone.last_seen_at, last_error=phone.last_error,
+                    webhook_url=webhook_url(settings.public_base_url, phone.name), queued=f.queued,
+                    sending=f.sending, sent_last_hour=f.sent_hour, sent_today=f.sent_today)
+
+
+def channel_for(phone: GatewayPhone, settings: Settings) -> GatewayChannel:
+    """A channel to call this phone now (health check, webhook registration)."""
+    return GatewayChannel(PhoneConfig(phone.name, phone.base_url, phone.login, phone.password,
+                                      timeout=settings.gateway_timeout_seconds))
+
+
+@router.get("", response_model=list[PhoneOut])
+def list_phones(session: SessionDep, settings: SettingsDep) -> list[PhoneOut]:
+    return [phone_out(session, settings, p) for p in service.list_phones(session)]
+
+
+@router.post("", response_model=PhoneOut, status_code=201)
+def register(body: PhoneIn, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PhoneOut:
+    phone = service.register_phone(session, **body.model_dump())
+    audit.record(session, action="gateway.register", entity="gateway_phone", entity_id=phone.id,
+                 actor_id=user.id, after={"name": phone.name, "base_url": phone.base_url})
+    return phone_out(session, settings, phone)
+
+
+@router.patch("/{name}", response_model=PhoneOut)
+def change(name: str, body: PhoneUpdate, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PhoneOut:
+    phone = service.update_phone(session, name, **body.model_dump())
+    audit.record(session, action="gateway.update", entity="gateway_phone", entity_id=phone.id, actor_id=user.id,
+                 after={k: v for k, v in body.model_dump(exclude_none=True).items()
+                        if k not in ("password", "signing_key")})
+    return phone_out(session, settings, phone)
+
+
+@router.post("/{name}/check", response_model=PhoneOut)
+async def check(name: str, session: SessionDep, settings: SettingsDep) -> PhoneOut:
+    """Ask the phone for /health now and record the answer."""
+    phone = service.get_phone(session, name)
+    try:
+        await run_in_threadpool(channel_for(phone, settings).health)
+        phone.status, phone.last_seen_at, phone.last_error = PhoneStatus.up, utcnow(), None
+    except Exception as exc:
+        phone.status, phone.last_error = PhoneStatus.down, f"health check: {exc.__class__.__name__}"
+    session.add(phone)
+    session.flush()
+    return phone_out(session, settings, phone)
+
+
+@router.post("/{name}/webhooks")
+async def register_webhooks(name: str, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
+    """Register the phone's sms:received/sent/delivered/failed webhooks to PUBLIC_BASE_URL."""
+    phone = service.get_phone(session, name)
+    url = webhook_url(settings.public_base_url, phone.name)
+    try:
+        ids = await run_in_threadpool(channel_for(phone, settings).register_webhooks, url)
+    except Exception as exc:
+        raise GatewayFailed(f"Điện thoại không nhận đăng ký webhook: {exc}"[:300]) from exc
+    return {"url": url, "webhooks": ids}
+
+
+@router.get("/routes")
+def routes(session: SessionDep, settings: SettingsDep) -> dict[str, object]:
+    return {"default": settings.gateway_default_route, "communes": service.commune_routes(session)}
+
+
+@router.put("/routes/{commune_code}")
+def set_route(commune_code: str, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, str | None]:
+    service.set_commune_route(session, commune_code, body.route)
+    audit.record(session, action="gateway.route", entity="commune", entity_id=commune_code, actor_id=user.id,
+                 after={"route": body.route})
+    return {"commune_code": commune_code, "route": body.route}
+
+
+@router.put("/campaigns/{campaign_id}/route")
+def set_campaign_route(campaign_id: int, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, object]:
+    """Route one campaign's SMS; a null route lets each resident's commune route decide."""
+    campaign = service.set_campaign_route(session, campaign_id, body.route)
+    audit.record(session, action="gateway.route", entity="campaign", entity_id=campaign_id, actor_id=user.id,
+                 after={"route": campaign.route})
+    return {"campaign_id": campaign_id, "route": campaign.route}
