@@ -48,6 +48,7 @@ MENU: list[tuple[str, str, frozenset[Role]]] = [
     ("/radio", "nav.radio", RADIO),
     ("/admin/users", "nav.users", ADMINS),
     ("/admin/audit", "nav.audit", ADMINS),
+    ("/admin/gateways", "nav.gateways", ADMINS),
 ]
 
 

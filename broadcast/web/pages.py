@@ -22,6 +22,7 @@ def mount(app: FastAPI) -> None:
         campaign_view,
         composer,
         dashboard,
+        gateways,
         inbox,
         live,
         radio,
@@ -29,7 +30,8 @@ def mount(app: FastAPI) -> None:
     )
 
     # composer before campaign_view: /campaigns/new must not be read as /campaigns/{id}
-    for module in (auth, dashboard, residents, composer, live, campaign_view, approvals, inbox, radio, admin):
+    for module in (auth, dashboard, residents, composer, live, campaign_view, approvals, inbox, radio, admin,
+                   gateways):
         app.include_router(module.router)
     app.mount("/static/web", StaticFiles(directory=STATIC_DIR), name="web-static")
     app.state.login_limiter = auth.LoginLimiter()
