@@ -17,6 +17,7 @@ from broadcast.channels.gateway_models import GatewayPhone, PhoneStatus
 from broadcast.channels.gateway_routing import twilio_routed, twilio_stale
 from broadcast.channels.gateway_service import register_phone, set_commune_route
 from broadcast.channels.gateway_webhooks import webhook_url
+from broadcast.channels.simulator.gateway_sim import GatewaySimulator
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune
 
@@ -35,7 +36,7 @@ def start_gateways(engine: Engine, settings: Settings, twilio: Dispatcher) -> Ca
     route_twilio(twilio, settings)
     stop_simulator: Callable[[], None] = lambda: None  # noqa: E731
     if settings.gateway_simulator:
-        stop_simulator = start_simulated_phone(engine, settings)
+        stop_simulator = start_simulated_phone(engine, settings).close
     stop_pool = GatewayPool(engine, settings).start()
 
     def stop() -> None:
@@ -45,9 +46,9 @@ def start_gateways(engine: Engine, settings: Settings, twilio: Dispatcher) -> Ca
     return stop
 
 
-def start_simulated_phone(engine: Engine, settings: Settings, communes: list[str] | None = None) -> Callable[[], None]:
+def start_simulated_phone(engine: Engine, settings: Settings,
+                          communes: list[str] | None = None) -> GatewaySimulator:
     """Serve a simulated phone, (re)register it as `mo-phong` and route the demo communes through it."""
-    from broadcast.channels.simulator.gateway_sim import GatewaySimulator
     from broadcast.demo import DEMO_COMMUNES
 
     password, key = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
@@ -67,5 +68,6 @@ def start_simulated_phone(engine: Engine, settings: Settings, communes: list[str
         session.commit()
     channel = GatewayChannel(PhoneConfig(SIMULATED_PHONE, url, "sms", password))
     channel.register_webhooks(webhook_url(settings.public_base_url, SIMULATED_PHONE))
-    log.warning("simulated gateway phone %s at %s: no real SMS will be sent", SIMULATED_PHONE, url)
-    return simulator.close
+    log.warning("simulated gateway phone %s at %s: no real SMS will be sent; a resident's reply: "
+                "POST %s/_simulator/inbound {\"from\": \"+8498…\", \"text\": \"…\"}", SIMULATED_PHONE, url, url)
+    return simulator

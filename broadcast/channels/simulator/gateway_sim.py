@@ -81,6 +81,7 @@ class GatewaySimulator:
             Route("/health", self._health, methods=["GET"]),
             Route("/webhooks", self._webhooks, methods=["GET", "POST"]),
             Route("/webhooks/{id}", self._delete_webhook, methods=["DELETE"]),
+            Route("/_simulator/inbound", self._inbound, methods=["POST"]),
         ])
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -229,6 +230,11 @@ class GatewaySimulator:
         if not self._authorised(request):
             return JSONResponse({"message": "Unauthorized"}, status_code=401)
         return JSONResponse([self._state_json(m) for m in self.messages])
+
+    async def _inbound(self, request: Request) -> Response:
+        """Control route (no auth, loopback only): a resident texts the phone, e.g. from the demo."""
+        body = await request.json()
+        return JSONResponse({"messageId": self.receive(str(body["from"]), str(body["text"]))}, status_code=202)
 
     async def _health(self, _request: Request) -> Response:
         return JSONResponse({"status": "pass", "version": "simulator", "releaseId": 1, "checks": {}})
