@@ -61,6 +61,9 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_campaign_status", "campaign_id", "status", "error_code"),
         Index("ix_delivery_contact_sent", "contact_id", "sent_at"),
         Index("ix_delivery_provider_sid", "provider_sid", unique=True),
+        Index("ix_delivery_updated", "updated_at"),  # incremental metric rollups
+        Index("ix_delivery_provider_sent", "provider", "sent_at"),  # gateway phones' daily limits
+        Index("ix_delivery_run_status", "run_id", "status"),  # has this run anything left to send?
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)

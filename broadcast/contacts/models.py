@@ -58,6 +58,8 @@ class Contact(SQLModel, table=True):
     __table_args__ = (
         Index("ix_contact_commune_language", "commune_code", "language"),
         Index("ix_contact_sms_opt_out", "sms_opted_out"),
+        # Reachable-audience counts per commune read this index alone (no table visits).
+        Index("ix_contact_reach", "commune_code", "sms_opted_out", "language", "erased_at", "phone"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
