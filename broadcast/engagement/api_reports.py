@@ -100,8 +100,11 @@ def campaign_xlsx(campaign_id: int, session: SessionDep, settings: SettingsDep) 
 def campaign_csv(campaign_id: int, session: SessionDep, settings: SettingsDep, sheet: str = "communes") -> Response:
     _fresh(session, settings)
     sheets = exports.campaign_report(session, settings, campaign_id)
-    names = {"communes": "Theo xã", "failures": "Lỗi gửi", "totals": "Tổng hợp", "days": "Theo ngày"}
+    names = {"communes": "Theo xã", "failures": "Lỗi gửi", "totals": "Tổng hợp", "days": "Theo ngày",
+             "calls": exports.CALLS_SHEET}
     name = names.get(sheet, "Theo xã")
+    if name not in sheets:  # a campaign without calls has no calls sheet
+        name = "Tổng hợp"
     return _attachment(exports.to_csv(sheets[name]), "text/csv; charset=utf-8",
                        f"bao-cao-chien-dich-{campaign_id}-{sheet}.csv")
 

@@ -13,11 +13,13 @@ from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
 from broadcast.channels.models import Delivery
+from broadcast.channels.voice_metrics import voice_metrics
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
 
+CALLS_SHEET = "Cuộc gọi"
 # (key in the metrics rows, Vietnamese column header)
 TOTAL_COLUMNS: list[tuple[str, str]] = [
     ("targeted", "Số người nhận dự kiến"), ("sent", "Đã gửi"), ("delivered", "Đã đến máy"),
@@ -35,6 +37,17 @@ FAILURE_COLUMNS = [("commune_code", "Mã xã"), ("status", "Trạng thái"), ("e
                    ("label", "Lý do"), ("count", "Số tin")]
 DAY_COLUMNS = [("day", "Ngày"), ("sent", "Đã gửi"), ("delivered", "Đã đến máy"), ("failed", "Lỗi"),
                ("replies", "Tin trả lời"), ("unique_clicks", "Lượt mở liên kết")]
+# Voice-call figures (broadcast/channels/voice_metrics.py); in the totals their keys get a "voice_" prefix.
+VOICE_COLUMNS = [
+    ("residents", "Số người cần gọi"), ("calls_placed", "Số cuộc gọi đã thực hiện"),
+    ("answered", "Cuộc gọi được nghe máy"), ("answered_by_machine", "Trong đó hộp thư thoại"),
+    ("answer_rate", "Tỉ lệ nghe máy"), ("not_reached", "Không liên lạc được"), ("in_progress", "Đang chờ gọi"),
+    ("listened_share_avg", "Phần bản tin được nghe (trung bình)"), ("repeats", "Lượt bấm nghe lại"),
+    ("callbacks_requested", "Yêu cầu gọi lại"), ("opt_outs", "Từ chối nhận cuộc gọi"),
+    ("sms_fallbacks", "SMS thay thế"), ("call_minutes", "Số phút gọi"),
+    ("cost_estimate", "Chi phí cuộc gọi ước tính"), ("price_per_minute", "Giá mỗi phút"),
+]
+VOICE_TOTAL_COLUMNS = [(f"voice_{key}", header) for key, header in VOICE_COLUMNS if key != "price_per_minute"]
 LOG_HEADERS = ["Mã tin", "Mã chiến dịch", "Mã người dân", "Họ tên", "Số điện thoại", "Kênh", "Loại",
                "Trạng thái", "Mã lỗi", "Lý do", "Số lần thử", "Tạo lúc", "Gửi lúc", "Đến máy lúc", "Mã nhà mạng"]
 
@@ -45,16 +58,24 @@ def _table(rows: Sequence[dict[str, Any]], columns: list[tuple[str, str]]) -> li
 
 
 def campaign_report(session: Session, settings: Settings, campaign_id: int) -> dict[str, list[list[Any]]]:
-    """Sheets of a campaign report: totals, per commune, failures with reasons, per day."""
+    """Sheets of a campaign report: totals, per commune, failures with reasons, per day (and calls, if any)."""
     campaign = session.get(Campaign, campaign_id)
     title = campaign.title if campaign else ""
     funnel = {**metrics.campaign_funnel(session, settings, campaign_id), "title": title}
-    return {
-        "Tổng hợp": _table([funnel], CAMPAIGN_COLUMNS),
+    calls = voice_metrics(session, settings, campaign_id) if campaign and "voice" in campaign.channels else None
+    totals = CAMPAIGN_COLUMNS
+    if calls is not None:
+        funnel.update({f"voice_{key}": value for key, value in calls.items()})
+        totals = CAMPAIGN_COLUMNS + VOICE_TOTAL_COLUMNS
+    sheets = {
+        "Tổng hợp": _table([funnel], totals),
         "Theo xã": _table(metrics.commune_table(session, settings, campaign_id), COMMUNE_COLUMNS),
         "Lỗi gửi": _table(metrics.failures(session, campaign_id), FAILURE_COLUMNS),
         "Theo ngày": _table(metrics.time_series(session, settings, campaign_id), DAY_COLUMNS),
     }
+    if calls is not None:
+        sheets[CALLS_SHEET] = _table([calls], VOICE_COLUMNS)
+    return sheets
 
 
 def period_report(session: Session, settings: Settings, period: metrics.Period) -> dict[str, list[list[Any]]]:

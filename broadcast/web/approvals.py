@@ -19,6 +19,7 @@ from broadcast.exceptions import BroadcastError
 from broadcast.web.campaign_view import audience_text, campaign_or_404
 from broadcast.web.core import REVIEWERS, csrf_protect, flash, page_user, redirect, render, settings_of, t
 from broadcast.web.live import audio_worker, reachable, render_after_commit
+from broadcast.web.voice_view import prepare_voice_clips, voice_script
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -35,6 +36,7 @@ def review_item(request: Request, session: Session, campaign: Campaign) -> dict[
         "c": campaign, "sms": sms, "sent_text": sent_text,
         "sms_estimate": estimate(sent_text, price_per_segment=settings.sms_price_per_segment) if sms else None,
         "script": next((c.body for c in contents if c.channel == "loudspeaker"), ""),
+        "voice_script": voice_script(session, campaign.id),
         "audience": audience_text(session, campaign.audience),
         "reachable": reachable(request, session, campaign.audience),
         "author": authors[0] if authors else None,
@@ -52,10 +54,13 @@ def queue(request: Request, session: SessionDep, _user: User = Depends(page_user
 
 
 def _programme_audio(request: Request, session: Session, campaign: Campaign) -> None:
-    """Put an approved loudspeaker bulletin on its communes' programmes and render it."""
-    if ChannelKind.loudspeaker not in campaign.channels or campaign.id is None:
+    """Put an approved loudspeaker bulletin on its communes' programmes and render it; render the call clip."""
+    if campaign.id is None:
         return
     settings = settings_of(request)
+    prepare_voice_clips(session, settings, audio_worker(request.app), campaign)
+    if ChannelKind.loudspeaker not in campaign.channels:
+        return
     clips = [clip for channel, clip in campaign_audio(session, settings, campaign.id) if channel == "loudspeaker"]
     plan_airings(session, settings, campaign.id, clips)
     render_after_commit(session, audio_worker(request.app), clips)

@@ -40,7 +40,8 @@ from broadcast.web.core import (
 )
 from broadcast.web.dashboard import progress_of
 from broadcast.web.i18n import fmt_number
-from broadcast.web.live import reachable
+from broadcast.web.live import audio_worker, reachable
+from broadcast.web.voice_view import prepare_voice_clips, voice_panel, voice_script
 from scheduler import plans
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -121,6 +122,7 @@ def campaign_page(campaign_id: int, request: Request, session: SessionDep,
         "c": campaign, "sms": sms, "sent_text": sent_text,
         "sms_estimate": estimate(sent_text, price_per_segment=settings.sms_price_per_segment) if sms else None,
         "script": next((c.body for c in contents if c.channel == "loudspeaker"), ""),
+        "voice_script": voice_script(session, campaign_id), "voice": voice_panel(session, settings, campaign),
         "audience": audience_text(session, campaign.audience),
         "reachable": reachable(request, session, campaign.audience),
         "schedule": plans.describe(session, settings, campaign_id, now=utcnow(), count=5),
@@ -147,9 +149,17 @@ def _action(request: Request, campaign_id: int, step: Callable[[], object], done
 @router.post("/campaigns/{campaign_id}/start")
 def start(campaign_id: int, request: Request, session: SessionDep,
           user: User = Depends(page_user(EDITORS))) -> Response:
-    campaign_or_404(session, campaign_id)
-    return _action(request, campaign_id, lambda: service.start_run(session, campaign_id, actor_id=user.id,
-                                                                   actor=user.username), "campaign.started")
+    campaign = campaign_or_404(session, campaign_id)
+
+    def start_with_clips() -> None:
+        service.start_run(session, campaign_id, actor_id=user.id, actor=user.username)
+        # Calls wait for clips still rendering; asking here covers campaigns approved outside these pages.
+        try:
+            prepare_voice_clips(session, settings_of(request), audio_worker(request.app), campaign)
+        except BroadcastError as exc:  # calls still go out, reading the script with <Say>
+            flash(request, t(request, "voice.clip_problem", reason=exc.message), "error")
+
+    return _action(request, campaign_id, start_with_clips, "campaign.started")
 
 
 @router.post("/campaigns/{campaign_id}/pause")

@@ -22,10 +22,11 @@ from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.core import EDITORS, PageNotFound, csrf_protect, flash, page_user, redirect, render, settings_of, t
 from broadcast.web.residents import communes_of, groups_of
+from broadcast.web.voice_view import MACHINE_CHOICES, voice_defaults, voice_draft, voice_fields
 from scheduler import plans
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-CHANNELS = ("sms", "loudspeaker")
+CHANNELS = ("sms", "voice", "loudspeaker")
 SCHEDULE_KINDS = ("none", "once", "daily", "weekly")
 
 
@@ -38,6 +39,8 @@ def draft_from_form(form: Any) -> dict[str, Any]:
         "sms_text": str(form.get("sms_text", "")),
         "strip_diacritics": form.get("strip_diacritics") == "1",
         "script": str(form.get("script", "")),
+        "voice_script": str(form.get("voice_script", "")),
+        **voice_draft(None, form),
         "bulletin_level": str(form.get("bulletin_level", "normal")),
         "communes": [str(c) for c in form.getlist("communes")],
         "groups": [int(g) for g in form.getlist("groups") if str(g).isdigit()],
@@ -57,6 +60,7 @@ def draft_from_campaign(session: Session, campaign: Campaign) -> dict[str, Any]:
         "title": campaign.title, "description": campaign.description, "channels": list(campaign.channels),
         "sms_text": bodies.get(("sms", "vi"), ""), "strip_diacritics": campaign.strip_diacritics,
         "script": bodies.get(("loudspeaker", "vi"), ""), "bulletin_level": campaign.bulletin_level,
+        "voice_script": bodies.get(("voice", "vi"), ""), **voice_draft(campaign),
         "communes": list(audience.get("communes") or []), "groups": list(audience.get("groups") or []),
         "languages": list(audience.get("languages") or []),
         "schedule_kind": "keep" if campaign.schedule else "none",
@@ -70,6 +74,8 @@ def _contents(draft: dict[str, Any]) -> list[ContentIn]:
         contents.append(ContentIn(channel="sms", body=draft["sms_text"].strip()))
     if "loudspeaker" in draft["channels"] and draft["script"].strip():
         contents.append(ContentIn(channel="loudspeaker", body=draft["script"].strip()))
+    if "voice" in draft["channels"] and draft["voice_script"].strip():
+        contents.append(ContentIn(channel="voice", body=draft["voice_script"].strip()))
     return contents
 
 
@@ -92,7 +98,7 @@ def save(session: Session, request: Request, user: User, campaign_id: int | None
         "title": draft["title"], "description": draft["description"], "channels": draft["channels"] or ["sms"],
         "audience": AudienceIn(communes=draft["communes"], groups=draft["groups"], languages=draft["languages"]),
         "contents": _contents(draft), "strip_diacritics": draft["strip_diacritics"],
-        "bulletin_level": draft["bulletin_level"],
+        "bulletin_level": draft["bulletin_level"], **voice_fields(draft),
     }
     if campaign_id is None:
         campaign = service.create_campaign(session, CampaignCreate(**fields), author_id=user.id, actor=user.username)
@@ -118,6 +124,7 @@ def show(request: Request, session: Session, draft: dict[str, Any], campaign: Ca
         "d": draft, "campaign": campaign, "error": error, "schedule": schedule,
         "communes": communes_of(session, settings.province_code), "groups": groups_of(session),
         "weekdays": WEEKDAYS, "price": settings.sms_price_per_segment, "price_unit": settings.sms_price_unit,
+        "voice_defaults": voice_defaults(settings), "machine_choices": MACHINE_CHOICES,
     }, status_code=422 if error else 200)
 
 

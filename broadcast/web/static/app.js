@@ -106,10 +106,9 @@
     showWhen();
   }
 
-  // Audio script: what the speech engine will read.
-  var script = document.getElementById("script");
-  var normalized = document.getElementById("script-normalized");
-  if (script && normalized) {
+  // Audio scripts (loudspeaker, voice call): what the speech engine will read.
+  var previewScript = function (script, normalized) {
+    if (!script || !normalized) { return null; }
     var normalize = function () {
       post("/ui/audio/normalize", { text: script.value }).then(function (data) {
         normalized.textContent = data.text || "—";
@@ -117,6 +116,21 @@
     };
     script.addEventListener("input", debounce(normalize, 400));
     normalize();
+    return normalize;
+  };
+  previewScript(document.getElementById("script"), document.getElementById("script-normalized"));
+  var voiceScript = document.getElementById("voice_script");
+  var voicePreview = previewScript(voiceScript, document.getElementById("voice-normalized"));
+  // "Use the loudspeaker script" for the call: copy it, then let the officer shorten it.
+  var useScript = document.getElementById("use-loudspeaker-script");
+  if (useScript && voiceScript) {
+    useScript.addEventListener("click", function () {
+      var source = document.getElementById(useScript.dataset.from);
+      if (!source) { return; }
+      voiceScript.value = source.value;
+      if (voicePreview) { voicePreview(); }
+      voiceScript.focus();
+    });
   }
 
   // Rendered clips of a campaign: status, then a player and a download link once ready.
