@@ -8,8 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import event
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from broadcast.audio import airing as airings
 from broadcast.audio.downloads import clip_response
@@ -17,8 +16,9 @@ from broadcast.audio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
 from broadcast.audio.models import AudioClip
 from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary, save_dictionary
+from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio, request_clip, upload_recording
-from broadcast.audio.worker import AudioWorker
+from broadcast.audio.worker import AudioWorker, render_after_commit
 from broadcast.contacts.models import Commune
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.exceptions import NotFoundError
@@ -61,22 +61,7 @@ def start_audio_worker(app: FastAPI) -> Any:
 
 
 def _worker(request: Request) -> AudioWorker:
-    worker = getattr(request.app.state, "audio_worker", None)
-    if worker is None:  # apps built without background services still render
-        start_audio_worker(request.app)
-        worker = request.app.state.audio_worker
-    return worker
-
-
-def _render_after_commit(session: Session, worker: AudioWorker, clips: list[AudioClip], force: bool) -> None:
-    """Queue renders once the rows are committed, so the worker can see them."""
-    ids = [c.id for c in clips if c.id is not None and (force or c.status != "ready")]
-
-    def submit(_session: Any) -> None:
-        for clip_id in ids:
-            worker.submit(clip_id, force=force)
-
-    event.listen(session, "after_commit", submit, once=True)
+    return audio_worker(request.app)  # apps built without background services still render
 
 
 def clip_public(clip: AudioClip, settings: Any, worker: AudioWorker | None = None) -> dict[str, Any]:
@@ -104,7 +89,7 @@ def say(body: SayIn, session: SessionDep, settings: SettingsDep, request: Reques
     clip = request_clip(session, settings, text=body.text, language=body.language, engine=body.engine,
                         voice=body.voice, title=body.title, repeats=body.repeats, chime=body.chime)
     worker = _worker(request)
-    _render_after_commit(session, worker, [clip], False)
+    render_after_commit(session, worker, [clip], force=False)
     return clip_public(clip, settings, worker)
 
 
@@ -117,7 +102,7 @@ def render_campaign(campaign_id: int, body: RenderIn, session: SessionDep, setti
     planned = airings.plan_airings(session, settings, campaign_id,
                                    [clip for channel, clip in pairs if channel == "loudspeaker"])
     worker = _worker(request)
-    _render_after_commit(session, worker, clips, body.force)
+    render_after_commit(session, worker, clips, force=body.force)
     return {"clips": [clip_public(c, settings, worker) for c in clips], "airings_planned": len(planned)}
 
 
@@ -150,7 +135,7 @@ def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, requ
     if clip is None:
         raise NotFoundError("Không tìm thấy đoạn âm thanh.")
     worker = _worker(request)
-    _render_after_commit(session, worker, [clip], True)
+    render_after_commit(session, worker, [clip], force=True)
     return clip_public(clip, settings, worker)
 
 
@@ -165,7 +150,7 @@ async def upload(session: SessionDep, settings: SettingsDep, request: Request,
     clip = upload_recording(session, settings, data, language=language, title=title or (file.filename or ""),
                             campaign_id=campaign_id, repeats=repeats, chime=chime)
     worker = _worker(request)
-    _render_after_commit(session, worker, [clip], False)
+    render_after_commit(session, worker, [clip], force=False)
     return clip_public(clip, settings, worker)
 
 

@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -91,3 +92,14 @@ class AudioWorker:
             self._queue.put(None)
             self._thread.join(timeout)
             self._thread = None
+
+
+def render_after_commit(session: Session, worker: AudioWorker, clips: list[AudioClip], *, force: bool = False) -> None:
+    """Queue renders once the session's rows are committed, so the worker (another thread) sees them."""
+    ids = [c.id for c in clips if c.id is not None and (force or c.status != ClipStatus.ready)]
+
+    def submit(_session: object) -> None:
+        for clip_id in ids:
+            worker.submit(clip_id, force=force)
+
+    event.listen(session, "after_commit", submit, once=True)

@@ -9,6 +9,7 @@ from sqlmodel import col, func, select
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
+from broadcast.audio.readiness import audio_worker, prepare_campaign_audio, prepare_voice_clips
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import Campaign, CampaignRun
@@ -70,6 +71,7 @@ def approve(campaign_id: int, session: SessionDep, request: Request, review: Rev
             user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
     comment = review.comment if review else ""
     campaign = service.approve(session, campaign_id, approver_id=user.id, actor=user.username, comment=comment)
+    prepare_campaign_audio(session, request.app.state.settings, audio_worker(request.app), campaign)
     wake_scheduler(request)
     return service.to_public(session, campaign)
 
@@ -82,8 +84,11 @@ def reject(campaign_id: int, review: ReviewIn, session: SessionDep,
 
 
 @router.post("/{campaign_id}/start", summary="Start sending now")
-def start(campaign_id: int, session: SessionDep, user: Editor) -> dict[str, Any]:
+def start(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> dict[str, Any]:
     run = service.start_run(session, campaign_id, actor_id=user.id, actor=user.username)
+    # Calls wait for a clip still rendering; asking here covers campaigns approved before their script changed.
+    prepare_voice_clips(session, request.app.state.settings, audio_worker(request.app),
+                        service.get_campaign(session, campaign_id))
     return {"campaign_id": campaign_id, "run_id": run.id, "targeted": run.targeted, "status": "sending"}
 
 

@@ -9,17 +9,16 @@ from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
-from broadcast.audio.airing import plan_airings
-from broadcast.audio.service import campaign_audio
+from broadcast.audio.readiness import audio_worker, prepare_campaign_audio
 from broadcast.campaigns import service
-from broadcast.campaigns.models import Campaign, CampaignStatus, ChannelKind
+from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.segments import estimate, strip_diacritics
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.campaign_view import audience_text, campaign_or_404
 from broadcast.web.core import REVIEWERS, csrf_protect, flash, page_user, redirect, render, settings_of, t
-from broadcast.web.live import audio_worker, reachable, render_after_commit
-from broadcast.web.voice_view import prepare_voice_clips, voice_script
+from broadcast.web.live import reachable
+from broadcast.web.voice_view import voice_script
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -55,15 +54,7 @@ def queue(request: Request, session: SessionDep, _user: User = Depends(page_user
 
 def _programme_audio(request: Request, session: Session, campaign: Campaign) -> None:
     """Put an approved loudspeaker bulletin on its communes' programmes and render it; render the call clip."""
-    if campaign.id is None:
-        return
-    settings = settings_of(request)
-    prepare_voice_clips(session, settings, audio_worker(request.app), campaign)
-    if ChannelKind.loudspeaker not in campaign.channels:
-        return
-    clips = [clip for channel, clip in campaign_audio(session, settings, campaign.id) if channel == "loudspeaker"]
-    plan_airings(session, settings, campaign.id, clips)
-    render_after_commit(session, audio_worker(request.app), clips)
+    prepare_campaign_audio(session, settings_of(request), audio_worker(request.app), campaign)
 
 
 @router.post("/campaigns/{campaign_id}/approve")

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from broadcast.accounts.models import User
 from broadcast.audio.api import clip_public
 from broadcast.audio.models import AudioClip
+from broadcast.audio.readiness import audio_worker, prepare_voice_clips
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.models import Delivery, DeliveryStatus, InboundMessage
@@ -40,8 +41,8 @@ from broadcast.web.core import (
 )
 from broadcast.web.dashboard import progress_of
 from broadcast.web.i18n import fmt_number
-from broadcast.web.live import audio_worker, reachable
-from broadcast.web.voice_view import prepare_voice_clips, voice_panel, voice_script
+from broadcast.web.live import reachable
+from broadcast.web.voice_view import voice_panel, voice_script
 from scheduler import plans
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)

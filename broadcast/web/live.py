@@ -6,19 +6,19 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
-from broadcast.audio.api import clip_public, start_audio_worker
+from broadcast.audio.api import clip_public
 from broadcast.audio.models import AudioClip
 from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary
+from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio
-from broadcast.audio.worker import AudioWorker
+from broadcast.audio.worker import render_after_commit
 from broadcast.campaigns.audience import count_reachable
 from broadcast.channels.segments import estimate
 from broadcast.deps import SessionDep
@@ -82,27 +82,6 @@ def normalize(body: ScriptIn, request: Request, _user: User = Depends(page_user(
     """What the speech engine will read (numbers, dates and abbreviations spelled out)."""
     dictionary = load_dictionary(settings_of(request).media_dir)
     return JSONResponse({"text": normalize_text(body.text, "vi", dictionary)})
-
-
-def audio_worker(app: FastAPI) -> AudioWorker:
-    """The app's render worker (started on first use when the app runs without background services)."""
-    worker: AudioWorker | None = getattr(app.state, "audio_worker", None)
-    if worker is None:
-        start_audio_worker(app)
-        worker = app.state.audio_worker
-    assert worker is not None
-    return worker
-
-
-def render_after_commit(session: Session, worker: AudioWorker, clips: list[AudioClip]) -> None:
-    """Queue renders once the rows are committed, so the worker sees them."""
-    ids = [c.id for c in clips if c.id is not None and c.status != "ready"]
-
-    def submit(_session: Any) -> None:
-        for clip_id in ids:
-            worker.submit(clip_id)
-
-    event.listen(session, "after_commit", submit, once=True)
 
 
 @router.post("/campaigns/{campaign_id}/audio")

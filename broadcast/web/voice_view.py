@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from broadcast.audio.engines import ENGINE_NAMES
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary
-from broadcast.audio.service import campaign_audio, content_hash, processing_for
-from broadcast.audio.worker import AudioWorker
+from broadcast.audio.service import content_hash, processing_for
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, ChannelKind
-from broadcast.channels import voice_clips
 from broadcast.channels.voice_metrics import voice_metrics
 from broadcast.channels.voice_policy import policy_for
 from broadcast.config import Settings
 from broadcast.exceptions import ValidationFailed
-from broadcast.web.live import render_after_commit
 
 VOICE = ChannelKind.voice.value
 LOUD = ChannelKind.loudspeaker.value
@@ -102,21 +98,6 @@ def voice_clip_states(session: Session, settings: Settings, campaign_id: int) ->
         order = (ClipStatus.ready, ClipStatus.rendering, ClipStatus.pending, ClipStatus.failed)
         states.append((language, next((str(s) for s in order if s in found), MISSING)))
     return states
-
-
-def prepare_voice_clips(session: Session, settings: Settings, worker: AudioWorker, campaign: Campaign) -> int:
-    """Ask for a voice campaign's clips and render them after the commit; returns how many are not ready.
-
-    The calls dispatcher holds calls while a clip is pending or rendering, so residents hear the
-    rendered clip rather than the <Say> fallback.
-    """
-    if VOICE not in campaign.channels or campaign.id is None:
-        return 0
-    clips = [clip for _, clip in campaign_audio(session, settings, campaign.id)]
-    render_after_commit(session, worker, clips)
-    # Calls cache "no clip" for a while; forget it once the pending rows are visible.
-    event.listen(session, "after_commit", lambda _s: voice_clips.clear_cache(), once=True)
-    return sum(1 for clip in clips if clip.status != ClipStatus.ready)
 
 
 def voice_panel(session: Session, settings: Settings, campaign: Campaign) -> dict[str, Any] | None:

@@ -101,3 +101,21 @@ def test_sms_test_queues_one_message(client: Any) -> None:
     assert delivery["kind"] == "test"
     bad = client.post("/api/v1/sms/test", json={"to": "abc", "text": "x"})
     assert bad.status_code == 422 and bad.json()["field"] == "to"
+
+
+def test_approval_through_the_api_programmes_the_loudspeaker_bulletin(client: Any, engine: Engine) -> None:
+    from broadcast.audio.models import Airing, AudioClip
+
+    seed_contacts(engine, 3)
+    made = client.post("/api/v1/campaigns", json={
+        "title": "Loa: Luật Đất đai", "channels": ["loudspeaker", "voice"], "audience": {"communes": ["32248"]},
+        "contents": [{"channel": "loudspeaker", "body": "Luật Đất đai 2024 có hiệu lực."},
+                     {"channel": "voice", "body": "Xin chào, đây là thông báo của UBND xã."}]})
+    cid = made.json()["id"]
+    client.post(f"/api/v1/campaigns/{cid}/submit")
+    assert client.post(f"/api/v1/campaigns/{cid}/approve", headers=approver(engine)).status_code == 200
+    with Session(engine) as session:
+        airings = session.exec(select(Airing).where(Airing.campaign_id == cid)).all()
+        clips = session.exec(select(AudioClip).where(AudioClip.campaign_id == cid)).all()
+    assert [a.commune_code for a in airings] == ["32248"]
+    assert len(clips) == 2  # the loudspeaker bulletin and the call clip, rendered in the background
