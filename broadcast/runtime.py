@@ -32,8 +32,11 @@ def sms_channel(settings: Settings) -> tuple[TwilioSmsChannel, Callable[[], None
         port=settings.twilio_simulator_port,
         record_requests=False,
     )
+    simulator.state.incoming_url = f"{settings.public_base_url}/webhooks/twilio/sms"
+    simulator.state.incoming_to = settings.twilio_from
     url = simulator.start()
-    log.warning("Twilio simulator running at %s: no real SMS will be sent", url)
+    log.warning("Twilio simulator running at %s: no real SMS will be sent; residents reply with "
+                "POST %s/_simulator/inbound", url, url)
     return TwilioSmsChannel(settings, api_base_url=url), simulator.stop
 
 

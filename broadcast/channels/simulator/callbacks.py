@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 from twilio.request_validator import RequestValidator
 
-from broadcast.channels.simulator.state import SimMessage, SimulatorState
+from broadcast.channels.simulator.state import SimMessage, SimulatorState, new_sid
 
 ERROR_MESSAGES: dict[int, str] = {
     30001: "Queue overflow",
@@ -155,6 +155,21 @@ class CallbackDispatcher:
         if status in ("delivered", "undelivered"):
             params["RawDlrDoneDate"] = now.strftime("%y%m%d%H%M")
         return params
+
+    async def send_incoming(self, url: str, account_sid: str, from_: str, to: str, body: str) -> int | None:
+        """Post a resident's reply as Twilio's signed incoming-message webhook; the project's HTTP status."""
+        assert self._client is not None
+        sid = new_sid("SM")
+        params = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": account_sid,
+                  "From": from_, "To": to, "Body": body, "NumMedia": "0", "NumSegments": "1",
+                  "SmsStatus": "received", "ApiVersion": "2010-04-01"}
+        headers = {"X-Twilio-Signature": self._validator.compute_signature(url, params),
+                   "User-Agent": "TwilioProxy/1.1"}
+        try:
+            response = await self._client.post(url, data=params, headers=headers)
+        except httpx.TransportError:
+            return None
+        return response.status_code
 
     async def _post(self, url: str, params: dict[str, str]) -> None:
         assert self._client is not None

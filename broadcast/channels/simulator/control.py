@@ -15,7 +15,7 @@ from broadcast.channels.simulator.state import SimulatorState
 PREFIX = "/_simulator"
 
 
-def control_routes(state: SimulatorState, callbacks: CallbackDispatcher) -> list[Route]:
+def control_routes(state: SimulatorState, callbacks: CallbackDispatcher, account_sid: str = "") -> list[Route]:
     """Routes that let a test, a benchmark or the demo steer the simulator from another process."""
 
     async def messages(request: Request) -> Response:
@@ -72,6 +72,19 @@ def control_routes(state: SimulatorState, callbacks: CallbackDispatcher) -> list
 
         return endpoint
 
+    async def inbound(request: Request) -> Response:
+        """A resident replies: {"from": "+849…", "body": "…", "to"?, "url"?} → the signed incoming webhook."""
+        try:
+            body = await request.json()
+            sender, text = str(body["from"]), str(body["body"])
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"ok": False, "error": "give from and body"}, status_code=400)
+        url = body.get("url") or state.incoming_url
+        if not url:
+            return JSONResponse({"ok": False, "error": "no incoming URL configured; give url"}, status_code=400)
+        status = await callbacks.send_incoming(url, account_sid, sender, str(body.get("to") or state.incoming_to), text)
+        return JSONResponse({"ok": status == 200, "status": status}, status_code=200 if status == 200 else 502)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "messages": len(state.messages())})
 
@@ -80,6 +93,7 @@ def control_routes(state: SimulatorState, callbacks: CallbackDispatcher) -> list
         Route(PREFIX + "/messages", messages, methods=["GET"]),
         Route(PREFIX + "/requests", requests, methods=["GET"]),
         Route(PREFIX + "/callbacks", callback_log, methods=["GET"]),
+        Route(PREFIX + "/inbound", inbound, methods=["POST"]),
         Route(PREFIX + "/reset", command(reset), methods=["POST"]),
         Route(PREFIX + "/latency", command(latency), methods=["POST"]),
         Route(PREFIX + "/errors", command(errors), methods=["POST"]),

@@ -54,7 +54,7 @@ def create_app(
         return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
     return Starlette(
-        routes=[*api.routes(), *calls_api.routes(api._wrap), *control_routes(state, dispatcher)],
+        routes=[*api.routes(), *calls_api.routes(api._wrap), *control_routes(state, dispatcher, account_sid)],
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )

@@ -134,6 +134,9 @@ class SimulatorState:
         self._seq = 0
         self.record_requests = record_requests
         self.faults = Faults()
+        # Where residents' replies go (the project's incoming-SMS webhook), for /_simulator/inbound.
+        self.incoming_url: str | None = None
+        self.incoming_to = "+84000000000"
 
     def reset(self) -> None:
         """Forget messages, requests and faults."""
