@@ -188,3 +188,21 @@ def client(anonymous_client: Any, engine: Engine) -> Any:
     """The app as an admin (Bearer token)."""
     anonymous_client.headers["Authorization"] = f"Bearer {make_user(engine, 'admin', username='admin')}"
     return anonymous_client
+
+
+@pytest.fixture
+def live_engine(live_settings: Settings) -> Iterator[Engine]:
+    """An engine on the live app's database (for seeding and checking from the test)."""
+    engine = make_engine(live_settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sim(live_settings: Settings) -> Iterator[Any]:
+    """A Twilio simulator with the live settings' credentials, on a free loopback port."""
+    from broadcast.channels.simulator import TwilioSimulator
+
+    with TwilioSimulator(live_settings.twilio_account_sid,
+                         live_settings.twilio_auth_token.get_secret_value()) as simulator:
+        yield simulator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func
@@ -16,24 +15,9 @@ from broadcast.channels.simulator import TwilioSimulator
 from broadcast.channels.twilio_sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
-from broadcast.db import make_engine
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 D = DeliveryStatus
-
-
-@pytest.fixture
-def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sim(live_settings: Settings) -> Iterator[TwilioSimulator]:
-    with TwilioSimulator(live_settings.twilio_account_sid,
-                         live_settings.twilio_auth_token.get_secret_value()) as simulator:
-        yield simulator
 
 
 def statuses(engine: Engine, campaign_id: int) -> Counter[str]:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,9 @@ from sqlmodel import Session, col, select
 from broadcast.channels.models import Delivery, DeliveryStatus
 from broadcast.channels.simulator import TwilioSimulator
 from broadcast.config import Settings
-from broadcast.db import make_engine
 from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
 
 D = DeliveryStatus
-
-
-@pytest.fixture
-def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
-    yield engine
-    engine.dispose()
 
 
 def worker_env(settings: Settings, simulator_url: str, **extra: str) -> dict[str, str]:

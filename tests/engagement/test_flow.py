@@ -3,10 +3,9 @@ answer reaching the resident through the dispatcher and simulator, and an opt-ou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
-import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -16,27 +15,12 @@ from broadcast.channels.models import Delivery, DeliveryKind
 from broadcast.channels.simulator import TwilioSimulator
 from broadcast.channels.twilio_sms import TwilioSmsChannel
 from broadcast.config import Settings
-from broadcast.db import make_engine
 from broadcast.engagement.models import EngagementEvent
 from tests.conftest import make_user
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 PHONE_UA = {"User-Agent": "Mozilla/5.0 (Linux; Android 9; Redmi 7A) AppleWebKit/537.36 Mobile Safari/537.36"}
-
-
-@pytest.fixture
-def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sim(live_settings: Settings) -> Iterator[TwilioSimulator]:
-    with TwilioSimulator(live_settings.twilio_account_sid,
-                         live_settings.twilio_auth_token.get_secret_value()) as simulator:
-        yield simulator
 
 
 def dispatch(engine: Engine, settings: Settings, sim: TwilioSimulator, until: Callable[[], bool]) -> None:

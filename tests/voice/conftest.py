@@ -19,7 +19,6 @@ from broadcast.channels.twilio_voice import TwilioVoiceChannel
 from broadcast.channels.voice_clips import clear_cache, render_prompts
 from broadcast.channels.voice_dispatcher import VoiceDispatcher
 from broadcast.config import Settings
-from broadcast.db import make_engine
 from tests.support.seed import approved_campaign
 
 VOICE_TEXT = "Thông báo của Ủy ban nhân dân xã: Luật Đất đai năm 2024 có hiệu lực từ ngày 1 tháng 8."
@@ -36,19 +35,7 @@ def live_settings(live_settings: Settings) -> Settings:
     })
 
 
-@pytest.fixture
-def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
-    yield engine
-    engine.dispose()
     clear_cache()
-
-
-@pytest.fixture
-def sim(live_settings: Settings) -> Iterator[TwilioSimulator]:
-    with TwilioSimulator(live_settings.twilio_account_sid,
-                         live_settings.twilio_auth_token.get_secret_value()) as simulator:
-        yield simulator
 
 
 def voice_campaign(engine: Engine, settings: Settings, *, render: bool = True, **fields: Any) -> int:

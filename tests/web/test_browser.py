@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from broadcast.channels.dispatcher import Dispatcher
 from broadcast.channels.simulator import TwilioSimulator
 from broadcast.channels.twilio_sms import TwilioSmsChannel
 from broadcast.config import Settings
-from broadcast.db import make_engine
 from broadcast.engagement.rollup import refresh_rollup
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import seed_communes, wait_until
@@ -38,20 +37,6 @@ OFFICER_PHONE = "+84911000111"
 RESIDENTS = [("Trần Thị Mai", "0912 345 678"), ("Lê Văn Hùng", "0987654321"), ("Thạch Sô Phi", "+84 97 111 2233")]
 SMS = "UBND xã Đất Mũi: Luật Đất đai 2024 có hiệu lực từ ngày 01/8/2024. Hỏi đáp: nhắn tin lại số này."
 SCRIPT = "Thông báo của Ủy ban nhân dân xã Đất Mũi. Luật Đất đai 2024 có hiệu lực từ ngày 01/8/2024."
-
-
-@pytest.fixture
-def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sim(live_settings: Settings) -> Iterator[TwilioSimulator]:
-    with TwilioSimulator(live_settings.twilio_account_sid,
-                         live_settings.twilio_auth_token.get_secret_value()) as simulator:
-        yield simulator
 
 
 def shot(page: Any, name: str) -> None:
