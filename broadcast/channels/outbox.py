@@ -158,7 +158,7 @@ def reclaim_stale(conn: Connection, *, worker: str, channel: str, lease_seconds:
 
 def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datetime) -> None:
     """Write outcomes in one statement per kind; a provider state never moves backwards."""
-    outcomes = list(outcomes)
+    outcomes = sorted(outcomes, key=lambda o: o.delivery_id)  # lock rows in id order, as status reports do
     accepted = [o for o in outcomes if o.result == "accepted"]
     if accepted:
         # A status callback may already have advanced the row (delivered before we wrote `sent`).

@@ -102,7 +102,8 @@ def apply_statuses(conn: Connection, reports: Sequence[StatusReport]) -> None:
                         report.provider_sid)
             continue
         groups[(target, report.delivery_id is not None)].append(_params(report))
-    for (target, by_id), rows in groups.items():
+    for (target, by_id), rows in sorted(groups.items(), key=lambda item: (item[0][0].value, item[0][1])):
+        rows.sort(key=lambda row: (row["b_id"] or 0, row["b_sid"]))  # lock rows in id order, as the outbox does
         conn.execute(_statement(target, by_id), rows)
 
 

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from broadcast.channels.status import StatusReport, apply_statuses
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 6
+
+
+def retryable(exc: OperationalError) -> bool:
+    """A lock conflict that a fresh attempt of the same transaction resolves."""
+    name = type(exc.orig).__name__
+    return name in {"DeadlockDetected", "SerializationFailure", "LockNotAvailable"} or "locked" in str(exc.orig)
 
 
 class StatusBatcher:
@@ -55,5 +65,16 @@ class StatusBatcher:
                         future.set_result(None)
 
     def _write(self, reports: list[StatusReport]) -> None:
-        with self._engine.begin() as conn:
-            apply_statuses(conn, reports)
+        # The dispatcher records outcomes on the same rows at the same time: rows are locked in id order on
+        # both sides, and a deadlock (or SQLite's busy lock) that still happens is retried, not returned
+        # as an error (Twilio does not resend a callback that got a 5xx).
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._engine.begin() as conn:
+                    apply_statuses(conn, reports)
+                return
+            except OperationalError as exc:
+                if attempt == MAX_ATTEMPTS or not retryable(exc):
+                    raise
+                log.info("status batch of %d hit a lock conflict (%s); retrying", len(reports), exc.orig)
+                time.sleep(random.uniform(0.01, 0.05) * attempt)

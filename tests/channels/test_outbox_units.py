@@ -165,3 +165,40 @@ def test_rate_limiter_guard_keeps_late_arrivals_within_the_budget() -> None:
     for i, start in enumerate(arrivals):
         assert sum(1 for t in arrivals[i:] if t < start + 1.0) <= 40
     assert len(arrivals) / (arrivals[-1] - arrivals[0]) > 40 * 0.88  # costs about guard/(1+guard)
+
+
+def test_status_batches_retry_lock_conflicts_and_nothing_else(engine: Engine, monkeypatch: Any) -> None:
+    """A deadlock with the dispatcher is retried (Twilio would not resend a callback answered with 5xx)."""
+    import psycopg
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from broadcast.channels import status_batcher
+    from broadcast.channels.status import StatusReport
+    from broadcast.channels.status_batcher import StatusBatcher, retryable
+
+    deadlock = OperationalError("UPDATE delivery", {}, psycopg.errors.DeadlockDetected())
+    assert retryable(deadlock)
+    assert not retryable(OperationalError("UPDATE delivery", {}, psycopg.errors.UndefinedTable()))
+
+    delivery_id = _delivery(engine)
+    calls = []
+    real = status_batcher.apply_statuses
+
+    def flaky(conn: Any, reports: Any) -> None:
+        calls.append(len(reports))
+        if len(calls) < 3:
+            raise deadlock
+        real(conn, reports)
+
+    monkeypatch.setattr(status_batcher, "apply_statuses", flaky)
+    report = StatusReport("SM1", "delivered", None, utcnow(), delivery_id)
+    StatusBatcher(engine)._write([report])
+    assert calls == [1, 1, 1]
+    with Session(engine) as session:
+        row = session.get(Delivery, delivery_id)
+        assert row is not None and row.status == "delivered"
+    monkeypatch.setattr(status_batcher, "apply_statuses", lambda conn, reports: (_ for _ in ()).throw(
+        OperationalError("x", {}, psycopg.errors.UndefinedTable())))
+    with pytest.raises(OperationalError):
+        StatusBatcher(engine)._write([report])
