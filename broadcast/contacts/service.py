@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,8 @@ from broadcast.contacts.models import (
 from broadcast.contacts.phones import PhoneError, normalize_vn_phone
 from broadcast.db import utcnow
 from broadcast.exceptions import ConflictError, NotFoundError, ValidationFailed
+
+Named = TypeVar("Named", ContactGroup, Tag)
 
 
 @dataclass
@@ -123,29 +126,17 @@ def memberships(session: Session, contact_ids: Sequence[int]) -> dict[int, tuple
     return result
 
 
-def _group_ids(session: Session, names: Sequence[str]) -> list[int]:
+def _ids_by_name(session: Session, model: type[Named], names: Sequence[str]) -> list[int]:
+    """Ids of the groups or tags with these names, creating the missing ones."""
     ids = []
     for name in {n.strip() for n in names if n.strip()}:
-        group = session.exec(select(ContactGroup).where(ContactGroup.name == name)).first()
-        if group is None:
-            group = ContactGroup(name=name)
-            session.add(group)
+        row = session.exec(select(model).where(model.name == name)).first()
+        if row is None:
+            row = model(name=name)
+            session.add(row)
             session.flush()
-        assert group.id is not None
-        ids.append(group.id)
-    return ids
-
-
-def _tag_ids(session: Session, names: Sequence[str]) -> list[int]:
-    ids = []
-    for name in {n.strip().lower() for n in names if n.strip()}:
-        tag = session.exec(select(Tag).where(Tag.name == name)).first()
-        if tag is None:
-            tag = Tag(name=name)
-            session.add(tag)
-            session.flush()
-        assert tag.id is not None
-        ids.append(tag.id)
+        assert row.id is not None
+        ids.append(row.id)
     return ids
 
 
@@ -154,11 +145,11 @@ def _set_memberships(
 ) -> None:
     if groups is not None:
         session.execute(delete(GroupMember).where(col(GroupMember.contact_id) == contact_id))
-        for gid in _group_ids(session, groups):
+        for gid in _ids_by_name(session, ContactGroup, groups):
             session.add(GroupMember(contact_id=contact_id, group_id=gid))
     if tags is not None:
         session.execute(delete(ContactTag).where(col(ContactTag.contact_id) == contact_id))
-        for tid in _tag_ids(session, tags):
+        for tid in _ids_by_name(session, Tag, [t.lower() for t in tags]):
             session.add(ContactTag(contact_id=contact_id, tag_id=tid))
     session.flush()
 
