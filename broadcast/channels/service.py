@@ -33,22 +33,28 @@ def queue_message(
     if not body.strip():
         raise ValidationFailed("Nội dung tin nhắn trống", field="text")
     contact_id = session.exec(select(Contact.id).where(Contact.phone == phone)).first()
-    now = utcnow()
-    delivery = Delivery(
-        to_phone=phone,
-        contact_id=contact_id,
-        body=body,
-        kind=kind,
-        channel=channel,
-        campaign_id=campaign_id,
-        status=DeliveryStatus.queued,
-        next_attempt_at=now,
-        created_by_id=created_by_id,
-        in_reply_to_id=in_reply_to_id,
-    )
+    delivery = outbox_message(to_phone=phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
+                              created_by_id=created_by_id, in_reply_to_id=in_reply_to_id, campaign_id=campaign_id)
     session.add(delivery)
     session.flush()
     return delivery
+
+
+def outbox_message(
+    *,
+    to_phone: str,
+    contact_id: int | None,
+    body: str,
+    kind: str,
+    channel: str = "sms",
+    created_by_id: int | None = None,
+    in_reply_to_id: int | None = None,
+    campaign_id: int | None = None,
+) -> Delivery:
+    """A queued, due-now outbox row for a phone already normalised (callers add many in one flush)."""
+    return Delivery(to_phone=to_phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
+                    campaign_id=campaign_id, status=DeliveryStatus.queued, next_attempt_at=utcnow(),
+                    created_by_id=created_by_id, in_reply_to_id=in_reply_to_id)
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Update, bindparam, or_, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from broadcast.channels.models import Delivery, DeliveryStatus
@@ -105,6 +105,15 @@ def apply_statuses(conn: Connection, reports: Sequence[StatusReport]) -> None:
     for (target, by_id), rows in sorted(groups.items(), key=lambda item: (item[0][0].value, item[0][1])):
         rows.sort(key=lambda row: (row["b_id"] or 0, row["b_sid"]))  # lock rows in id order, as the outbox does
         conn.execute(_statement(target, by_id), rows)
+
+
+def write_statuses(engine: Engine, reports: Sequence[StatusReport]) -> list[None]:
+    """Commit a batch of reports in one transaction (the status webhook's group commit)."""
+    # The dispatcher records outcomes on the same rows at the same time: rows are locked in id order on
+    # both sides, and a deadlock that still happens is retried by the group commit.
+    with engine.begin() as conn:
+        apply_statuses(conn, reports)
+    return [None] * len(reports)
 
 
 def apply_status(

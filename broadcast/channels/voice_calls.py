@@ -166,5 +166,6 @@ def queue_sms_fallback(session: Session, delivery: Delivery, campaign: Campaign,
             to_phone=delivery.to_phone, channel="sms", kind=DeliveryKind.campaign, body=body,
             status=D.queued, attempts=0, next_attempt_at=now, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["run_id", "contact_id", "channel"])
+        .returning(col(Delivery.id))  # an INSERT's rowcount is not reliable across drivers (-1 on psycopg)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.first() is not None

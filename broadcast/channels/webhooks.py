@@ -2,26 +2,29 @@
 
 The routes are async to read the form; database work happens in the thread pool (blocking the event
 loop on a database lock would stall every other request), and status reports are group-committed.
+They are the hot path after a campaign (hundreds of requests a second), so they read the settings from
+the app state instead of through a FastAPI dependency, whose resolution cost a fifth of their CPU.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request, Response
 
 from broadcast.channels.signatures import verify_twilio
-from broadcast.channels.status import StatusReport
-from broadcast.channels.status_batcher import StatusBatcher
+from broadcast.channels.status import StatusReport, write_statuses
 from broadcast.db import utcnow
-from broadcast.deps import SettingsDep
+from broadcast.group_commit import GroupCommit
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
 
 
 @router.post("/status", summary="Twilio message status callback")
-async def twilio_status(request: Request, settings: SettingsDep) -> Response:
+async def twilio_status(request: Request) -> Response:
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
-    verify_twilio(request, settings, params)
+    verify_twilio(request, request.app.state.settings, params)
     sid = params.get("MessageSid") or params.get("SmsSid")
     status = params.get("MessageStatus") or params.get("SmsStatus")
     if sid and status:
@@ -38,8 +41,9 @@ async def twilio_status(request: Request, settings: SettingsDep) -> Response:
     return Response(status_code=200)
 
 
-def _batcher(request: Request) -> StatusBatcher:
-    batcher: StatusBatcher | None = getattr(request.app.state, "status_batcher", None)
+def _batcher(request: Request) -> GroupCommit[StatusReport, None]:
+    batcher: GroupCommit[StatusReport, None] | None = getattr(request.app.state, "status_batcher", None)
     if batcher is None:
-        batcher = request.app.state.status_batcher = StatusBatcher(request.app.state.engine)
+        batcher = GroupCommit(partial(write_statuses, request.app.state.engine), name="status reports")
+        request.app.state.status_batcher = batcher
     return batcher

@@ -1,12 +1,20 @@
-"""Incoming SMS: store once per MessageSid, link to the resident and their last campaign, act on keywords."""
+"""Incoming SMS: store once per MessageSid, link to the resident and their last campaign, act on keywords.
+
+The webhook group-commits concurrent requests, so the work is set-based over a batch: one query finds
+the senders and their last campaigns, one INSERT stores the messages (its ON CONFLICT decides "new or
+duplicate", also against other processes), one files the questions, one writes the events, one flush
+queues the auto-replies. Opt-outs and airing confirmations are rare and handled one at a time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -15,18 +23,26 @@ from broadcast.accounts.models import Role, User
 from broadcast.audio.airing import confirm_airing
 from broadcast.campaigns.models import Campaign
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
-from broadcast.channels.service import queue_message
+from broadcast.channels.service import outbox_message
 from broadcast.contacts.models import Commune, ConsentSource, Contact
 from broadcast.contacts.phones import PhoneError, mask_phone, normalize_vn_phone
 from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
-from broadcast.engagement.events import add_event_once
-from broadcast.engagement.inbox import attach_question
-from broadcast.engagement.keywords import Classification, Parsed, classify, effective_keywords, reply_text
+from broadcast.engagement.events import add_events_once, event_row
+from broadcast.engagement.inbox import Question, attach_questions
+from broadcast.engagement.keywords import (
+    Classification,
+    Parsed,
+    all_replies,
+    classify,
+    effective_keywords,
+    fill_reply,
+)
 from broadcast.engagement.models import EventKind
 from broadcast.exceptions import BroadcastError
 
 C = Classification
+INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
 _RECEIVED = (DeliveryStatus.sent, DeliveryStatus.delivered)
 
 
@@ -59,116 +75,202 @@ def _last_campaign(contact_id: Any) -> Any:
             .order_by(col(Delivery.sent_at).desc()).limit(1).scalar_subquery())
 
 
-def _operator(session: Session, phone: str | None) -> User | None:
-    if phone is None:
-        return None
-    operators = session.exec(select(User).where(col(User.phone).is_not(None), User.is_active == True,  # noqa: E712
-                                                col(User.role).in_([Role.radio_operator, Role.admin]))).all()
-    return next((u for u in operators if u.phone and _phone(u.phone) == phone), None)
-
-
-def handle_inbound(session: Session, params: Mapping[str, str], *, now: datetime | None = None) -> InboundResult:
-    """Record an incoming message (ignoring a repeated MessageSid) and carry out what it asks."""
-    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
-    if not sid:
-        return InboundResult(duplicate=False)
-    now = now or utcnow()
-    raw_from = params.get("From", "")
-    phone = _phone(raw_from)
-    body = params.get("Body", "")[:1600]
-    # Every read happens before the insert, which is the single point deciding "new or duplicate".
-    found = session.execute(select(col(Contact.id), col(Contact.commune_code), _last_campaign(col(Contact.id)))
-                            .where(col(Contact.phone) == phone)).first() if phone else None
-    contact_id, commune_code, campaign_id = found if found is not None else (None, None, None)
-    parsed = classify(body, effective_keywords(session), rating_allowed=campaign_id is not None)
-    if parsed.kind == C.rating and not session.execute(
-            select(col(Campaign.ask_rating)).where(col(Campaign.id) == campaign_id)).scalar():
-        parsed = Parsed(C.question)
-    operator = _operator(session, phone) if parsed.kind == C.airing else None
-    if parsed.kind == C.airing and operator is None:
-        parsed = Parsed(C.question)  # only a registered operator's phone may confirm an airing
-    rating = int(parsed.value or 0) if parsed.kind == C.rating else None
-    from_phone = phone or raw_from[:32] or None
-    values = {"provider": "twilio", "provider_sid": sid, "from_phone": from_phone,
-              "to_phone": params.get("To", "")[:32] or None, "body": body, "received_at": now,
-              "contact_id": contact_id, "campaign_id": campaign_id, "classification": parsed.kind.value,
-              "rating": rating}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    message_id = session.execute(insert(InboundMessage).values(**values).on_conflict_do_nothing(
-        index_elements=["provider_sid"]).returning(col(InboundMessage.id))).scalar()
-    if message_id is None:
-        return InboundResult(duplicate=True)
-    message = Incoming(int(message_id), sid, from_phone, body, contact_id, commune_code, campaign_id, now)
-    reply = _act(session, message, parsed, operator)
-    return InboundResult(duplicate=False, message_id=message.id, classification=parsed.kind.value,
-                         reply_id=reply.id if reply is not None else None)
-
-
 @dataclass(frozen=True)
 class Incoming:
-    """The stored incoming message, as the actions need it."""
+    """One incoming message, parsed and classified, as the actions need it."""
 
-    id: int
     sid: str
-    from_phone: str | None
+    phone: str | None  # normalised Vietnamese number, None when the sender's number is not one
+    from_phone: str | None  # as stored: the normalised number, else what the provider sent
+    to_phone: str | None
     body: str
     contact_id: int | None
     commune_code: str | None
     campaign_id: int | None
     at: datetime
+    parsed: Parsed
+    operator: User | None
 
 
-def _event(session: Session, kind: str, message: Incoming, **data: object) -> None:
-    add_event_once(session, kind=kind, campaign_id=message.campaign_id, contact_id=message.contact_id,
-                   commune_code=message.commune_code, occurred_at=message.at,
-                   dedupe_key=f"in:{message.sid}"[:120], data=dict(data))
+def handle_inbound(session: Session, params: Mapping[str, str], *, now: datetime | None = None) -> InboundResult:
+    """Record one incoming message (ignoring a repeated MessageSid) and carry out what it asks."""
+    return handle_inbound_batch(session, [params], now=now)[0]
 
 
-def _act(session: Session, message: Incoming, parsed: Parsed, operator: User | None) -> Delivery | None:
-    to = message.from_phone or ""
-    if parsed.kind in (C.opt_out, C.opt_in):
-        contact = session.get(Contact, message.contact_id) if message.contact_id is not None else None
-        if contact is None:
-            return None
-        opted_out = parsed.kind == C.opt_out
-        changed = set_opt_out(session, contact, channel="all", opted_out=opted_out,
-                              source=ConsentSource.sms_keyword, detail=f"SMS: {message.body[:60]}")
-        _event(session, EventKind.opt_out if opted_out else EventKind.opt_in, message)
-        if not changed:  # one confirmation per change, however often the keyword is repeated
-            return None
-        kind = DeliveryKind.system if opted_out else DeliveryKind.reply
-        return queue_message(session, to=to, body=reply_text(session, parsed.kind.value), kind=kind,
-                             in_reply_to_id=message.id)
-    if parsed.kind == C.help:
-        commune = session.get(Commune, message.commune_code) if message.commune_code else None
-        if commune is not None and commune.legal_aid_contact.strip():
-            text = reply_text(session, "help", commune=commune.name, legal_aid=commune.legal_aid_contact)
+def handle_inbound_batch(session: Session, batch: Sequence[Mapping[str, str]], *,
+                         now: datetime | None = None) -> list[InboundResult]:
+    """Record a batch of incoming messages in arrival order; one result per webhook call."""
+    now = now or utcnow()
+    first: dict[str, int] = {}  # sid -> position of its first copy in the batch; later copies are duplicates
+    for position, params in enumerate(batch):
+        sid = _sid(params)
+        if sid and sid not in first:
+            first[sid] = position
+    messages = _read(session, [batch[position] for position in first.values()], now)
+    stored = _store(session, messages)
+    actions = _Actions(session)
+    for message in messages:
+        if message.sid in stored:
+            actions.act(message, stored[message.sid])
+    replies = actions.finish()
+    results = []
+    for position, params in enumerate(batch):
+        sid = _sid(params)
+        if not sid:
+            results.append(InboundResult(duplicate=False))
+        elif first[sid] != position or sid not in stored:
+            results.append(InboundResult(duplicate=True))
         else:
-            text = reply_text(session, "help_fallback")
-        _event(session, EventKind.reply, message, classification="help")
-        return _reply(session, to, text, message.id)
-    if parsed.kind == C.rating:
-        _event(session, EventKind.rating, message, rating=int(parsed.value or 0))
-        return None
-    if parsed.kind == C.airing and operator is not None:
-        code = parsed.value or ""
-        try:
-            confirm_airing(session, code=code, aired_at=message.at, source="sms", user_id=operator.id)
-            text = reply_text(session, "airing_ok", code=code)
-        except BroadcastError:
-            text = reply_text(session, "airing_unknown", code=code)
-        return _reply(session, to, text, message.id)
-    attach_question(session, message_id=message.id, contact_id=message.contact_id, from_phone=message.from_phone,
-                    campaign_id=message.campaign_id, at=message.at)
-    _event(session, EventKind.reply, message, classification="question")
-    return None
+            message_id = stored[sid]
+            reply = replies.get(message_id)
+            results.append(InboundResult(duplicate=False, message_id=message_id,
+                                         classification=actions.classification[message_id],
+                                         reply_id=reply.id if reply is not None else None))
+    return results
 
 
-def _reply(session: Session, to: str, text: str, message_id: int) -> Delivery | None:
-    try:
-        return queue_message(session, to=to, body=text, kind=DeliveryKind.reply, in_reply_to_id=message_id)
-    except BroadcastError:  # a sender we cannot text back (not a Vietnamese mobile number)
-        return None
+def _sid(params: Mapping[str, str]) -> str | None:
+    return params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid") or None
+
+
+def _read(session: Session, batch: Sequence[Mapping[str, str]], now: datetime) -> list[Incoming]:
+    """Parse and classify each message; every read happens before the INSERT that decides what is new."""
+    phones = {_phone(params.get("From", "")) for params in batch} - {None}
+    senders: dict[str, tuple[int, str | None, int | None]] = {}
+    if phones:
+        rows = session.execute(select(col(Contact.phone), col(Contact.id), col(Contact.commune_code),
+                                      _last_campaign(col(Contact.id))).where(col(Contact.phone).in_(phones)))
+        senders = {phone: (contact_id, commune, campaign) for phone, contact_id, commune, campaign in rows}
+    keywords = effective_keywords(session)
+    drafts = []
+    for params in batch:
+        raw_from = params.get("From", "")
+        phone = _phone(raw_from)
+        contact_id, commune_code, campaign_id = senders.get(phone or "", (None, None, None))
+        body = params.get("Body", "")[:1600]
+        drafts.append((params, phone, raw_from, body, contact_id, commune_code, campaign_id,
+                       classify(body, keywords, rating_allowed=campaign_id is not None)))
+    rated = {d[6] for d in drafts if d[7].kind == C.rating}
+    asking = set(session.execute(select(col(Campaign.id)).where(col(Campaign.id).in_(rated),
+                                                                  col(Campaign.ask_rating)))
+                 .scalars()) if rated else set()
+    operators = _operators(session) if any(d[7].kind == C.airing for d in drafts) else {}
+    messages = []
+    for params, phone, raw_from, body, contact_id, commune_code, campaign_id, parsed in drafts:
+        if parsed.kind == C.rating and campaign_id not in asking:
+            parsed = Parsed(C.question)  # a bare number after a campaign that asked for no rating
+        operator = operators.get(phone or "") if parsed.kind == C.airing else None
+        if parsed.kind == C.airing and operator is None:
+            parsed = Parsed(C.question)  # only a registered operator's phone may confirm an airing
+        messages.append(Incoming(
+            sid=str(_sid(params)), phone=phone, from_phone=phone or raw_from[:32] or None,
+            to_phone=params.get("To", "")[:32] or None, body=body, contact_id=contact_id,
+            commune_code=commune_code, campaign_id=campaign_id, at=now, parsed=parsed, operator=operator))
+    return messages
+
+
+def _operators(session: Session) -> dict[str, User]:
+    """Active radio operators (and admins) by their registered phone, normalised."""
+    users = session.exec(select(User).where(col(User.phone).is_not(None), User.is_active == True,  # noqa: E712
+                                            col(User.role).in_([Role.radio_operator, Role.admin]))).all()
+    return {phone: user for user in users if (phone := _phone(user.phone or ""))}
+
+
+def _store(session: Session, messages: Sequence[Incoming]) -> dict[str, int]:
+    """INSERT the batch, skipping SIDs already stored (by anyone); the ids of those that are new, by SID."""
+    if not messages:
+        return {}
+    rows = [{"provider": "twilio", "provider_sid": m.sid, "from_phone": m.from_phone, "to_phone": m.to_phone,
+             "body": m.body, "received_at": m.at, "contact_id": m.contact_id, "campaign_id": m.campaign_id,
+             "classification": m.parsed.kind.value,
+             "rating": int(m.parsed.value or 0) if m.parsed.kind == C.rating else None} for m in messages]
+    returned = session.connection().execute(_insert_messages(session.get_bind().dialect.name), rows)
+    return {sid: int(message_id) for sid, message_id in returned}
+
+
+@lru_cache(maxsize=2)
+def _insert_messages(dialect: str) -> Any:
+    # One cached statement run with many parameter sets: SQLAlchemy sends it as a multi-row INSERT
+    # ("insertmanyvalues") without compiling a new statement for every batch size.
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (insert(INBOUND).on_conflict_do_nothing(index_elements=["provider_sid"])
+            .returning(INBOUND.c.provider_sid, INBOUND.c.id))
+
+
+@dataclass
+class _Actions:
+    """What a batch of new messages asks for, collected and then written together by `finish`."""
+
+    session: Session
+    classification: dict[int, str] = field(default_factory=dict)
+    _events: list[dict[str, Any]] = field(default_factory=list)
+    _questions: list[Question] = field(default_factory=list)
+    _replies: dict[int, Delivery] = field(default_factory=dict)
+    _texts: dict[str, str] | None = None
+
+    def act(self, message: Incoming, message_id: int) -> None:
+        parsed, kind = message.parsed, message.parsed.kind
+        self.classification[message_id] = kind.value
+        if kind in (C.opt_out, C.opt_in):
+            self._consent(message, message_id, opted_out=kind == C.opt_out)
+        elif kind == C.help:
+            commune = self.session.get(Commune, message.commune_code) if message.commune_code else None
+            if commune is not None and commune.legal_aid_contact.strip():
+                text = self._text("help", commune=commune.name, legal_aid=commune.legal_aid_contact)
+            else:
+                text = self._text("help_fallback")
+            self._event(EventKind.reply, message, classification="help")
+            self._reply(message, message_id, text, DeliveryKind.reply)
+        elif kind == C.rating:
+            self._event(EventKind.rating, message, rating=int(parsed.value or 0))
+        elif kind == C.airing and message.operator is not None:
+            code = parsed.value or ""
+            try:
+                confirm_airing(self.session, code=code, aired_at=message.at, source="sms",
+                               user_id=message.operator.id)
+                text = self._text("airing_ok", code=code)
+            except BroadcastError:
+                text = self._text("airing_unknown", code=code)
+            self._reply(message, message_id, text, DeliveryKind.reply)
+        else:
+            self._questions.append(Question(message_id, message.contact_id, message.from_phone,
+                                            message.campaign_id, message.at))
+            self._event(EventKind.reply, message, classification="question")
+
+    def finish(self) -> dict[int, Delivery]:
+        """Write the questions, events and replies; the queued replies by the message they answer."""
+        attach_questions(self.session, self._questions)
+        add_events_once(self.session, self._events)
+        self.session.add_all(self._replies.values())
+        self.session.flush()
+        return self._replies
+
+    def _consent(self, message: Incoming, message_id: int, *, opted_out: bool) -> None:
+        contact = self.session.get(Contact, message.contact_id) if message.contact_id is not None else None
+        if contact is None:
+            return
+        changed = set_opt_out(self.session, contact, channel="all", opted_out=opted_out,
+                              source=ConsentSource.sms_keyword, detail=f"SMS: {message.body[:60]}")
+        self._event(EventKind.opt_out if opted_out else EventKind.opt_in, message)
+        if changed:  # one confirmation per change, however often the keyword is repeated
+            self._reply(message, message_id, self._text("opt_out" if opted_out else "opt_in"),
+                        DeliveryKind.system if opted_out else DeliveryKind.reply)
+
+    def _event(self, kind: str, message: Incoming, **data: object) -> None:
+        self._events.append(event_row(kind=kind, campaign_id=message.campaign_id, contact_id=message.contact_id,
+                                      commune_code=message.commune_code, occurred_at=message.at,
+                                      dedupe_key=f"in:{message.sid}", data=dict(data)))
+
+    def _text(self, key: str, **values: str) -> str:
+        if self._texts is None:
+            self._texts = all_replies(self.session)
+        return fill_reply(self._texts[key], **values)
+
+    def _reply(self, message: Incoming, message_id: int, text: str, kind: str) -> None:
+        if message.phone is None:  # a sender we cannot text back (not a Vietnamese mobile number)
+            return
+        self._replies[message_id] = outbox_message(to_phone=message.phone, contact_id=message.contact_id,
+                                                   body=text, kind=kind, in_reply_to_id=message_id)
 
 
 def describe(message: InboundMessage) -> dict[str, object]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import Table, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
@@ -33,28 +34,84 @@ class ConversationFilter:
     contact_id: int | None = None
 
 
+_INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+_FILE_MESSAGE = update(_INBOUND).where(_INBOUND.c.id == bindparam("b_id")).values(
+    conversation_id=bindparam("b_conversation"))
+
+
+@dataclass(frozen=True)
+class Question:
+    """A stored incoming message to file in the inbox."""
+
+    message_id: int
+    contact_id: int | None
+    from_phone: str | None
+    campaign_id: int | None
+    at: datetime
+
+
 def attach_question(session: Session, *, message_id: int, contact_id: int | None, from_phone: str | None,
                     campaign_id: int | None, at: datetime) -> Conversation:
-    """File a question in the sender's open conversation, or open a new one (status back to 'new')."""
-    query = select(Conversation).where(col(Conversation.status) != S.closed)
-    if contact_id is not None:
-        query = query.where(Conversation.contact_id == contact_id)
-    else:  # an unknown number: group by the number its earlier questions came from
-        earlier = select(InboundMessage.conversation_id).where(
-            InboundMessage.from_phone == from_phone, col(InboundMessage.conversation_id).is_not(None))
-        query = query.where(col(Conversation.contact_id).is_(None), col(Conversation.id).in_(earlier))
-    conversation = session.exec(query.order_by(col(Conversation.id).desc()).limit(1)).first()
-    if conversation is None:
-        conversation = Conversation(contact_id=contact_id, campaign_id=campaign_id, status=S.new, created_at=at,
-                                    last_message_at=at)
-    else:
-        conversation.status = S.assigned if conversation.assigned_to_id else S.new
-        conversation.last_message_at = max(conversation.last_message_at, at)
-    session.add(conversation)
+    """File one question in the sender's open conversation, or open a new one (status back to 'new')."""
+    return attach_questions(session, [Question(message_id, contact_id, from_phone, campaign_id, at)])[0]
+
+
+def attach_questions(session: Session, questions: Sequence[Question]) -> list[Conversation]:
+    """File questions, in arrival order, in their senders' open conversations, opening one where needed.
+
+    A resident's questions group by resident; an unknown number's by the number its earlier questions
+    came from. Set-based: two queries to find the open conversations, one flush, one bulk update.
+    """
+    if not questions:
+        return []
+    open_ones = _open_conversations(session, questions)
+    filed: list[Conversation] = []
+    for question in questions:
+        key = _sender(question)
+        conversation = open_ones.get(key) if key is not None else None
+        if conversation is None:
+            conversation = Conversation(contact_id=question.contact_id, campaign_id=question.campaign_id,
+                                        status=S.new, created_at=question.at, last_message_at=question.at)
+            session.add(conversation)
+            if key is not None:
+                open_ones[key] = conversation
+        else:
+            conversation.status = S.assigned if conversation.assigned_to_id else S.new
+            conversation.last_message_at = max(conversation.last_message_at, question.at)
+        filed.append(conversation)
     session.flush()
-    session.execute(update(InboundMessage).where(col(InboundMessage.id) == message_id)
-                    .values(conversation_id=conversation.id).execution_options(synchronize_session=False))
-    return conversation
+    session.connection().execute(_FILE_MESSAGE, [{"b_id": q.message_id, "b_conversation": c.id}
+                                                for q, c in zip(questions, filed, strict=True)])
+    return filed
+
+
+def _sender(question: Question) -> tuple[str, int | str] | None:
+    if question.contact_id is not None:
+        return ("contact", question.contact_id)
+    return ("phone", question.from_phone) if question.from_phone else None
+
+
+def _open_conversations(session: Session, questions: Sequence[Question]) -> dict[tuple[str, int | str], Conversation]:
+    """The newest open conversation of each sender (later rows overwrite earlier ones)."""
+    contacts = {q.contact_id for q in questions if q.contact_id is not None}
+    phones = {q.from_phone for q in questions if q.contact_id is None and q.from_phone}
+    found: dict[tuple[str, int | str], Conversation] = {}
+    if contacts:
+        for conversation in session.exec(
+                select(Conversation).where(col(Conversation.status) != S.closed,
+                                           col(Conversation.contact_id).in_(contacts))
+                .order_by(col(Conversation.id))).all():
+            found[("contact", conversation.contact_id or 0)] = conversation
+    if phones:
+        rows = session.execute(
+            select(InboundMessage.from_phone, Conversation)
+            .join(Conversation, col(Conversation.id) == col(InboundMessage.conversation_id))
+            .where(col(Conversation.status) != S.closed, col(Conversation.contact_id).is_(None),
+                   col(InboundMessage.from_phone).in_(phones))
+            .order_by(col(Conversation.id))).all()
+        for phone, conversation in rows:
+            found[("phone", phone)] = conversation
+    return found
 
 
 def get_conversation(session: Session, conversation_id: int) -> Conversation:

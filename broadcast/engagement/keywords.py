@@ -113,7 +113,11 @@ def classify(body: str, keywords: dict[str, Action], *, rating_allowed: bool) ->
 def reply_text(session: Session, key: str, **values: str) -> str:
     """The auto-reply `key`, the admin's text if set, with {placeholders} filled in."""
     row = session.get(AutoReply, key)
-    template = row.text if row is not None else DEFAULT_REPLIES[key]
+    return fill_reply(row.text if row is not None else DEFAULT_REPLIES[key], **values)
+
+
+def fill_reply(template: str, **values: str) -> str:
+    """An auto-reply's {placeholders} filled in; an admin's text with a broken placeholder is sent as written."""
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):

@@ -169,13 +169,15 @@ def test_rate_limiter_guard_keeps_late_arrivals_within_the_budget() -> None:
 
 def test_status_batches_retry_lock_conflicts_and_nothing_else(engine: Engine, monkeypatch: Any) -> None:
     """A deadlock with the dispatcher is retried (Twilio would not resend a callback answered with 5xx)."""
+    from functools import partial
+
     import psycopg
     import pytest
     from sqlalchemy.exc import OperationalError
 
-    from broadcast.channels import status_batcher
-    from broadcast.channels.status import StatusReport
-    from broadcast.channels.status_batcher import StatusBatcher, retryable
+    from broadcast.channels import status
+    from broadcast.channels.status import StatusReport, write_statuses
+    from broadcast.group_commit import GroupCommit, retryable
 
     deadlock = OperationalError("UPDATE delivery", {}, psycopg.errors.DeadlockDetected())
     assert retryable(deadlock)
@@ -183,7 +185,8 @@ def test_status_batches_retry_lock_conflicts_and_nothing_else(engine: Engine, mo
 
     delivery_id = _delivery(engine)
     calls = []
-    real = status_batcher.apply_statuses
+    real = status.apply_statuses
+    batcher = GroupCommit(partial(write_statuses, engine), name="status reports")
 
     def flaky(conn: Any, reports: Any) -> None:
         calls.append(len(reports))
@@ -191,14 +194,14 @@ def test_status_batches_retry_lock_conflicts_and_nothing_else(engine: Engine, mo
             raise deadlock
         real(conn, reports)
 
-    monkeypatch.setattr(status_batcher, "apply_statuses", flaky)
+    monkeypatch.setattr(status, "apply_statuses", flaky)
     report = StatusReport("SM1", "delivered", None, utcnow(), delivery_id)
-    StatusBatcher(engine)._write([report])
+    batcher.write([report])
     assert calls == [1, 1, 1]
     with Session(engine) as session:
         row = session.get(Delivery, delivery_id)
         assert row is not None and row.status == "delivered"
-    monkeypatch.setattr(status_batcher, "apply_statuses", lambda conn, reports: (_ for _ in ()).throw(
+    monkeypatch.setattr(status, "apply_statuses", lambda conn, reports: (_ for _ in ()).throw(
         OperationalError("x", {}, psycopg.errors.UndefinedTable())))
     with pytest.raises(OperationalError):
-        StatusBatcher(engine)._write([report])
+        batcher.write([report])
