@@ -15,7 +15,7 @@ def test_a_replayed_event_is_stored_once_and_reported_as_not_new(engine: Engine)
         assert add_event_once(session, kind="click", dedupe_key="click:1") is True
         assert add_event_once(session, kind="click", dedupe_key="click:1") is False
         rows = [event_row(kind="click", dedupe_key=f"click:{i}") for i in (1, 2, 3)]
-        assert add_events_once(session, rows + [event_row(kind="click", dedupe_key="click:3")]) == 2
+        assert add_events_once(session, [*rows, event_row(kind="click", dedupe_key="click:3")]) == 2
         assert add_events_once(session, []) == 0
         session.commit()
         keys = session.exec(select(EngagementEvent.dedupe_key).order_by(EngagementEvent.dedupe_key)).all()

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
@@ -142,7 +141,22 @@ def test_one_bad_item_fails_alone_and_the_rest_of_its_batch_is_written() -> None
     assert written == [[1], [3]]  # the batch [1, 13, 3] failed, then each was written alone
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_requests_waiting_together_share_one_write() -> None:
+    sizes: list[int] = []
+
+    def write(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        return items
+
+    batcher: GroupCommit[int, int] = GroupCommit(write, name="numbers", max_batch=20)
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(batcher.submit(i) for i in range(50)))
+
+    assert asyncio.run(main()) == list(range(50))  # each caller gets its own item's result
+    assert sizes == [20, 20, 10]  # everything queued together is written together, max_batch at a time
+
+
 def test_concurrent_webhooks_are_group_committed_and_none_is_lost(live_app: str, live_engine: Engine,
                                                                   live_settings: Settings) -> None:
     """200 signed requests at once (40 of them Twilio retries) on `uvicorn`: each stored once."""
