@@ -48,6 +48,7 @@ UNSUBSCRIBED = 21610
 # Requests reach the provider a little unevenly (thread wake-ups, GC, connection setup); pacing for a
 # 1.03 s window keeps the provider's own count within the budget in every second (bench_dispatch.py).
 ARRIVAL_GUARD_SECONDS = 0.03
+CLAIM_AHEAD_SECONDS = 2.0  # sending claimed ahead at the rate limit (enough to cover the provider's latency)
 
 
 def worker_name() -> str:
@@ -76,9 +77,12 @@ class Dispatcher:
         self.clock = clock
         self.limiter = RateLimiter(rate_per_second or settings.sms_rate_per_second, guard=ARRIVAL_GUARD_SECONDS)
         lease, timeout = settings.dispatcher_lease_seconds, settings.twilio_timeout_seconds
-        # Claim no more than can be sent well inside the lease, so a live worker's rows never look stale.
-        self.claim_cap = max(1, min(settings.dispatcher_batch_size,
-                                    int(self.limiter.rate * max(lease - timeout, 1.0) / 2)))
+        # Claim no more than can be sent well inside the lease, so a live worker's rows never look stale,
+        # and no more than about CLAIM_AHEAD_SECONDS of sending: replies and answers are claimed before
+        # campaign messages, but only once there is room, so this bounds how long a resident waits for
+        # an answer behind a large campaign.
+        ahead = min(CLAIM_AHEAD_SECONDS, max(lease - timeout, 1.0) / 2)
+        self.claim_cap = max(1, min(settings.dispatcher_batch_size, int(self.limiter.rate * ahead)))
         self.send_deadline = max(lease - timeout - 1.0, 0.5)
         self.callback_url = f"{settings.public_base_url}/webhooks/twilio/status" if self.kind == "sms" else None
         # Extra conditions on the rows this dispatcher claims and reconciles (SMS routing to gateway phones).

@@ -75,12 +75,14 @@ def claim_due(conn: Connection, *, worker: str, channel: str, limit: int, now: d
 
     `where` narrows the rows further (routing: which SMS go to Twilio, which to a gateway phone).
     """
-    rows = _claim(conn, worker=worker, channel=channel, limit=limit, now=now, kinds=PRIORITY_KINDS, where=where)
-    if len(rows) < limit:
-        rows += _claim(conn, worker=worker, channel=channel, limit=limit - len(rows), now=now,
-                       kinds=(DeliveryKind.campaign,), where=where)
+    first = _claim(conn, worker=worker, channel=channel, limit=limit, now=now, kinds=PRIORITY_KINDS, where=where)
+    rest = []
+    if len(first) < limit:
+        rest = _claim(conn, worker=worker, channel=channel, limit=limit - len(first), now=now,
+                      kinds=(DeliveryKind.campaign,), where=where)
+    rows = sorted(first, key=lambda r: r.id) + sorted(rest, key=lambda r: r.id)
     _start_attempts(conn, rows, worker=worker, now=now)
-    return sorted(rows, key=lambda r: r.id)
+    return rows  # replies and test messages first: they are sent in this order
 
 
 def _claim(conn: Connection, *, worker: str, channel: str, limit: int, now: datetime,

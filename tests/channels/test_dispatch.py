@@ -107,3 +107,34 @@ def test_permanent_errors_fail_at_once_and_21610_opts_the_resident_out(
             (phone(1), 21610, 1), (phone(2), 21211, 1)]
         unsubscribed = session.exec(select(Contact).where(Contact.phone == phone(1))).one()
         assert unsubscribed.sms_opted_out and unsubscribed.opt_out_source == "provider"
+
+
+def test_an_answer_overtakes_a_campaign_being_sent(
+    live_app: str, live_settings: Settings, live_engine: Engine, sim: TwilioSimulator
+) -> None:
+    """Replies are claimed before campaign messages, and only ~2 s of sending is claimed ahead of them."""
+    from broadcast.channels.models import DeliveryKind
+    from broadcast.channels.service import queue_message
+
+    rate = 40
+    settings = live_settings.model_copy(update={"sms_rate_per_second": rate, "dispatcher_lease_seconds": 120,
+                                                "twilio_timeout_seconds": 10})
+    seed_contacts(live_engine, 300)
+    campaign_id = approved_campaign(live_engine)
+    start(live_engine, campaign_id)
+    dispatcher = Dispatcher(live_engine, settings, TwilioSmsChannel(settings, api_base_url=sim.base_url))
+    stop = dispatcher.start()
+    try:
+        wait_until(lambda: len(sim.messages) >= 20)
+        with Session(live_engine) as session:
+            queue_message(session, to=phone(299), body="Trả lời: mang CCCD đến UBND xã.", kind=DeliveryKind.reply)
+            session.commit()
+        sent_before = len(sim.messages)
+        wait_until(lambda: any(m.body.startswith("Trả lời") for m in sim.messages))
+        position = next(i for i, m in enumerate(sim.messages) if m.body.startswith("Trả lời"))
+        campaign_left = 300 - position
+    finally:
+        stop()
+    assert dispatcher.claim_cap == 2 * rate
+    assert position - sent_before <= dispatcher.claim_cap + 2  # what was already claimed, then the answer
+    assert campaign_left > 100  # long before the campaign's end
