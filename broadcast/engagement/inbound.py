@@ -9,7 +9,7 @@ queues the auto-replies. Opt-outs and airing confirmations are rare and handled 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -142,31 +142,32 @@ def _read(session: Session, batch: Sequence[Mapping[str, str]], now: datetime) -
                                       _last_campaign(col(Contact.id))).where(col(Contact.phone).in_(phones)))
         senders = {phone: (contact_id, commune, campaign) for phone, contact_id, commune, campaign in rows}
     keywords = effective_keywords(session)
-    drafts = []
+    messages = []
     for params in batch:
         raw_from = params.get("From", "")
         phone = _phone(raw_from)
         contact_id, commune_code, campaign_id = senders.get(phone or "", (None, None, None))
         body = params.get("Body", "")[:1600]
-        drafts.append((params, phone, raw_from, body, contact_id, commune_code, campaign_id,
-                       classify(body, keywords, rating_allowed=campaign_id is not None)))
-    rated = {d[6] for d in drafts if d[7].kind == C.rating}
-    asking = set(session.execute(select(col(Campaign.id)).where(col(Campaign.id).in_(rated),
-                                                                  col(Campaign.ask_rating)))
-                 .scalars()) if rated else set()
-    operators = _operators(session) if any(d[7].kind == C.airing for d in drafts) else {}
-    messages = []
-    for params, phone, raw_from, body, contact_id, commune_code, campaign_id, parsed in drafts:
-        if parsed.kind == C.rating and campaign_id not in asking:
-            parsed = Parsed(C.question)  # a bare number after a campaign that asked for no rating
-        operator = operators.get(phone or "") if parsed.kind == C.airing else None
-        if parsed.kind == C.airing and operator is None:
-            parsed = Parsed(C.question)  # only a registered operator's phone may confirm an airing
         messages.append(Incoming(
             sid=str(_sid(params)), phone=phone, from_phone=phone or raw_from[:32] or None,
             to_phone=params.get("To", "")[:32] or None, body=body, contact_id=contact_id,
-            commune_code=commune_code, campaign_id=campaign_id, at=now, parsed=parsed, operator=operator))
-    return messages
+            commune_code=commune_code, campaign_id=campaign_id, at=now,
+            parsed=classify(body, keywords, rating_allowed=campaign_id is not None), operator=None))
+    rated = {m.campaign_id for m in messages if m.parsed.kind == C.rating}
+    asking = set(session.execute(select(col(Campaign.id)).where(
+        col(Campaign.id).in_(rated), col(Campaign.ask_rating))).scalars()) if rated else set()
+    operators = _operators(session) if any(m.parsed.kind == C.airing for m in messages) else {}
+    return [_checked(m, asking, operators) for m in messages]
+
+
+def _checked(message: Incoming, asking: set[int], operators: Mapping[str, User]) -> Incoming:
+    """A rating counts only after a campaign that asked for one; an airing only from an operator's phone."""
+    if message.parsed.kind == C.rating and message.campaign_id not in asking:
+        return replace(message, parsed=Parsed(C.question))
+    if message.parsed.kind == C.airing:
+        operator = operators.get(message.phone or "")
+        return replace(message, operator=operator) if operator else replace(message, parsed=Parsed(C.question))
+    return message
 
 
 def _operators(session: Session) -> dict[str, User]:
