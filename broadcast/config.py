@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     scheduler_leader_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     scheduler_misfire_grace_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
     scheduler_housekeeping_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often the scheduler brings the metrics rollups up to date (dashboards and reports read them).
+    metrics_refresh_seconds: float = Field(default=15.0, gt=0, le=3600)
 
     # Voice calls (Twilio Programmable Voice); each campaign may override AMD, retries and window.
     twilio_voice_from: str = "+842903000977"  # a voice-capable number in E.164 (caller ID)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from broadcast.campaigns.progress import settle_finished
 from broadcast.config import Settings
 from broadcast.db import session_scope
+from broadcast.engagement.rollup import refresh_rollup
 from scheduler.runs import run_due
 
 log = logging.getLogger(__name__)
@@ -64,3 +65,10 @@ def settle() -> int:
     ctx = _require()
     with session_scope(ctx.engine) as session:
         return settle_finished(session, now=ctx.clock())
+
+
+def refresh_metrics() -> int:
+    """Bring the metrics rollups up to date, so dashboards and reports never wait for it."""
+    ctx = _require()
+    with session_scope(ctx.engine) as session:
+        return refresh_rollup(session, ctx.settings)

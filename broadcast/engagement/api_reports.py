@@ -17,12 +17,11 @@ from broadcast.accounts.deps import CurrentUser, require
 from broadcast.accounts.models import Role
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement import exports, metrics, subjects
-from broadcast.engagement.rollup import freshness, refresh_rollup
+from broadcast.engagement.rollup import ensure_recent, freshness, refresh_rollup
 
 router = APIRouter(tags=["metrics"])
 ADMIN = [Depends(require(Role.admin))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-ROLLUP_MAX_AGE = 30.0  # seconds: dashboards may lag the outbox by this much
 
 
 class PhoneIn(BaseModel):
@@ -30,7 +29,7 @@ class PhoneIn(BaseModel):
 
 
 def _fresh(session: SessionDep, settings: SettingsDep) -> None:
-    refresh_rollup(session, settings, max_age_seconds=ROLLUP_MAX_AGE)
+    ensure_recent(session, settings)
 
 
 def _attachment(body: bytes | str, media_type: str, filename: str) -> Response:

@@ -107,6 +107,25 @@ def refresh_rollup(session: Session, settings: Settings, *, max_age_seconds: flo
     return len(dirty)
 
 
+def ensure_recent(session: Session, settings: Settings) -> int:
+    """Refresh the rollups if the scheduler has not lately (not running, or behind); runs recomputed.
+
+    The scheduler refreshes every METRICS_REFRESH_SECONDS, so a page normally reads without waiting.
+    A refresh already in progress elsewhere is never waited for (PostgreSQL): the page shows the
+    figures "as of" the last refresh instead.
+    """
+    max_age = 4 * settings.metrics_refresh_seconds
+    state = session.execute(select(RollupState).where(col(RollupState.name) == STATE)).scalars().first()
+    if state is not None and (utcnow() - state.refreshed_at).total_seconds() < max_age:
+        return 0
+    if state is not None and session.get_bind().dialect.name == "postgresql":
+        free = session.execute(select(col(RollupState.name)).where(col(RollupState.name) == STATE)
+                               .with_for_update(skip_locked=True)).first()
+        if free is None:
+            return 0
+    return refresh_rollup(session, settings, max_age_seconds=max_age)
+
+
 def _refresh_events(session: Session, settings: Settings, *, full: bool, started: datetime) -> None:
     state = _state(session, "event")
     since = _EPOCH if full else state.watermark - OVERLAP

@@ -23,7 +23,7 @@ from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
-from broadcast.engagement.rollup import freshness, refresh_rollup
+from broadcast.engagement.rollup import ensure_recent, freshness
 from broadcast.exceptions import BroadcastError
 from broadcast.web import charts
 from broadcast.web.core import (
@@ -94,7 +94,7 @@ def campaign_page(campaign_id: int, request: Request, session: SessionDep,
     contents = service.contents_of(session, campaign_id)
     sms = next((c.body for c in contents if c.channel == "sms"), "")
     sent_text = strip_diacritics(sms) if campaign.strip_diacritics else sms
-    refresh_rollup(session, settings, max_age_seconds=30.0)
+    ensure_recent(session, settings)
     funnel = metrics.campaign_funnel(session, settings, campaign_id)
     number = _number(request)
     funnel_chart = charts.hbars([(t(request, f"funnel.{k}"), float(funnel.get(k) or 0)) for k in

@@ -19,7 +19,7 @@ from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
-from broadcast.engagement.rollup import refresh_rollup
+from broadcast.engagement.rollup import ensure_recent
 from broadcast.web import charts
 from broadcast.web.core import ALL, READERS, csrf_protect, page_user, redirect, render, settings_of, t
 from scheduler import calendar
@@ -69,7 +69,7 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
     statuses = dict(session.execute(select(Campaign.status, func.count()).group_by(col(Campaign.status))).all())
     questions = inbox.status_counts(session)
     replies = session.exec(select(InboundMessage).order_by(col(InboundMessage.received_at).desc()).limit(6)).all()
-    refresh_rollup(session, settings, max_age_seconds=30.0)
+    ensure_recent(session, settings)
     start = (now.astimezone(settings.zone) - timedelta(days=13)).date()
     series = metrics.time_series(session, settings, period=metrics.Period(start=start))
     lang = request.session.get("lang", "vi")

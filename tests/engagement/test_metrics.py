@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -23,11 +23,11 @@ from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.engagement import exports, inbox, links, metrics
 from broadcast.engagement.inbound import handle_inbound
-from broadcast.engagement.models import Conversation, EngagementEvent
+from broadcast.engagement.models import Conversation, EngagementEvent, RollupState
 from broadcast.engagement.pages import record_click
-from broadcast.engagement.rollup import refresh_rollup
+from broadcast.engagement.rollup import ensure_recent, refresh_rollup
 from tests.engagement.conftest import inbound_params
-from tests.support.seed import approved_campaign, seed_contacts, start
+from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
 
 OUTCOMES = [("delivered", None), ("delivered", None), ("delivered", None), ("sent", None),
             ("undelivered", 30003), ("undelivered", 30005), ("failed", 21211), ("skipped", None), ("queued", None)]
@@ -204,3 +204,48 @@ def test_exports_open_and_match_the_metrics(engine: Engine, settings: Settings) 
     csv_text = exports.to_csv(sheets["Theo xã"])
     assert csv_text.startswith("\ufeffMã xã,Tên xã/phường")
     assert len(log.strip().splitlines()) == 1 + funnel["targeted"] and "+8498" in log
+
+
+def test_the_scheduler_keeps_the_rollups_fresh_and_pages_never_wait(engine: Engine, settings: Settings) -> None:
+    """The scheduler refreshes on its own; a page refreshes only when that is overdue, and on PostgreSQL
+    never waits for a refresh another process is running."""
+    from scheduler.service import SchedulerService
+
+    campaign_id = _populate(engine, settings)
+    with Session(engine) as session:
+        delivered = metrics.campaign_funnel(session, settings, campaign_id)["delivered"]
+        sent = session.exec(select(Delivery).where(Delivery.campaign_id == campaign_id,
+                                                   Delivery.status == "sent")).first()
+        assert sent is not None and sent.provider_sid
+        apply_status(session, provider_sid=sent.provider_sid, provider_status="delivered", error_code=None,
+                     at=utcnow())
+        session.commit()
+        assert ensure_recent(session, settings) == 0  # refreshed moments ago by _populate: not overdue
+        session.commit()
+    fast = settings.model_copy(update={"metrics_refresh_seconds": 0.2})
+    service = SchedulerService(engine, fast)
+    service.start()
+    try:
+        def caught_up() -> bool:
+            with Session(engine) as session:
+                return bool(metrics.campaign_funnel(session, settings, campaign_id)["delivered"] == delivered + 1)
+        wait_until(caught_up, timeout=30)
+    finally:
+        service.stop()
+    with Session(engine) as session:  # overdue: the page refreshes itself
+        session.execute(update(RollupState).values(refreshed_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+        assert ensure_recent(session, settings) >= 0
+        session.commit()
+        state = session.get(RollupState, "delivery")
+        assert state is not None and (utcnow() - state.refreshed_at).total_seconds() < 60
+    if engine.dialect.name != "postgresql":
+        return
+    with Session(engine) as session:
+        session.execute(update(RollupState).values(refreshed_at=utcnow() - timedelta(hours=1)))
+        session.commit()
+    with Session(engine) as holder, Session(engine) as page:  # another process is refreshing right now
+        holder.execute(select(RollupState).where(col(RollupState.name) == "delivery").with_for_update())
+        page.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting would fail the test, not hang it
+        assert ensure_recent(page, settings) == 0
+        holder.rollback()
