@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Table, func, insert
 from sqlmodel import Session, col, select
 
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
@@ -12,6 +13,8 @@ from broadcast.contacts.models import Contact
 from broadcast.contacts.phones import PhoneError, normalize_vn_phone
 from broadcast.db import utcnow
 from broadcast.exceptions import NotFoundError, ValidationFailed
+
+DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 
 
 def queue_message(
@@ -51,10 +54,35 @@ def outbox_message(
     in_reply_to_id: int | None = None,
     campaign_id: int | None = None,
 ) -> Delivery:
-    """A queued, due-now outbox row for a phone already normalised (callers add many in one flush)."""
-    return Delivery(to_phone=to_phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
-                    campaign_id=campaign_id, status=DeliveryStatus.queued, next_attempt_at=utcnow(),
-                    created_by_id=created_by_id, in_reply_to_id=in_reply_to_id)
+    """A queued, due-now outbox row for a phone already normalised."""
+    return Delivery(**outbox_row(to_phone=to_phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
+                                 created_by_id=created_by_id, in_reply_to_id=in_reply_to_id,
+                                 campaign_id=campaign_id))
+
+
+def outbox_row(
+    *,
+    to_phone: str,
+    contact_id: int | None,
+    body: str,
+    kind: str,
+    channel: str = "sms",
+    created_by_id: int | None = None,
+    in_reply_to_id: int | None = None,
+    campaign_id: int | None = None,
+) -> dict[str, Any]:
+    """The column values of a queued, due-now outbox row (for many at once: `queue_rows`)."""
+    return {"to_phone": to_phone, "contact_id": contact_id, "body": body, "kind": kind, "channel": channel,
+            "campaign_id": campaign_id, "status": DeliveryStatus.queued, "next_attempt_at": utcnow(),
+            "created_by_id": created_by_id, "in_reply_to_id": in_reply_to_id}
+
+
+def queue_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert many outbox rows in one statement; their ids, in order."""
+    if not rows:
+        return []
+    stmt = insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in session.connection().execute(stmt, list(rows)).scalars()]
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery:

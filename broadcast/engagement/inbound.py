@@ -23,7 +23,7 @@ from broadcast.accounts.models import Role, User
 from broadcast.audio.airing import confirm_airing
 from broadcast.campaigns.models import Campaign
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
-from broadcast.channels.service import outbox_message
+from broadcast.channels.service import outbox_row, queue_rows
 from broadcast.contacts.models import Commune, ConsentSource, Contact
 from broadcast.contacts.phones import PhoneError, mask_phone, normalize_vn_phone
 from broadcast.contacts.service import set_opt_out
@@ -122,10 +122,9 @@ def handle_inbound_batch(session: Session, batch: Sequence[Mapping[str, str]], *
             results.append(InboundResult(duplicate=True))
         else:
             message_id = stored[sid]
-            reply = replies.get(message_id)
             results.append(InboundResult(duplicate=False, message_id=message_id,
                                          classification=actions.classification[message_id],
-                                         reply_id=reply.id if reply is not None else None))
+                                         reply_id=replies.get(message_id)))
     return results
 
 
@@ -206,8 +205,9 @@ class _Actions:
     classification: dict[int, str] = field(default_factory=dict)
     _events: list[dict[str, Any]] = field(default_factory=list)
     _questions: list[Question] = field(default_factory=list)
-    _replies: dict[int, Delivery] = field(default_factory=dict)
+    _replies: dict[int, dict[str, Any]] = field(default_factory=dict)  # outbox rows by the message answered
     _texts: dict[str, str] | None = None
+    _communes: dict[str, Commune | None] = field(default_factory=dict)
 
     def act(self, message: Incoming, message_id: int) -> None:
         parsed, kind = message.parsed, message.parsed.kind
@@ -215,7 +215,7 @@ class _Actions:
         if kind in (C.opt_out, C.opt_in):
             self._consent(message, message_id, opted_out=kind == C.opt_out)
         elif kind == C.help:
-            commune = self.session.get(Commune, message.commune_code) if message.commune_code else None
+            commune = self._commune(message.commune_code)
             if commune is not None and commune.legal_aid_contact.strip():
                 text = self._text("help", commune=commune.name, legal_aid=commune.legal_aid_contact)
             else:
@@ -238,13 +238,12 @@ class _Actions:
                                             message.campaign_id, message.at))
             self._event(EventKind.reply, message, classification="question")
 
-    def finish(self) -> dict[int, Delivery]:
-        """Write the questions, events and replies; the queued replies by the message they answer."""
+    def finish(self) -> dict[int, int]:
+        """Write the questions, events and replies; the queued replies' ids by the message they answer."""
         attach_questions(self.session, self._questions)
         add_events_once(self.session, self._events)
-        self.session.add_all(self._replies.values())
-        self.session.flush()
-        return self._replies
+        ids = queue_rows(self.session, list(self._replies.values()))
+        return dict(zip(self._replies, ids, strict=True))
 
     def _consent(self, message: Incoming, message_id: int, *, opted_out: bool) -> None:
         contact = self.session.get(Contact, message.contact_id) if message.contact_id is not None else None
@@ -270,8 +269,14 @@ class _Actions:
     def _reply(self, message: Incoming, message_id: int, text: str, kind: str) -> None:
         if message.phone is None:  # a sender we cannot text back (not a Vietnamese mobile number)
             return
-        self._replies[message_id] = outbox_message(to_phone=message.phone, contact_id=message.contact_id,
-                                                   body=text, kind=kind, in_reply_to_id=message_id)
+        self._replies[message_id] = outbox_row(to_phone=message.phone, contact_id=message.contact_id, body=text,
+                                               kind=kind, in_reply_to_id=message_id)
+
+    def _commune(self, code: str | None) -> Commune | None:
+        # Cached per batch: the session's identity map holds objects weakly and would load it again.
+        if code and code not in self._communes:
+            self._communes[code] = self.session.get(Commune, code)
+        return self._communes.get(code) if code else None
 
 
 def describe(message: InboundMessage) -> dict[str, object]:

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, func, update
+from sqlalchemy import Table, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
 from broadcast.accounts.models import User
 from broadcast.channels.models import Delivery, DeliveryKind, InboundMessage
 from broadcast.channels.service import queue_message
-from broadcast.db import utcnow
+from broadcast.db import UTCDateTime, utcnow
 from broadcast.engagement.models import Conversation, ConversationStatus
 from broadcast.exceptions import InvalidTransition, NotFoundError, ValidationFailed
 
@@ -35,8 +35,12 @@ class ConversationFilter:
 
 
 _INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[attr-defined]
 _FILE_MESSAGE = update(_INBOUND).where(_INBOUND.c.id == bindparam("b_id")).values(
     conversation_id=bindparam("b_conversation"))
+_REOPEN = update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("b_id")).values(
+    status=bindparam("b_status"), last_message_at=bindparam("b_at", type_=UTCDateTime()))
+_OPEN = insert(_CONVERSATIONS).returning(_CONVERSATIONS.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True)
@@ -50,39 +54,61 @@ class Question:
     at: datetime
 
 
+@dataclass
+class _Filing:
+    """A conversation questions are filed in: an open one found, or one this batch opens (`id` None)."""
+
+    id: int | None
+    assigned: bool
+    last_message_at: datetime
+    opened: dict[str, object] | None = None  # the row to insert, for a conversation opened here
+
+
 def attach_question(session: Session, *, message_id: int, contact_id: int | None, from_phone: str | None,
-                    campaign_id: int | None, at: datetime) -> Conversation:
-    """File one question in the sender's open conversation, or open a new one (status back to 'new')."""
+                    campaign_id: int | None, at: datetime) -> int:
+    """File one question in the sender's open conversation, or open a new one; the conversation's id."""
     return attach_questions(session, [Question(message_id, contact_id, from_phone, campaign_id, at)])[0]
 
 
-def attach_questions(session: Session, questions: Sequence[Question]) -> list[Conversation]:
+def attach_questions(session: Session, questions: Sequence[Question]) -> list[int]:
     """File questions, in arrival order, in their senders' open conversations, opening one where needed.
 
     A resident's questions group by resident; an unknown number's by the number its earlier questions
-    came from. Set-based: two queries to find the open conversations, one flush, one bulk update.
+    came from. A conversation with a new question goes back to 'new' ('assigned' if it has an officer).
+    Set-based Core statements (the webhook's hot path): two queries find the open conversations, then
+    one INSERT opens, one UPDATE reopens and one UPDATE files the messages.
     """
     if not questions:
         return []
     open_ones = _open_conversations(session, questions)
-    filed: list[Conversation] = []
+    filed: list[_Filing] = []
     for question in questions:
         key = _sender(question)
-        conversation = open_ones.get(key) if key is not None else None
-        if conversation is None:
-            conversation = Conversation(contact_id=question.contact_id, campaign_id=question.campaign_id,
-                                        status=S.new, created_at=question.at, last_message_at=question.at)
-            session.add(conversation)
+        filing = open_ones.get(key) if key is not None else None
+        if filing is None:
+            filing = _Filing(None, False, question.at, opened={
+                "contact_id": question.contact_id, "campaign_id": question.campaign_id, "status": S.new, "topics": [],
+                "created_at": question.at, "last_message_at": question.at})
             if key is not None:
-                open_ones[key] = conversation
+                open_ones[key] = filing
         else:
-            conversation.status = S.assigned if conversation.assigned_to_id else S.new
-            conversation.last_message_at = max(conversation.last_message_at, question.at)
-        filed.append(conversation)
-    session.flush()
-    session.connection().execute(_FILE_MESSAGE, [{"b_id": q.message_id, "b_conversation": c.id}
-                                                for q, c in zip(questions, filed, strict=True)])
-    return filed
+            filing.last_message_at = max(filing.last_message_at, question.at)
+            if filing.opened is not None:
+                filing.opened["last_message_at"] = filing.last_message_at
+        filed.append(filing)
+    conn = session.connection()
+    opening = list({id(f): f for f in filed if f.opened is not None}.values())
+    if opening:
+        ids = conn.execute(_OPEN, [f.opened for f in opening if f.opened is not None]).scalars().all()
+        for filing, new_id in zip(opening, ids, strict=True):
+            filing.id = int(new_id)
+    reopening = {f.id: f for f in filed if f.opened is None}
+    if reopening:
+        conn.execute(_REOPEN, [{"b_id": f.id, "b_status": S.assigned if f.assigned else S.new,
+                                "b_at": f.last_message_at} for f in reopening.values()])
+    conn.execute(_FILE_MESSAGE, [{"b_id": q.message_id, "b_conversation": f.id} for q, f in zip(questions, filed,
+                                                                                              strict=True)])
+    return [int(f.id or 0) for f in filed]
 
 
 def _sender(question: Question) -> tuple[str, int | str] | None:
@@ -91,26 +117,24 @@ def _sender(question: Question) -> tuple[str, int | str] | None:
     return ("phone", question.from_phone) if question.from_phone else None
 
 
-def _open_conversations(session: Session, questions: Sequence[Question]) -> dict[tuple[str, int | str], Conversation]:
+def _open_conversations(session: Session, questions: Sequence[Question]) -> dict[tuple[str, int | str], _Filing]:
     """The newest open conversation of each sender (later rows overwrite earlier ones)."""
     contacts = {q.contact_id for q in questions if q.contact_id is not None}
     phones = {q.from_phone for q in questions if q.contact_id is None and q.from_phone}
-    found: dict[tuple[str, int | str], Conversation] = {}
+    c = _CONVERSATIONS.c
+    columns = (c.id, c.assigned_to_id, c.last_message_at)
+    found: dict[tuple[str, int | str], _Filing] = {}
     if contacts:
-        for conversation in session.exec(
-                select(Conversation).where(col(Conversation.status) != S.closed,
-                                           col(Conversation.contact_id).in_(contacts))
-                .order_by(col(Conversation.id))).all():
-            found[("contact", conversation.contact_id or 0)] = conversation
+        for contact_id, *row in session.execute(
+                select(c.contact_id, *columns).where(c.status != S.closed, c.contact_id.in_(contacts))
+                .order_by(c.id)):
+            found[("contact", contact_id)] = _Filing(row[0], row[1] is not None, row[2])
     if phones:
-        rows = session.execute(
-            select(InboundMessage.from_phone, Conversation)
-            .join(Conversation, col(Conversation.id) == col(InboundMessage.conversation_id))
-            .where(col(Conversation.status) != S.closed, col(Conversation.contact_id).is_(None),
-                   col(InboundMessage.from_phone).in_(phones))
-            .order_by(col(Conversation.id))).all()
-        for phone, conversation in rows:
-            found[("phone", phone)] = conversation
+        for phone, *row in session.execute(
+                select(_INBOUND.c.from_phone, *columns).join(_CONVERSATIONS, c.id == _INBOUND.c.conversation_id)
+                .where(c.status != S.closed, c.contact_id.is_(None), _INBOUND.c.from_phone.in_(phones))
+                .order_by(c.id)):
+            found[("phone", phone)] = _Filing(row[0], row[1] is not None, row[2])
     return found
 
 
