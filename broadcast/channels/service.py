@@ -36,28 +36,12 @@ def queue_message(
     if not body.strip():
         raise ValidationFailed("Nội dung tin nhắn trống", field="text")
     contact_id = session.exec(select(Contact.id).where(Contact.phone == phone)).first()
-    delivery = outbox_message(to_phone=phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
-                              created_by_id=created_by_id, in_reply_to_id=in_reply_to_id, campaign_id=campaign_id)
+    delivery = Delivery(**outbox_row(to_phone=phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
+                                     created_by_id=created_by_id, in_reply_to_id=in_reply_to_id,
+                                     campaign_id=campaign_id))
     session.add(delivery)
     session.flush()
     return delivery
-
-
-def outbox_message(
-    *,
-    to_phone: str,
-    contact_id: int | None,
-    body: str,
-    kind: str,
-    channel: str = "sms",
-    created_by_id: int | None = None,
-    in_reply_to_id: int | None = None,
-    campaign_id: int | None = None,
-) -> Delivery:
-    """A queued, due-now outbox row for a phone already normalised."""
-    return Delivery(**outbox_row(to_phone=to_phone, contact_id=contact_id, body=body, kind=kind, channel=channel,
-                                 created_by_id=created_by_id, in_reply_to_id=in_reply_to_id,
-                                 campaign_id=campaign_id))
 
 
 def outbox_row(
