@@ -18,7 +18,6 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,11 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
+from bench.support import postgres_database  # noqa: E402
 from broadcast.config import load_settings  # noqa: E402
 from broadcast.db import make_engine, upgrade  # noqa: E402
 from broadcast.engagement import metrics  # noqa: E402
 from broadcast.engagement.rollup import refresh_rollup  # noqa: E402
-from tests.pg import find_postgres  # noqa: E402
 
 SEED = [
     ("communes", "INSERT INTO commune (code, province_code, name, division_type, codename, legal_aid_contact, "
@@ -111,16 +110,7 @@ def main() -> None:
     parser.add_argument("--communes", type=int, default=100)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    server = None
-    url = args.database_url
-    if not url:
-        server = find_postgres()
-        if server is None:
-            sys.exit("PostgreSQL is not installed; pass --database-url")
-        name = f"bench_metrics_{uuid.uuid4().hex[:8]}"
-        server.create_database(name)
-        url = server.url_for(name)
-    try:
+    with postgres_database(args.database_url, "bench_metrics") as url:
         upgrade(url)
         settings = load_settings(database_url=url, _env_file=None)
         engine = make_engine(url)
@@ -185,9 +175,6 @@ def main() -> None:
               f"failed {funnel['failed']:,}, unique clicks {funnel['unique_clicks']:,}, "
               f"cost {funnel['estimated_cost']:,.2f} {settings.sms_price_unit}")
         engine.dispose()
-    finally:
-        if server is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

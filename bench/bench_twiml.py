@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,13 +27,13 @@ import httpx  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
+from bench.support import broadcast_serve, free_port  # noqa: E402
 from broadcast.audio.service import campaign_audio, render_clip_now  # noqa: E402
 from broadcast.campaigns.schemas import ContentIn  # noqa: E402
 from broadcast.channels.models import Delivery  # noqa: E402
 from broadcast.channels.voice_clips import render_prompts  # noqa: E402
 from broadcast.config import load_settings  # noqa: E402
 from broadcast.db import make_engine, upgrade  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
 from tests.support.seed import approved_campaign, seed_contacts, start  # noqa: E402
 
 TOKEN = "bench-auth-token-0123456789"
@@ -64,21 +63,6 @@ def seed(env: dict[str, str], residents: int) -> list[int]:
                if i is not None]
     engine.dispose()
     return ids
-
-
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen([sys.executable, "-m", "broadcast.cli", "serve", "--port", str(port)], env=env,
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("broadcast serve did not start: " + (server.stderr.read() if server.stderr else b"").decode())
 
 
 async def fire(base: str, requests: list[tuple[str, dict[str, str], str]], concurrency: int) -> list[float]:
@@ -137,17 +121,13 @@ def main() -> None:
             "POST /voice/gather (key 1)": [signed(f"/voice/gather?d={ids[i % len(ids)]}&n=1",
                                                   {**call(i), "Digits": "1"}) for i in range(args.requests)],
         }
-        server = serve(env, port)
-        try:
+        with broadcast_serve(env, port):
             asyncio.run(fire(base, phases["POST /voice/twiml"][:200], args.concurrency))  # warm-up
             results, rates = {}, {}
             for name, reqs in phases.items():
                 t0 = time.perf_counter()
                 results[name] = asyncio.run(fire(base, reqs, args.concurrency))
                 rates[name] = len(reqs) / (time.perf_counter() - t0)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     backend = "PostgreSQL" if args.database_url else "SQLite"
     print(f"TwiML endpoints, {args.requests} requests per phase, concurrency {args.concurrency}, "
           f"`broadcast serve` on {backend}, loopback")

@@ -21,10 +21,8 @@ import asyncio
 import itertools
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import warnings
@@ -36,25 +34,18 @@ sys.path.insert(0, str(ROOT))
 
 warnings.filterwarnings("ignore", message=".*starlette.testclient.*")  # imported by the test helpers
 
-import httpx  # noqa: E402
 import uvloop  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
+from bench.support import broadcast_serve, free_port, postgres_database  # noqa: E402
 from broadcast.db import make_engine, upgrade  # noqa: E402
 from tests.engagement.conftest import inbound_params  # noqa: E402
-from tests.pg import find_postgres  # noqa: E402
 
 TARGET = 500  # webhook requests/s the issue asks for, sustained
 TOKEN = "bench-auth-token"
 ACCOUNT = "AC" + "1" * 32
 Request = tuple[str, dict[str, str], str]  # path, form, signature
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(url: str, residents: int) -> None:
@@ -177,16 +168,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    server = None
-    failed = True
-    url = args.database_url
-    if not url:
-        server = find_postgres()
-        if server is None:
-            sys.exit("PostgreSQL is not installed; pass --database-url")
-        name = f"bench_webhooks_{uuid.uuid4().hex[:8]}"
-        server.create_database(name)
-        url = server.url_for(name)
+    with postgres_database(args.database_url, "bench_webhooks") as url:
+        failed = run(args, url)
+    sys.exit(1 if failed else 0)
+
+
+def run(args: argparse.Namespace, url: str) -> bool:
+    """All phases against one server; True when a target was missed or rows are missing."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     upgrade(url)
@@ -199,73 +187,56 @@ def main() -> None:
            "TWILIO_SIMULATOR": "false", "TWILIO_API_BASE_URL": f"http://127.0.0.1:{simulator_port}"}
     twilio = subprocess.Popen([sys.executable, "-m", "broadcast.cli", "simulator", "--port", str(simulator_port)],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # A file, never a pipe nobody reads: a full pipe would stall the server on its next log line.
-    log = tempfile.NamedTemporaryFile(prefix="bench-serve-", suffix=".log", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "broadcast.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                sys.exit("broadcast serve did not start: " + Path(log.name).read_text()[-2000:])
-            time.sleep(0.2)
-        half_s, half_i = args.status // 2, args.inbound // 2
-        status, inbound = build(base, args.status, args.inbound)
-        host = base.removeprefix("http://")
-        mixed = [r for pair in itertools.zip_longest(status[half_s:], inbound[half_i:]) for r in pair if r]
-        # The floor, in the same run: the cheapest request that touches the database (GET /healthz, SELECT 1).
-        healthz = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-        phases = [("GET /healthz", [healthz] * half_s),
-                  ("status callbacks", [encode(host, r) for r in status[:half_s]]),
-                  ("incoming SMS", [encode(host, r) for r in inbound[:half_i]]),
-                  (f"mixed {len(status) - half_s}+{len(inbound) - half_i}", [encode(host, r) for r in mixed])]
-        print(f"broadcast serve on PostgreSQL; {args.clients} client processes, {args.concurrency} connections")
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run")
-        print(f"{'phase':<18}{'requests':>9}{'seconds':>9}{'req/s':>9}{'vs healthz':>11}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'non-200':>9}{'server CPU ms/req':>19}")
-        floor = 0.0
-        slow = []
-        for label, requests in phases:
-            cpu0 = cpu_seconds(proc.pid)
-            seconds, _ok, bad, lat = fire(base, requests, args.concurrency, args.clients)
-            cpu = (cpu_seconds(proc.pid) - cpu0) / len(requests) * 1000
-            rate = len(requests) / seconds
-            floor = floor or rate
-            print(f"{label:<18}{len(requests):>9}{seconds:>9.2f}{rate:>9.0f}{rate / floor:>10.2f}x"
-                  f"{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}{bad:>9}{cpu:>19.2f}")
-            if label != "GET /healthz" and (rate < TARGET or bad):
-                slow.append(label)
-        engine = make_engine(url)
-        with engine.connect() as conn:
-            delivered = conn.execute(text("SELECT count(*) FROM delivery WHERE status = 'delivered' "
-                                          "AND kind = 'campaign'")).scalar()
-            stored = conn.execute(text("SELECT count(*) FROM inbound_message")).scalar()
-            questions = conn.execute(text("SELECT count(*) FROM inbound_message WHERE conversation_id IS NOT NULL"
-                                          )).scalar()
-            expected_q = sum(1 for _, form, _ in inbound if form["Body"].startswith(("Cho", "Lương")))
-        engine.dispose()
-        print(f"rows after: delivered {delivered}/{len(status)}, incoming stored {stored}/{len(inbound)}, "
-              f"questions in the inbox {questions}/{expected_q}")
-        complete = (delivered, stored, questions) == (len(status), len(inbound), expected_q)
-        print("NOTHING DROPPED" if complete else "ROWS MISSING")
-        if slow:
-            print(f"under {TARGET} requests/s or with errors: {', '.join(slow)}")
-        failed = bool(slow) or not complete
+        with broadcast_serve(env, port) as proc:
+            return measure(args, url, base, proc)
     finally:
         twilio.terminate()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if server is not None:
-            server.stop()
-    sys.exit(1 if failed else 0)
+
+
+def measure(args: argparse.Namespace, url: str, base: str, proc: subprocess.Popen[bytes]) -> bool:
+    half_s, half_i = args.status // 2, args.inbound // 2
+    status, inbound = build(base, args.status, args.inbound)
+    host = base.removeprefix("http://")
+    mixed = [r for pair in itertools.zip_longest(status[half_s:], inbound[half_i:]) for r in pair if r]
+    # The floor, in the same run: the cheapest request that touches the database (GET /healthz, SELECT 1).
+    healthz = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    phases = [("GET /healthz", [healthz] * half_s),
+              ("status callbacks", [encode(host, r) for r in status[:half_s]]),
+              ("incoming SMS", [encode(host, r) for r in inbound[:half_i]]),
+              (f"mixed {len(status) - half_s}+{len(inbound) - half_i}", [encode(host, r) for r in mixed])]
+    print(f"broadcast serve on PostgreSQL; {args.clients} client processes, {args.concurrency} connections")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run")
+    print(f"{'phase':<18}{'requests':>9}{'seconds':>9}{'req/s':>9}{'vs healthz':>11}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'non-200':>9}{'server CPU ms/req':>19}")
+    floor = 0.0
+    slow = []
+    for label, requests in phases:
+        cpu0 = cpu_seconds(proc.pid)
+        seconds, _ok, bad, lat = fire(base, requests, args.concurrency, args.clients)
+        cpu = (cpu_seconds(proc.pid) - cpu0) / len(requests) * 1000
+        rate = len(requests) / seconds
+        floor = floor or rate
+        print(f"{label:<18}{len(requests):>9}{seconds:>9.2f}{rate:>9.0f}{rate / floor:>10.2f}x"
+              f"{pct(lat, 0.5):>9.1f}{pct(lat, 0.99):>9.1f}{bad:>9}{cpu:>19.2f}")
+        if label != "GET /healthz" and (rate < TARGET or bad):
+            slow.append(label)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        delivered = conn.execute(text("SELECT count(*) FROM delivery WHERE status = 'delivered' "
+                                      "AND kind = 'campaign'")).scalar()
+        stored = conn.execute(text("SELECT count(*) FROM inbound_message")).scalar()
+        questions = conn.execute(text("SELECT count(*) FROM inbound_message WHERE conversation_id IS NOT NULL"
+                                      )).scalar()
+        expected_q = sum(1 for _, form, _ in inbound if form["Body"].startswith(("Cho", "Lương")))
+    engine.dispose()
+    print(f"rows after: delivered {delivered}/{len(status)}, incoming stored {stored}/{len(inbound)}, "
+          f"questions in the inbox {questions}/{expected_q}")
+    complete = (delivered, stored, questions) == (len(status), len(inbound), expected_q)
+    print("NOTHING DROPPED" if complete else "ROWS MISSING")
+    if slow:
+        print(f"under {TARGET} requests/s or with errors: {', '.join(slow)}")
+    return bool(slow) or not complete
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from broadcast.config import Settings, load_settings
 from broadcast.db import make_engine, upgrade
 from tests.pg import PostgresServer, find_postgres
+from tests.support.needs import missing
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -41,7 +42,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_server() -> Iterator[PostgresServer]:
     server = find_postgres()
     if server is None:
-        pytest.skip("PostgreSQL is not installed here (.ci/run installs it); set TEST_DATABASE_URL")
+        missing("PostgreSQL (or TEST_DATABASE_URL)")
     try:
         yield server
     finally:

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from broadcast.accounts import service as accounts
 from broadcast.engagement.models import Conversation
+from tests.support.needs import missing
 from tests.support.seed import approved_campaign, seed_contacts
 
 ROLES = ["admin", "officer", "approver", "radio_operator", "viewer"]
@@ -83,7 +84,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed here (.ci/run installs it)")
+        missing("Chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

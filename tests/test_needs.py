@@ -1,0 +1,16 @@
+"""A missing PostgreSQL or Chromium skips a test on a developer's machine and fails it in CI."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.needs import missing
+
+
+def test_missing_skips_locally_and_fails_under_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BROADCAST_TESTS_STRICT", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
+        missing("Chromium")
+    monkeypatch.setenv("BROADCAST_TESTS_STRICT", "1")
+    with pytest.raises(pytest.fail.Exception, match="requires it"):
+        missing("Chromium")
