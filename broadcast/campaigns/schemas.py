@@ -34,7 +34,32 @@ class AudienceIn(BaseModel):
     languages: list[str] = []
 
 
-class CampaignCreate(BaseModel):
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class SendingRules(BaseModel):
+    """A campaign's own sending rules, the same when creating and editing (None: the settings' default)."""
+
+    quiet_hours_start: str | None = Field(default=None, pattern=HHMM)
+    quiet_hours_end: str | None = Field(default=None, pattern=HHMM)
+    daily_cap: int | None = Field(default=None, ge=0)
+    expires_at: datetime | None = None
+    rate_per_second: float | None = Field(default=None, gt=0)
+    voice_machine_detection: str | None = Field(default=None, pattern="^(off|leave_message|hang_up)$")
+    voice_max_retries: int | None = Field(default=None, ge=0, le=5)
+    voice_retry_seconds: int | None = Field(default=None, ge=1)
+    voice_window_start: str | None = Field(default=None, pattern=HHMM)
+    voice_window_end: str | None = Field(default=None, pattern=HHMM)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone offset, e.g. 2026-12-01T17:00:00+07:00")
+        return value
+
+
+class CampaignCreate(SendingRules):
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
     channels: list[str] = ["sms"]
@@ -46,29 +71,11 @@ class CampaignCreate(BaseModel):
     ask_rating: bool = False
     sms_fallback_for_voice: bool = False
     link_enabled: bool = False
-    quiet_hours_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    quiet_hours_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    daily_cap: int | None = Field(default=None, ge=0)
-    expires_at: datetime | None = None
-    rate_per_second: float | None = Field(default=None, gt=0)
-    # Voice calls (None: the settings' default)
-    voice_machine_detection: str | None = Field(default=None, pattern="^(off|leave_message|hang_up)$")
-    voice_max_retries: int | None = Field(default=None, ge=0, le=5)
-    voice_retry_seconds: int | None = Field(default=None, ge=1)
-    voice_window_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    voice_window_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     _channels = field_validator("channels")(_check_channels)
 
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone offset, e.g. 2026-12-01T17:00:00+07:00")
-        return value
 
-
-class CampaignUpdate(BaseModel):
+class CampaignUpdate(SendingRules):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     channels: list[str] | None = None
@@ -80,17 +87,6 @@ class CampaignUpdate(BaseModel):
     ask_rating: bool | None = None
     sms_fallback_for_voice: bool | None = None
     link_enabled: bool | None = None
-    quiet_hours_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    quiet_hours_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    daily_cap: int | None = Field(default=None, ge=0)
-    expires_at: datetime | None = None
-    rate_per_second: float | None = Field(default=None, gt=0)
-    # Voice calls (None: the settings' default)
-    voice_machine_detection: str | None = Field(default=None, pattern="^(off|leave_message|hang_up)$")
-    voice_max_retries: int | None = Field(default=None, ge=0, le=5)
-    voice_retry_seconds: int | None = Field(default=None, ge=1)
-    voice_window_start: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    voice_window_end: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     _channels = field_validator("channels")(_check_channels)
 

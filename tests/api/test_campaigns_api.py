@@ -119,3 +119,19 @@ def test_approval_through_the_api_programmes_the_loudspeaker_bulletin(client: An
         clips = session.exec(select(AudioClip).where(AudioClip.campaign_id == cid)).all()
     assert [a.commune_code for a in airings] == ["32248"]
     assert len(clips) == 2  # the loudspeaker bulletin and the call clip, rendered in the background
+
+
+def test_create_and_edit_check_the_sending_rules_alike(client: Any, engine: Engine) -> None:
+    """Creating and editing share one set of rules: a time without a zone or a bad HH:MM is refused on both."""
+    bad_rules = [({"expires_at": "2026-12-01T17:00:00"}, "expires_at"),
+                 ({"quiet_hours_start": "25:00"}, "quiet_hours_start"),
+                 ({"voice_window_end": "7h"}, "voice_window_end")]
+    for rules, field in bad_rules:
+        created = client.post("/api/v1/campaigns", json={"title": "Luật", "sms_text": "Nội dung", **rules})
+        assert created.status_code == 422 and created.json()["field"] == field
+    cid = client.post("/api/v1/campaigns", json={"title": "Luật", "sms_text": "Nội dung"}).json()["id"]
+    for rules, field in bad_rules:
+        edited = client.patch(f"/api/v1/campaigns/{cid}", json=rules)
+        assert edited.status_code == 422 and edited.json()["field"] == field
+    ok = client.patch(f"/api/v1/campaigns/{cid}", json={"expires_at": "2026-12-01T17:00:00+07:00"})
+    assert ok.status_code == 200

@@ -8,7 +8,6 @@ import itertools
 import json
 import queue
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -17,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from broadcast.channels.gateway import sign
+from broadcast.channels.simulator.threaded import ThreadedServer, serve_in_thread
 
 
 @dataclass
@@ -71,8 +70,7 @@ class GatewaySimulator:
         self._outbox: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._busy = 0
         self._busy_lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ThreadedServer | None = None
         self._worker: threading.Thread | None = None
         self.app = Starlette(routes=[
             Route("/messages", self._send, methods=["POST"]), Route("/message", self._send, methods=["POST"]),
@@ -90,35 +88,18 @@ class GatewaySimulator:
         if self._worker is None:
             self._worker = threading.Thread(target=self._deliver_webhooks, name="gateway-sim-webhooks", daemon=True)
             self._worker.start()
-        if self._server is not None:
+        if self._running is not None:
             return self.base_url
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(256)
-        self.port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                               access_log=False, lifespan="off", timeout_graceful_shutdown=1))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                                  name=f"gateway-simulator:{self.port}")
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("gateway simulator did not start")
-            time.sleep(0.005)
-        self._server, self._thread = server, thread
+        running = serve_in_thread(self.app, self.host, self.port, name="gateway-simulator", timeout=timeout)
+        self.port, self._running = running.port, running
         self.base_url = f"http://{self.host}:{self.port}"
         return self.base_url
 
     def stop(self) -> None:
         """Stop serving (webhooks already queued are still delivered)."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._running is not None:
+            self._running.stop()
+        self._running = None
 
     def go_down(self) -> None:
         """The phone drops off the network: connections are refused until `come_up()`."""

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,6 +18,7 @@ from broadcast.channels.simulator.calls import Behaviour, CallsApi, CallState, S
 from broadcast.channels.simulator.calls_flow import CallPlayer
 from broadcast.channels.simulator.control import control_routes
 from broadcast.channels.simulator.state import RecordedRequest, SimMessage, SimulatorState
+from broadcast.channels.simulator.threaded import ThreadedServer, serve_in_thread
 
 
 def create_app(
@@ -82,52 +80,32 @@ class TwilioSimulator:
         self.dispatcher = CallbackDispatcher(self.state, auth_token, workers=callback_workers)
         self.player = CallPlayer(CallState(), auth_token)
         self.app = create_app(self.state, account_sid, auth_token, self.dispatcher, strict_sender_id, self.player)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._running: ThreadedServer | None = None
         self.base_url = ""
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> str:
         """Serve in a background thread; returns the base URL (port 0 picks a free port)."""
-        if self._server is not None:
+        if self._running is not None:
             return self.base_url
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(2048)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning",
-                                access_log=False, lifespan="on", timeout_graceful_shutdown=2,
-                                backlog=2048)
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                  name=f"twilio-simulator:{self.port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("Twilio simulator did not start")
-            time.sleep(0.005)
-        self._server, self._thread = server, thread
+        running = serve_in_thread(self.app, self.host, self.port, name="twilio-simulator", backlog=2048,
+                                  lifespan="on", graceful_seconds=2, timeout=timeout)
+        self.port, self._running = running.port, running
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.base_url = f"http://{host}:{self.port}"
         return self.base_url
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._running is not None:
+            self._running.stop()
+        self._running = None
 
     def serve_forever(self) -> None:
         """Block until the server thread ends (Ctrl-C stops it)."""
         try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(timeout=0.5)
+            while self._running is not None and self._running.thread.is_alive():
+                self._running.thread.join(timeout=0.5)
         finally:
             self.stop()
 
