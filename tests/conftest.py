@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine
 
 from broadcast.config import Settings, load_settings
@@ -23,6 +24,11 @@ from tests.pg import PostgresServer, find_postgres
 from tests.support.needs import missing
 
 BACKENDS = ["sqlite", "postgresql"]
+
+# CI runs property tests derandomised (HYPOTHESIS_PROFILE=ci in .ci/run): a red build is reproducible and
+# never depends on the draw of the day; developers' runs keep exploring new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
