@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
 from broadcast import __version__
-from broadcast.config import Settings, get_settings
+from broadcast.config import Settings, get_settings, refuse_unsafe
 from broadcast.db import make_engine, upgrade
 from broadcast.exceptions import BroadcastError
 
@@ -32,6 +32,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; `background` services run for the app's lifetime (serve passes the defaults)."""
     settings = settings or get_settings()
+    refuse_unsafe(settings)  # never serve an https site on a published session key or a simulated provider
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -33,6 +33,19 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _production_settings() -> Settings:
+    """Settings for a long-running process: refused with one line when unsafe for production."""
+    from broadcast.config import refuse_unsafe
+
+    settings = _settings()
+    try:
+        refuse_unsafe(settings)
+    except BroadcastError as exc:
+        err.print(exc.message, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return settings
+
+
 def _mount_optional() -> None:
     """Sub-commands owned by other domains."""
     from broadcast.accounts.cli import tokens_app, users_app
@@ -91,7 +104,7 @@ def serve(
     """Run the web app and API, with the scheduler and dispatcher in the same process."""
     from broadcast.runtime import serve as run
 
-    run(_settings(), host=host, port=port)
+    run(_production_settings(), host=host, port=port)
 
 
 @app.command()
@@ -99,7 +112,7 @@ def worker() -> None:
     """Run the SMS/voice dispatcher alone (several may run against one PostgreSQL)."""
     from broadcast.runtime import run_worker
 
-    run_worker(_settings())
+    run_worker(_production_settings())
 
 
 @app.command()
@@ -107,7 +120,7 @@ def scheduler() -> None:
     """Run the campaign scheduler alone (with several against one PostgreSQL, one is active)."""
     from broadcast.runtime import run_scheduler
 
-    run_scheduler(_settings())
+    run_scheduler(_production_settings())
 
 
 @app.command()
@@ -132,7 +145,7 @@ def demo(
     from broadcast.demo import seed_demo
     from broadcast.runtime import serve as run
 
-    settings = _settings()
+    settings = _production_settings() if not seed_only else _settings()
     summary = seed_demo(settings)
     console.print(summary, soft_wrap=True)
     if not seed_only:

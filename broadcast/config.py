@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from broadcast.exceptions import ConfigurationError
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# The published development key: anyone can sign a session cookie with it, so https deployments refuse it.
+DEFAULT_SECRET_KEY = "change-me-in-production-please-32+chars"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -29,7 +32,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Asia/Ho_Chi_Minh"
     province_code: str = "96"
-    secret_key: SecretStr = SecretStr("change-me-in-production-please-32+chars")
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs,
+    # e.g. 127.0.0.1 behind Caddy on the same machine). Empty: no proxy is trusted, the peer address is the client.
+    forwarded_allow_ips: str = ""
 
     # Twilio (an empty API base URL means the real api.twilio.com)
     twilio_account_sid: str = "AC00000000000000000000000000000000"
@@ -208,6 +214,34 @@ class Settings(BaseSettings):
     @property
     def airing_slot_times(self) -> list[time]:
         return [time.fromisoformat(s) for s in self.airing_slots.split(",")]
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Settings that would make an https (production) deployment unsafe, one line each naming the setting."""
+    if not settings.public_base_url.startswith("https://"):
+        return []  # a local demo or test on http: the defaults are what it is meant to run on
+    problems = []
+    key = settings.secret_key.get_secret_value()
+    if key == DEFAULT_SECRET_KEY:
+        problems.append("SECRET_KEY is the published default: anyone could sign a session cookie; set a random "
+                        "value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(f"SECRET_KEY is too short ({len(key)} characters; at least {MIN_SECRET_KEY_LENGTH})")
+    if settings.twilio_simulator:
+        problems.append("TWILIO_SIMULATOR is on: no real SMS would leave; set TWILIO_SIMULATOR=false with real "
+                        "Twilio credentials")
+    if settings.gateway_simulator:
+        problems.append("GATEWAY_SIMULATOR is on: a simulated phone would take the demo communes; set "
+                        "GATEWAY_SIMULATOR=false")
+    return problems
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Stop a start on an unsafe production configuration, with one line naming the setting."""
+    problems = production_problems(settings)
+    if problems:
+        raise ConfigurationError(f"Refusing to start on {settings.public_base_url}: {problems[0]}",
+                                 problems=problems)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -116,7 +116,7 @@ def _seed_campaigns(session: Session) -> list[int]:
     return made
 
 
-DEMO_USERS = [  # (username, role, communes, phone): passwords are "<username>-demo"
+DEMO_USERS = [  # (username, role, communes, phone): passwords are "<username>-demo-camau"
     ("admin", "admin", [], None),
     ("canbo", "officer", [], "0912000001"),
     ("pheduyet", "approver", [], None),
@@ -129,7 +129,7 @@ def _seed_users(session: Session) -> str | None:
     """Demo accounts; returns a fresh API token for admin (tokens are shown once)."""
     for username, role, communes, phone in DEMO_USERS:
         if accounts.by_username(session, username) is None:
-            accounts.create_user(session, username=username, password=f"{username}-demo", role=role,
+            accounts.create_user(session, username=username, password=f"{username}-demo-camau", role=role,
                                  communes=communes, phone=phone, actor="demo")
     admin = accounts.by_username(session, "admin")
     return accounts.create_token(session, admin, name="demo") if admin is not None else None
@@ -169,7 +169,7 @@ def seed_demo(settings: Settings) -> str:
             communes = session.exec(select(func.count()).select_from(Commune)).one()
     finally:
         engine.dispose()
-    users = ", ".join(f"{name}/{name}-demo ({role})" for name, role, _, _ in DEMO_USERS)
+    users = ", ".join(f"{name}/{name}-demo-camau ({role})" for name, role, _, _ in DEMO_USERS)
     return (f"Demo: {communes} xã/phường, {residents} người dân (+{added}), "
             f"{len(created)} chiến dịch mới, {clips} đoạn âm thanh vừa tạo.\n"
             f"Tài khoản: {users}\n"

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from broadcast.accounts.models import ApiToken, AuditLog, Role, User, UserCommune
+from broadcast.accounts.models import ApiToken, AuditLog, LoginFailure, Role, User, UserCommune
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
 from broadcast.campaigns.models import (
     BulletinLevel,
@@ -65,6 +65,7 @@ __all__ = [
     "GroupMember",
     "InboundMessage",
     "Language",
+    "LoginFailure",
     "Role",
     "RunStatus",
     "Tag",

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import TypedDict
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -118,7 +119,22 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
 
     configure_logging()
     app = create_app(settings, background=default_services(settings))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **proxy_options(settings))
+
+
+class ProxyOptions(TypedDict):
+    proxy_headers: bool
+    forwarded_allow_ips: str
+
+
+def proxy_options(settings: Settings) -> ProxyOptions:
+    """uvicorn's proxy handling: X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS.
+
+    uvicorn's own default trusts 127.0.0.1, so any local process could choose the client address the login
+    limiter keys on; here nothing is trusted unless configured.
+    """
+    allowed = settings.forwarded_allow_ips.strip()
+    return ProxyOptions(proxy_headers=bool(allowed), forwarded_allow_ips=allowed or "127.0.0.1")
 
 
 def run_worker(settings: Settings) -> None:

@@ -72,3 +72,12 @@ def refresh_metrics() -> int:
     ctx = _require()
     with session_scope(ctx.engine) as session:
         return refresh_rollup(session, ctx.settings)
+
+
+def tidy() -> int:
+    """Housekeeping of short-lived rows: sign-in failures past the limiter's window."""
+    from broadcast.accounts.limits import forget_expired
+
+    ctx = _require()
+    with session_scope(ctx.engine) as session:
+        return forget_expired(session, now=ctx.clock())

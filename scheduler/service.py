@@ -98,6 +98,8 @@ class SchedulerService:
                           name="sync", misfire_grace_time=None, **common)
         scheduler.add_job(jobs.settle, "interval", seconds=self.settings.scheduler_housekeeping_seconds,
                           id="settle", name="settle", misfire_grace_time=None, **common)
+        scheduler.add_job(jobs.tidy, "interval", seconds=self.settings.scheduler_housekeeping_seconds,
+                          id="tidy", name="tidy", misfire_grace_time=None, **common)
         scheduler.add_job(jobs.refresh_metrics, "interval", seconds=self.settings.metrics_refresh_seconds,
                           id="metrics", name="metrics", misfire_grace_time=None, **common)
         log.info("scheduler started: %d campaign jobs", len(self._known))

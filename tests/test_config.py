@@ -55,3 +55,51 @@ def test_cli_stops_with_one_clear_line(tmp_path: Path) -> None:
 def test_postgres_urls_use_psycopg3() -> None:
     settings = load_settings(database_url="postgres://u:p@h/db", _env_file=None)
     assert settings.database_url == "postgresql+psycopg://u:p@h/db"
+
+
+# ---- an https (production) deployment refuses unsafe settings ----------------------------------
+
+
+SAFE_KEY = "k" * 48
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        ({}, "SECRET_KEY"),  # the published default key signs admin cookies for anyone
+        ({"secret_key": "short-key"}, "SECRET_KEY"),
+        ({"secret_key": SAFE_KEY}, "TWILIO_SIMULATOR"),
+        ({"secret_key": SAFE_KEY, "twilio_simulator": False, "gateway_simulator": True}, "GATEWAY_SIMULATOR"),
+    ],
+)
+def test_https_refuses_unsafe_settings(overrides: dict[str, object], names: str) -> None:
+    from broadcast.app import create_app
+
+    settings = load_settings(public_base_url="https://pbgdpl.camau.gov.vn", _env_file=None, **overrides)
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(settings)
+    assert names in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_https_with_safe_settings_starts_and_http_keeps_the_demo_defaults() -> None:
+    from broadcast.config import production_problems
+
+    safe = load_settings(public_base_url="https://pbgdpl.camau.gov.vn", secret_key=SAFE_KEY,
+                         twilio_simulator=False, _env_file=None)
+    assert production_problems(safe) == []
+    assert production_problems(load_settings(_env_file=None)) == []  # http: the demo's defaults
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "scheduler"])
+def test_long_running_commands_refuse_with_one_line(tmp_path: Path, command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "broadcast.cli", command],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PUBLIC_BASE_URL": "https://pbgdpl.camau.gov.vn",
+             "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SECRET_KEY" in lines[0], done.stderr
+    assert not (tmp_path / "x.db").exists()  # refused before touching anything

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from broadcast.accounts import csrf
 from broadcast.accounts.models import Role, User
 from broadcast.accounts.service import user_for_token
 from broadcast.deps import SessionDep
@@ -34,6 +35,12 @@ def current_user(request: Request, session: SessionDep) -> User:
         user = session.get(User, uid) if isinstance(uid, int) else None
         if user is not None and not user.is_active:
             user = None
+        # A browser sends the cookie with any site's form or fetch: a write must also prove it came from our
+        # pages (the session's CSRF token in a header, which another site cannot read or set).
+        if user is not None and request.method not in csrf.SAFE_METHODS \
+                and not csrf.matches(request, request.headers.get(csrf.HEADER)):
+            raise PermissionDenied(f"Thiếu mã chống giả mạo (CSRF): gửi tiêu đề {csrf.HEADER} của phiên đăng nhập, "
+                                   "hoặc dùng mã truy cập (Bearer)")
     if user is None:
         raise AuthenticationRequired("Cần đăng nhập")
     # Authentication is its own unit of work (token last-used time): end it now, so the request does not

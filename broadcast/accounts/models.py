@@ -70,3 +70,16 @@ class AuditLog(SQLModel, table=True):
     entity_id: str | None = Field(default=None, max_length=40)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in, kept for the limiter's window: shared by every web process through the database."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_key_at", "key", "at"),
+                      Index("ix_login_failure_address_at", "address", "at"))
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)
+    key: str = Field(max_length=64)  # sha256 of (username, address): no username is stored in clear
+    address: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

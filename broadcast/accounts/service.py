@@ -9,10 +9,12 @@ from sqlmodel import Session, col, select
 from broadcast.accounts import audit
 from broadcast.accounts.models import ApiToken, Role, User, UserCommune
 from broadcast.accounts.security import (
-    MIN_PASSWORD_LENGTH,
+    MAX_PASSWORD_LENGTH,
     hash_password,
     needs_rehash,
     new_token,
+    password_problem,
+    spend_like_a_verification,
     token_digest,
     verify_password,
 )
@@ -40,8 +42,9 @@ def create_user(
         raise ValidationFailed("Tên đăng nhập trống", field="username")
     if role not in Role.__members__:
         raise ValidationFailed(f"Vai trò không hợp lệ: {role} (chọn {', '.join(Role)})", field="role")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(f"Mật khẩu cần ít nhất {MIN_PASSWORD_LENGTH} ký tự", field="password")
+    problem = password_problem(password, personal=[username, full_name, *full_name.split()])
+    if problem:
+        raise ValidationFailed(problem, field="password")
     if role == Role.radio_operator and not communes:
         raise ValidationFailed("Cán bộ đài truyền thanh cần gắn với ít nhất một xã/phường", field="communes")
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
@@ -80,9 +83,12 @@ def by_username(session: Session, username: str) -> User | None:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this password, or None (same answer for unknown user and wrong password)."""
-    user = by_username(session, username)
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    """The active user with this password, or None (same answer, and the same time, for an unknown user)."""
+    user = by_username(session, username[:200])
+    if user is None or not user.is_active or len(password) > MAX_PASSWORD_LENGTH:
+        spend_like_a_verification(password)
+        return None
+    if not verify_password(user.password_hash, password):
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -100,6 +100,9 @@ class CampaignContent(SQLModel, table=True):
     channel: str = Field(sa_type=String(12))
     language: str = Field(default="vi", sa_type=String(2))
     body: str = Field(sa_column=Column(Text, nullable=False))
+    # What the audio engine reads (the normalised script), frozen when the campaign is approved: a later edit of
+    # the pronunciation dictionary cannot change what an approved bulletin says.
+    spoken_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class CampaignRun(SQLModel, table=True):

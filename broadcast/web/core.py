@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from broadcast.accounts import csrf
 from broadcast.accounts.deps import sees_phones
 from broadcast.accounts.models import Role, User
 from broadcast.config import Settings
@@ -25,9 +25,9 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_FIELD = csrf.FIELD
+CSRF_HEADER = csrf.HEADER
+SAFE_METHODS = csrf.SAFE_METHODS
 
 # Page access by role (the JSON API has its own rules in broadcast/api.py).
 ALL = frozenset(Role)
@@ -108,25 +108,20 @@ def page_user(roles: Collection[str]) -> Callable[..., User]:
 
 def csrf_token(request: Request) -> str:
     """The session's CSRF token (created on first use)."""
-    token = request.session.get("csrf")
-    if not isinstance(token, str) or len(token) < 20:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
+    return csrf.session_token(request)
 
 
 async def csrf_protect(request: Request) -> None:
     """Router dependency: every unsafe request from pages must carry the session's token (form field or header)."""
     if request.method in SAFE_METHODS:
         return
-    expected = request.session.get("csrf")
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await request.form()).get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-    if not isinstance(expected, str) or not sent or not secrets.compare_digest(expected, sent):
+    if not csrf.matches(request, sent):
         raise PageForbidden("error.csrf")
 
 

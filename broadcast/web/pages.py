@@ -34,7 +34,6 @@ def mount(app: FastAPI) -> None:
                    gateways):
         app.include_router(module.router)
     app.mount("/static/web", StaticFiles(directory=STATIC_DIR), name="web-static")
-    app.state.login_limiter = auth.LoginLimiter()
 
     @app.exception_handler(LoginRequired)
     async def to_login(_request: Request, exc: LoginRequired) -> Response:

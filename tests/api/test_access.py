@@ -85,3 +85,25 @@ def test_personal_tokens(client: Any) -> None:
     token = client.post("/api/v1/me/tokens", json={"name": "laptop"}).json()["token"]
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["username"] == "admin" and me["role"] == "admin"
+
+
+def test_cookie_writes_to_the_api_need_the_sessions_csrf_token(anonymous_client: Any, engine: Engine) -> None:
+    """A signed-in browser's cookie alone cannot write through the JSON API (another site could send it)."""
+    from tests.web.conftest import csrf_of, login, seed_web
+
+    seed_web(engine)
+    assert login(anonymous_client, "officer").status_code == 303
+    assert anonymous_client.get("/api/v1/me").status_code == 200  # reading with the cookie is fine
+    forged = anonymous_client.post("/api/v1/me/tokens", json={"name": "x"})
+    assert forged.status_code == 403
+    assert "CSRF" in forged.json()["message"]
+    wrong = anonymous_client.post("/api/v1/me/tokens", json={"name": "x"}, headers={"X-CSRF-Token": "nope" * 10})
+    assert wrong.status_code == 403
+    token = csrf_of(anonymous_client, "/")
+    made = anonymous_client.post("/api/v1/me/tokens", json={"name": "x"}, headers={"X-CSRF-Token": token})
+    assert made.status_code == 201
+    # A bearer token is not sent by browsers on their own: no CSRF token needed.
+    anonymous_client.cookies.clear()
+    bearer = anonymous_client.post("/api/v1/me/tokens", json={"name": "y"},
+                                   headers={"Authorization": f"Bearer {made.json()['token']}"})
+    assert bearer.status_code == 201

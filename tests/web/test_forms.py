@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from sqlmodel import Session, select
 from broadcast.campaigns.models import Campaign
 from broadcast.contacts.models import Contact
 from broadcast.web import i18n
-from broadcast.web.auth import LoginLimiter
 from tests.web.conftest import Seeded, csrf_of, login
 
 
@@ -42,17 +42,50 @@ def test_json_api_with_a_bearer_token_needs_no_csrf(client: Any) -> None:
     assert response.status_code == 200 and response.json()["segments"] == 1
 
 
-def test_login_is_rate_limited_per_username_and_address(anonymous_client: Any, seeded: Seeded) -> None:
-    now = [1000.0]
-    anonymous_client.app.state.login_limiter = LoginLimiter(clock=lambda: now[0])
+def _age_login_failures(engine: Engine, minutes: int) -> None:
+    """Move recorded failures back in time (the limiter's window slides over the database's rows)."""
+    from sqlalchemy import update
+
+    from broadcast.accounts.models import LoginFailure
+
+    with Session(engine) as session:
+        for row in session.exec(select(LoginFailure)).all():
+            session.execute(update(LoginFailure).where(LoginFailure.id == row.id)  # type: ignore[arg-type]
+                            .values(at=row.at - timedelta(minutes=minutes)))
+        session.commit()
+
+
+def test_login_is_rate_limited_per_username_and_address(anonymous_client: Any, seeded: Seeded,
+                                                        engine: Engine) -> None:
     for _ in range(5):
         response = login(anonymous_client, "officer", "sai-mat-khau")
         assert response.status_code == 401 and "không đúng" in response.text
     locked = login(anonymous_client, "officer")  # the right password is refused too while locked
     assert locked.status_code == 429 and "thử lại sau 15 phút" in locked.text
     assert login(anonymous_client, "approver").status_code == 303  # other usernames are not affected
-    now[0] += 15 * 60 + 1
+    _age_login_failures(engine, 15)
     assert login(anonymous_client, "officer").status_code == 303
+
+
+def test_login_limit_is_shared_by_every_web_process(settings: Any, seeded: Seeded) -> None:
+    """Failures counted by one app instance (one process behind the proxy) lock the others too."""
+    from fastapi.testclient import TestClient
+
+    from broadcast.app import create_app
+
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        for client in (first, second, first, second, first):
+            assert login(client, "officer", "sai-mat-khau").status_code == 401
+        assert login(second, "officer").status_code == 429
+        assert login(first, "officer").status_code == 429
+
+
+def test_many_usernames_from_one_address_are_limited_too(anonymous_client: Any, seeded: Seeded) -> None:
+    from broadcast.accounts.limits import MAX_ADDRESS_FAILURES
+
+    for n in range(MAX_ADDRESS_FAILURES):
+        assert login(anonymous_client, f"khong-co-{n}", "sai-mat-khau").status_code == 401
+    assert login(anonymous_client, "officer").status_code == 429
 
 
 def xlsx(rows: list[list[object]]) -> bytes:
@@ -165,3 +198,29 @@ def test_vietnamese_number_and_date_formats() -> None:
     moment = datetime(2025, 12, 31, 17, 30, tzinfo=UTC)
     zone = ZoneInfo("Asia/Ho_Chi_Minh")
     assert i18n.fmt_datetime(moment, zone) == "00:30 01/01/2026" and i18n.fmt_date(moment, zone) == "01/01/2026"
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_the_limiter_keys_on_the_address_the_configured_proxy_reports(settings: Any, seeded: Seeded,
+                                                                      trusted: bool) -> None:
+    """X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS: a client cannot pick a new address per guess."""
+    import httpx
+
+    from broadcast.app import create_app
+    from broadcast.channels.simulator.threaded import serve_in_thread
+    from broadcast.runtime import proxy_options
+
+    configured = settings.model_copy(update={"forwarded_allow_ips": "127.0.0.1" if trusted else ""})
+    server = serve_in_thread(create_app(configured), "127.0.0.1", 0, name="web", lifespan="on",
+                             **proxy_options(configured))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as browser:
+            statuses = []
+            for n in range(6):
+                token = csrf_of(browser)
+                statuses.append(browser.post("/login", headers={"X-Forwarded-For": f"203.0.113.{n}"}, data={
+                    "username": "officer", "password": "sai-mat-khau", "csrf_token": token}).status_code)
+    finally:
+        server.stop()
+    # Behind a trusted proxy each forwarded address is its own client; otherwise the header is ignored.
+    assert statuses == ([401] * 6 if trusted else [401] * 5 + [429])

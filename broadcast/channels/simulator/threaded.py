@@ -25,8 +25,11 @@ class ThreadedServer:
 
 def serve_in_thread(app: Any, host: str, port: int, *, name: str, backlog: int = 256,
                     lifespan: Literal["on", "off"] = "off", graceful_seconds: int = 1,
-                    timeout: float = 10.0) -> ThreadedServer:
-    """Bind, start serving and return once uvicorn reports it started (RuntimeError if it does not)."""
+                    timeout: float = 10.0, **options: Any) -> ThreadedServer:
+    """Bind, start serving and return once uvicorn reports it started (RuntimeError if it does not).
+
+    `options` go to uvicorn.Config as they are (e.g. proxy_headers).
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -34,7 +37,7 @@ def serve_in_thread(app: Any, host: str, port: int, *, name: str, backlog: int =
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                            lifespan=lifespan, timeout_graceful_shutdown=graceful_seconds,
-                                           backlog=backlog))
+                                           backlog=backlog, **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"{name}:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
