@@ -23,14 +23,15 @@ residents = [Depends(allow(READERS, EDITORS))]
 api_router.include_router(accounts_router)
 api_router.include_router(import_router, dependencies=residents)  # before /contacts/{id}
 api_router.include_router(contacts_router, dependencies=residents)
-# Schedules: every staff role reads (radio operators see their programme); officers set them.
+# Schedules: staff read, officers set them; radio operators see their own communes' programme (per route).
 api_router.include_router(schedule_router, dependencies=[Depends(allow(STAFF, EDITORS))])  # before /campaigns/{id}
 # Campaign writes: officers; approve/reject: approvers (each route says which).
 api_router.include_router(campaigns_router, dependencies=[Depends(allow(READERS, EDITORS | REVIEWERS))])
-api_router.include_router(sms_router, dependencies=[Depends(allow(STAFF))])  # test sends: officers (per route)
+api_router.include_router(sms_router, dependencies=[Depends(allow(READERS))])  # test sends: officers (per route)
 api_router.include_router(voice_router, dependencies=[Depends(allow(READERS))])
 api_router.include_router(gateway_router, dependencies=[Depends(allow(ADMINS))])  # gateway phones: admins only
-api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF, EDITORS | {"radio_operator"}))])
+# Audio: officers make and re-render clips; radio operators their own communes' catalogue and airings (per route).
+api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF))])
 # Inbox and metrics: staff read, officers act; keywords, audit log and data-subject requests: admins (per route).
 api_router.include_router(engagement_router, dependencies=[Depends(allow(READERS, EDITORS))])
 api_router.include_router(reports_router, dependencies=[Depends(allow(READERS, EDITORS))])

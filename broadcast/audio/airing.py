@@ -9,6 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from broadcast.accounts import audit
+from broadcast.accounts.models import User
+from broadcast.accounts.scope import CommuneScope
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
 from broadcast.campaigns.models import BulletinLevel, Campaign
 from broadcast.config import Settings
@@ -97,9 +100,13 @@ def catalogue(session: Session, commune_code: str, *, limit: int = 100) -> list[
 
 def confirm_airing(
     session: Session, *, airing_id: int | None = None, code: str | None = None, aired_at: datetime | None = None,
-    source: str = "api", user_id: int | None = None,
+    source: str = "api", user_id: int | None = None, scope: CommuneScope | None = None,
 ) -> Airing:
-    """Record that the operator aired the clip (idempotent) and log an engagement event once."""
+    """Record that the operator aired the clip (idempotent) and log an engagement event once.
+
+    With a `scope`, an airing of a commune outside it is "not found", as if the code were wrong: an operator
+    cannot confirm (or learn about) another commune's programme.
+    """
     query = select(Airing)
     if airing_id is not None:
         query = query.where(Airing.id == airing_id)
@@ -108,7 +115,7 @@ def confirm_airing(
     else:
         raise ValidationFailed("Cần mã phát sóng.", field="code")
     airing = session.exec(query).first()
-    if airing is None:
+    if airing is None or (scope is not None and not scope.allows(airing.commune_code)):
         raise NotFoundError("Không tìm thấy lịch phát với mã này.", field="code")
     if airing.confirmed_at is not None:
         return airing
@@ -141,7 +148,7 @@ def ensure_feed_token(session: Session, commune: Commune) -> str:
     return commune.feed_token
 
 
-def rotate_feed_token(session: Session, commune_code: str) -> str:
+def rotate_feed_token(session: Session, commune_code: str, *, actor: User | None = None) -> str:
     """Replace the token (old feed addresses stop working): for a lost phone or a departed operator."""
     commune = session.get(Commune, commune_code)
     if commune is None:
@@ -149,6 +156,8 @@ def rotate_feed_token(session: Session, commune_code: str) -> str:
     commune.feed_token = secrets.token_urlsafe(24)
     session.add(commune)
     session.flush()
+    audit.record(session, action="feed.rotate", entity="commune", entity_id=commune_code,
+                 actor_id=actor.id if actor else None, actor=actor.username if actor else "system")
     return commune.feed_token
 
 

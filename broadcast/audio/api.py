@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
+from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow, require
+from broadcast.accounts.models import Role
+from broadcast.accounts.scope import commune_scope
 from broadcast.audio import airing as airings
 from broadcast.audio.downloads import clip_response
 from broadcast.audio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
@@ -25,6 +28,11 @@ from broadcast.exceptions import NotFoundError
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 public_router = APIRouter(tags=["audio-public"])
+# What the engine says is the officers' to decide (an approver approves it); radio operators only air clips.
+OFFICERS = [Depends(require(*EDITORS))]
+STAFF_READ = [Depends(allow(READERS))]
+# Airing confirmations: officers (on an operator's behalf) and the commune's own operator.
+AIRS = [Depends(require(*EDITORS, Role.radio_operator))]
 
 
 class NormalizeIn(BaseModel):
@@ -77,13 +85,13 @@ def clip_public(clip: AudioClip, settings: Any, worker: AudioWorker | None = Non
     }
 
 
-@router.post("/normalize")
+@router.post("/normalize", dependencies=OFFICERS)
 def normalize(body: NormalizeIn, settings: SettingsDep) -> dict[str, str]:
     """Preview what the engine will read."""
     return {"text": normalize_text(body.text, body.language, load_dictionary(settings.media_dir))}
 
 
-@router.post("/clips", status_code=202)
+@router.post("/clips", status_code=202, dependencies=OFFICERS)
 def say(body: SayIn, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
     """Render free text (queued); the same text and settings return the existing clip."""
     clip = request_clip(session, settings, text=body.text, language=body.language, engine=body.engine,
@@ -93,7 +101,7 @@ def say(body: SayIn, session: SessionDep, settings: SettingsDep, request: Reques
     return clip_public(clip, settings, worker)
 
 
-@router.post("/campaigns/{campaign_id}/render", status_code=202)
+@router.post("/campaigns/{campaign_id}/render", status_code=202, dependencies=OFFICERS)
 def render_campaign(campaign_id: int, body: RenderIn, session: SessionDep, settings: SettingsDep,
                     request: Request) -> dict[str, Any]:
     """Render (or with force, re-render) a campaign's loudspeaker/voice audio and plan its airings."""
@@ -106,7 +114,7 @@ def render_campaign(campaign_id: int, body: RenderIn, session: SessionDep, setti
     return {"clips": [clip_public(c, settings, worker) for c in clips], "airings_planned": len(planned)}
 
 
-@router.get("/clips")
+@router.get("/clips", dependencies=STAFF_READ)
 def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
                campaign_id: int | None = None, status: str | None = None,
                offset: Annotated[int, Query(ge=0)] = 0,
@@ -121,7 +129,7 @@ def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
     return {"items": [clip_public(c, settings, worker) for c in rows], "offset": offset, "limit": limit}
 
 
-@router.get("/clips/{clip_id}")
+@router.get("/clips/{clip_id}", dependencies=STAFF_READ)
 def get_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
     clip = session.get(AudioClip, clip_id)
     if clip is None:
@@ -129,7 +137,7 @@ def get_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: 
     return clip_public(clip, settings, getattr(request.app.state, "audio_worker", None))
 
 
-@router.post("/clips/{clip_id}/render", status_code=202)
+@router.post("/clips/{clip_id}/render", status_code=202, dependencies=OFFICERS)
 def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
     clip = session.get(AudioClip, clip_id)
     if clip is None:
@@ -139,7 +147,7 @@ def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, requ
     return clip_public(clip, settings, worker)
 
 
-@router.post("/uploads", status_code=202)
+@router.post("/uploads", status_code=202, dependencies=OFFICERS)
 async def upload(session: SessionDep, settings: SettingsDep, request: Request,
                  file: Annotated[UploadFile, File()], language: Annotated[str, Form()] = "vi",
                  title: Annotated[str, Form()] = "", campaign_id: Annotated[int | None, Form()] = None,
@@ -154,20 +162,21 @@ async def upload(session: SessionDep, settings: SettingsDep, request: Request,
     return clip_public(clip, settings, worker)
 
 
-@router.get("/pronunciations")
+@router.get("/pronunciations", dependencies=STAFF_READ)
 def get_pronunciations(settings: SettingsDep) -> dict[str, dict[str, str]]:
     return {"entries": load_dictionary(settings.media_dir)}
 
 
-@router.put("/pronunciations")
+@router.put("/pronunciations", dependencies=OFFICERS)
 def put_pronunciations(body: dict[str, dict[str, str]], settings: SettingsDep) -> dict[str, dict[str, str]]:
     """Replace the dictionary: {"entries": {"Zalo": "da lô", …}}."""
     return {"entries": save_dictionary(settings.media_dir, body.get("entries", {}))}
 
 
 @router.get("/communes/{code}/catalogue")
-def commune_catalogue(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    """What the commune's operator should air, with slots, levels and the feed address."""
+def commune_catalogue(code: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
+    """What the commune's operator should air, with slots, levels and the feed address (its private URL)."""
+    commune_scope(session, user).check(code)
     commune = session.get(Commune, code)
     if commune is None:
         raise NotFoundError("Không tìm thấy xã.")
@@ -180,25 +189,28 @@ def commune_catalogue(code: str, session: SessionDep, settings: SettingsDep) -> 
             "items": items}
 
 
-@router.post("/communes/{code}/feed-token")
-def rotate_token(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, str]:
-    """Issue a new feed address; the old one stops working."""
-    airings.rotate_feed_token(session, code)
+@router.post("/communes/{code}/feed-token", dependencies=[Depends(require(Role.admin, Role.radio_operator))])
+def rotate_token(code: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict[str, str]:
+    """Issue a new feed address; the old one stops working (an admin, or the commune's own operator)."""
+    commune_scope(session, user).check(code)
+    airings.rotate_feed_token(session, code, actor=user)
     commune = session.get(Commune, code)
     assert commune is not None
     return {"feed_url": feed_url(settings, commune)}
 
 
-@router.post("/airings/{airing_id}/confirm")
-def confirm_by_id(airing_id: int, body: ConfirmIn, session: SessionDep) -> dict[str, Any]:
-    a = airings.confirm_airing(session, airing_id=airing_id, aired_at=body.aired_at, source="api")
+@router.post("/airings/{airing_id}/confirm", dependencies=AIRS)
+def confirm_by_id(airing_id: int, body: ConfirmIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    a = airings.confirm_airing(session, airing_id=airing_id, aired_at=body.aired_at, source="api", user_id=user.id,
+                               scope=commune_scope(session, user))
     return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
 
 
-@router.post("/airings/confirm")
-def confirm_by_code(body: ConfirmIn, session: SessionDep) -> dict[str, Any]:
+@router.post("/airings/confirm", dependencies=AIRS)
+def confirm_by_code(body: ConfirmIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Confirm with the code printed in the catalogue and feed (also what an SMS reply would carry)."""
-    a = airings.confirm_airing(session, code=body.code, aired_at=body.aired_at, source="api")
+    a = airings.confirm_airing(session, code=body.code, aired_at=body.aired_at, source="api", user_id=user.id,
+                               scope=commune_scope(session, user))
     return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
 
 

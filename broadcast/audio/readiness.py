@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from broadcast.audio.airing import plan_airings
 from broadcast.audio.models import ClipStatus
-from broadcast.audio.service import campaign_audio
+from broadcast.audio.service import campaign_audio, freeze_scripts
 from broadcast.audio.worker import AudioWorker, render_after_commit
 from broadcast.campaigns.models import Campaign, ChannelKind
 from broadcast.config import Settings
@@ -42,9 +42,10 @@ def prepare_voice_clips(session: Session, settings: Settings, worker: AudioWorke
 
 
 def prepare_campaign_audio(session: Session, settings: Settings, worker: AudioWorker, campaign: Campaign) -> None:
-    """On approval: render the call clip, and put a loudspeaker bulletin on its communes' programmes."""
+    """On approval: fix what the scripts say, render the call clip, put a loudspeaker bulletin on the programmes."""
     if campaign.id is None:
         return
+    freeze_scripts(session, settings, campaign.id)
     prepare_voice_clips(session, settings, worker, campaign)
     if ChannelKind.loudspeaker not in campaign.channels:
         return

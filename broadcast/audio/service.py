@@ -75,15 +75,34 @@ def _new_clip(content_hash_: str, **fields: Any) -> AudioClip:
                      download_token=secrets.token_urlsafe(24), status=ClipStatus.pending, **fields)
 
 
+def spoken_script(content: CampaignContent, dictionary: dict[str, str]) -> str:
+    """What the engine reads for a campaign script: the text frozen at approval, else the script normalised now."""
+    return content.spoken_text or normalize_text(content.body, content.language, dictionary)
+
+
+def freeze_scripts(session: Session, settings: Settings, campaign_id: int) -> None:
+    """On approval: fix what each audio script will say, so later dictionary edits cannot change approved audio."""
+    dictionary = load_dictionary(settings.media_dir)
+    for content in session.exec(select(CampaignContent).where(CampaignContent.campaign_id == campaign_id)
+                                .where(col(CampaignContent.channel).in_(AUDIO_CHANNELS))).all():
+        content.spoken_text = normalize_text(content.body, content.language, dictionary)
+        session.add(content)
+    session.flush()
+
+
 def request_clip(
     session: Session, settings: Settings, *, text: str, language: str = "vi", engine: str | None = None,
     voice: str = "", title: str = "", campaign_id: int | None = None, repeats: int = 1, chime: bool = False,
+    spoken: str | None = None,
 ) -> AudioClip:
-    """The clip for this text and settings: the existing row when it was made before, else a pending one."""
+    """The clip for this text and settings: the existing row when it was made before, else a pending one.
+
+    `spoken` is text already normalised (an approved campaign's frozen script): it is read as it is.
+    """
     engine = engine or settings.tts_engine
     if engine not in ENGINE_NAMES:
         raise ValidationFailed(f"Bộ đọc '{engine}' không có.", field="engine")
-    normalized = normalize_text(text, language, load_dictionary(settings.media_dir))
+    normalized = spoken or normalize_text(text, language, load_dictionary(settings.media_dir))
     if not normalized:
         raise ValidationFailed("Văn bản trống.", field="text")
     processing = processing_for(settings, repeats=repeats, chime=chime)
@@ -208,10 +227,12 @@ def campaign_audio(
     if not contents:
         raise ValidationFailed("Chiến dịch chưa có nội dung cho loa hoặc cuộc gọi.", field="contents")
     clips = []
+    dictionary = load_dictionary(settings.media_dir)
     for content in contents:
         loud = content.channel == ChannelKind.loudspeaker
         clips.append((content.channel, request_clip(
             session, settings, text=content.body, language=content.language, engine=engine,
             title=f"{campaign.title} ({content.language})", campaign_id=campaign_id,
-            repeats=2 if loud else 1, chime=loud)))  # loudspeakers read twice, after a chime
+            repeats=2 if loud else 1, chime=loud,  # loudspeakers read twice, after a chime
+            spoken=spoken_script(content, dictionary))))
     return clips

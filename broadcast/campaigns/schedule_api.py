@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow
+from broadcast.accounts.scope import commune_scope
 from broadcast.campaigns.scheduling import ScheduleIn
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep, SettingsDep, wake_scheduler
 from scheduler import calendar, plans
 
 router = APIRouter(tags=["schedule"])
+CAMPAIGNS = [Depends(allow(READERS, EDITORS))]  # radio operators see only their communes' programme
 
 
-@router.put("/campaigns/{campaign_id}/schedule", summary="Set or change a campaign's schedule")
+@router.put("/campaigns/{campaign_id}/schedule", summary="Set or change a campaign's schedule",
+            dependencies=CAMPAIGNS)
 def put_schedule(campaign_id: int, body: ScheduleIn, session: SessionDep, settings: SettingsDep,
                  request: Request) -> dict[str, Any]:
     now = utcnow()
@@ -23,13 +27,14 @@ def put_schedule(campaign_id: int, body: ScheduleIn, session: SessionDep, settin
     return plans.describe(session, settings, campaign_id, now=now)
 
 
-@router.get("/campaigns/{campaign_id}/schedule", summary="A campaign's schedule, next run times and recent runs")
+@router.get("/campaigns/{campaign_id}/schedule", summary="A campaign's schedule, next run times and recent runs",
+            dependencies=CAMPAIGNS)
 def get_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep,
                  count: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
     return plans.describe(session, settings, campaign_id, now=utcnow(), count=count)
 
 
-@router.delete("/campaigns/{campaign_id}/schedule", summary="Remove a campaign's schedule")
+@router.delete("/campaigns/{campaign_id}/schedule", summary="Remove a campaign's schedule", dependencies=CAMPAIGNS)
 def delete_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep, request: Request
                     ) -> dict[str, Any]:
     now = utcnow()
@@ -38,13 +43,15 @@ def delete_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep
     return plans.describe(session, settings, campaign_id, now=now)
 
 
-@router.get("/schedule/upcoming", summary="Coming runs of approved campaigns, soonest first (the calendar)")
+@router.get("/schedule/upcoming", summary="Coming runs of approved campaigns, soonest first (the calendar)",
+            dependencies=CAMPAIGNS)
 def upcoming(session: SessionDep, settings: SettingsDep, days: int = Query(7, ge=1, le=366),
              limit: int = Query(500, ge=1, le=5000)) -> list[dict[str, Any]]:
     return calendar.upcoming(session, settings, now=utcnow(), days=days, limit=limit)
 
 
 @router.get("/schedule/programme", summary="A commune's coming loudspeaker airings (for radio operators)")
-def programme(session: SessionDep, settings: SettingsDep, commune: str = Query(min_length=1),
+def programme(session: SessionDep, settings: SettingsDep, user: CurrentUser, commune: str = Query(min_length=1),
               days: int = Query(7, ge=1, le=60)) -> list[dict[str, Any]]:
+    commune_scope(session, user).check(commune)
     return calendar.programme(session, settings, commune, now=utcnow(), days=days)

@@ -120,6 +120,9 @@ def update_campaign(session: Session, campaign_id: int, data: CampaignUpdate, *,
     if content_changed and campaign.status in {S.pending_approval, S.approved, S.scheduled}:
         campaign.status = S.draft
         campaign.approved_by_id = campaign.approved_at = None
+        # The approved reading of the scripts goes with the approval; the next approval fixes it again.
+        session.execute(update(CampaignContent).where(col(CampaignContent.campaign_id) == campaign_id)
+                        .values(spoken_text=None))
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()

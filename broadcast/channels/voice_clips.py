@@ -19,9 +19,15 @@ from sqlmodel import Session, col, select
 from broadcast.audio.engines import ENGINE_NAMES, make_synthesizer
 from broadcast.audio.feeds import clip_url
 from broadcast.audio.models import AudioClip, ClipStatus
-from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary
-from broadcast.audio.service import SynthesizerFactory, content_hash, processing_for, render_clip_now, request_clip
+from broadcast.audio.service import (
+    SynthesizerFactory,
+    content_hash,
+    processing_for,
+    render_clip_now,
+    request_clip,
+    spoken_script,
+)
 from broadcast.campaigns.models import CampaignContent, ChannelKind
 from broadcast.config import Settings
 
@@ -106,10 +112,10 @@ def _ref(settings: Settings, clip: AudioClip) -> ClipRef:
 
 
 def _load_script(session: Session, settings: Settings, campaign_id: int, language: str) -> Script:
-    contents = {(c, lang): body for c, lang, body in session.execute(
-        select(col(CampaignContent.channel), col(CampaignContent.language), col(CampaignContent.body))
-        .where(col(CampaignContent.campaign_id) == campaign_id,
-               col(CampaignContent.channel).in_([ChannelKind.voice.value, ChannelKind.loudspeaker.value])))}
+    contents = {(c.channel, c.language): c for c in session.exec(
+        select(CampaignContent).where(col(CampaignContent.campaign_id) == campaign_id,
+                                      col(CampaignContent.channel).in_([ChannelKind.voice.value,
+                                                                        ChannelKind.loudspeaker.value])))}
     dictionary = load_dictionary(settings.media_dir)
     text: str | None = None
     pending = False
@@ -117,13 +123,14 @@ def _load_script(session: Session, settings: Settings, campaign_id: int, languag
     # the voice script first, then the loudspeaker one (a campaign may have only that).
     for lang in dict.fromkeys([language, "vi"]):
         for channel in (ChannelKind.voice.value, ChannelKind.loudspeaker.value):
-            body = contents.get((channel, lang))
-            if body is None:
+            content = contents.get((channel, lang))
+            if content is None:
                 continue
+            body = content.body
             text = text or body
             loud = channel == ChannelKind.loudspeaker.value
             processing = processing_for(settings, repeats=2 if loud else 1, chime=loud)
-            normalized = normalize_text(body, lang, dictionary)
+            normalized = spoken_script(content, dictionary)
             hashes = [content_hash(normalized, lang, engine, "", processing) for engine in ENGINE_NAMES]
             for clip in session.exec(select(AudioClip).where(col(AudioClip.content_hash).in_(hashes))).all():
                 if clip.status == ClipStatus.ready:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User
+from broadcast.accounts.scope import commune_scope
 from broadcast.audio.airing import confirm_airing
 from broadcast.campaigns.models import Campaign
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
@@ -228,7 +229,7 @@ class _Actions:
             code = parsed.value or ""
             try:
                 confirm_airing(self.session, code=code, aired_at=message.at, source="sms",
-                               user_id=message.operator.id)
+                               user_id=message.operator.id, scope=commune_scope(self.session, message.operator))
                 text = self._text("airing_ok", code=code)
             except BroadcastError:
                 text = self._text("airing_unknown", code=code)

@@ -8,9 +8,8 @@ from sqlmodel import Session, col, select
 
 from broadcast.audio.engines import ENGINE_NAMES
 from broadcast.audio.models import AudioClip, ClipStatus
-from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary
-from broadcast.audio.service import content_hash, processing_for
+from broadcast.audio.service import content_hash, processing_for, spoken_script
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, ChannelKind
 from broadcast.channels.voice_metrics import voice_metrics
@@ -84,14 +83,14 @@ def voice_defaults(settings: Settings) -> dict[str, Any]:
 
 def voice_clip_states(session: Session, settings: Settings, campaign_id: int) -> list[tuple[str, str]]:
     """(language, clip status or "missing") of what calls play: the voice script, else the loudspeaker one."""
-    bodies = {(c.channel, c.language): c.body for c in service.contents_of(session, campaign_id)
+    bodies = {(c.channel, c.language): c for c in service.contents_of(session, campaign_id)
               if c.channel in (VOICE, LOUD)}
     dictionary = load_dictionary(settings.media_dir)
     states: list[tuple[str, str]] = []
     for language in sorted({lang for _, lang in bodies}):
         channel = VOICE if (VOICE, language) in bodies else LOUD
         loud = channel == LOUD  # the same recipe as campaign_audio(), so the same content hash
-        normalized = normalize_text(bodies[(channel, language)], language, dictionary)
+        normalized = spoken_script(bodies[(channel, language)], dictionary)
         processing = processing_for(settings, repeats=2 if loud else 1, chime=loud)
         hashes = [content_hash(normalized, language, engine, "", processing) for engine in ENGINE_NAMES]
         found = set(session.exec(select(AudioClip.status).where(col(AudioClip.content_hash).in_(hashes))).all())

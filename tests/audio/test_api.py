@@ -9,33 +9,25 @@ from typing import Any
 
 import feedparser
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from mutagen.mp3 import MP3
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.audio.api import public_router, router
+from broadcast.app import create_app
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune
 from broadcast.engagement.models import EngagementEvent
-from broadcast.exceptions import BroadcastError
 from tests.audio.test_service import SCRIPT, seed
+from tests.conftest import make_user
 
 
 @pytest.fixture
 def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    app = FastAPI()
-    app.state.settings, app.state.engine = settings.model_copy(update={"tts_engine": "espeak"}), engine
-
-    @app.exception_handler(BroadcastError)
-    async def _err(_r: Request, exc: BroadcastError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-
-    app.include_router(router, prefix="/api/v1")
-    app.include_router(public_router)
+    """The whole app as an admin (Bearer), espeak as the engine."""
+    app = create_app(settings.model_copy(update={"tts_engine": "espeak"}))
     with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {make_user(engine, 'admin')}"
         yield c
     worker = getattr(app.state, "audio_worker", None)
     if worker is not None:

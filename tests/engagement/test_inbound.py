@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.accounts.models import Role, User
+from broadcast.accounts.models import Role, User, UserCommune
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
 from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from broadcast.config import Settings
@@ -134,25 +134,33 @@ def test_daphat_from_a_registered_operator_confirms_the_airing(send_sms: Send, e
     seed_contacts(engine, 2)
     campaign_id = approved_campaign(engine)
     with Session(engine) as session:
-        session.add(User(username="op1", role=Role.radio_operator, phone="0912 345 678"))
+        operator = User(username="op1", role=Role.radio_operator, phone="0912 345 678")
+        session.add(operator)
         clip = AudioClip(content_hash="x" * 64, campaign_id=campaign_id, status=ClipStatus.ready)
         session.add(clip)
         session.flush()
-        assert clip.id is not None
+        assert clip.id is not None and operator.id is not None
+        session.add(UserCommune(user_id=operator.id, commune_code="32248"))
         session.add(Airing(clip_id=clip.id, campaign_id=campaign_id, commune_code="32248", planned_at=utcnow(),
                            confirmation_code="K7M2PQ"))
+        session.add(Airing(clip_id=clip.id, campaign_id=campaign_id, commune_code="31825", planned_at=utcnow(),
+                           confirmation_code="Q8W2ER"))  # another commune's bulletin
         session.commit()
     send_sms(phone(1), "DAPHAT K7M2PQ")  # a resident, not the operator: just a question
     with Session(engine) as session:
-        assert session.exec(select(Airing)).one().confirmed_at is None
+        assert all(a.confirmed_at is None for a in session.exec(select(Airing)).all())
+    send_sms("+84912345678", "DAPHAT Q8W2ER")  # not their commune: refused like an unknown code
     send_sms("+84912345678", "đã phát k7m2pq")
     with Session(engine) as session:
-        airing = session.exec(select(Airing)).one()
+        confirmed = {a.confirmation_code: a for a in session.exec(select(Airing)).all()}
+        assert confirmed["Q8W2ER"].confirmed_at is None
+        airing = confirmed["K7M2PQ"]
         assert airing.confirmed_at is not None and airing.confirmation_source == "sms"
-        reply = session.exec(select(Delivery).where(Delivery.to_phone == "+84912345678")).one()
-        assert "K7M2PQ" in (reply.body or "")
+        replies = session.exec(select(Delivery.body).where(Delivery.to_phone == "+84912345678")
+                               .order_by(col(Delivery.id))).all()
+        assert len(replies) == 2 and "Q8W2ER" in (replies[0] or "") and "K7M2PQ" in (replies[1] or "")
         kinds = session.exec(select(InboundMessage.classification).order_by(col(InboundMessage.id))).all()
-        assert kinds == ["question", "airing"]
+        assert kinds == ["question", "airing", "airing"]
 
 
 def test_questions_group_per_resident_and_are_answered_through_the_outbox(
