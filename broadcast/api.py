@@ -16,8 +16,9 @@ from broadcast.contacts.api import router as contacts_router
 from broadcast.contacts.import_api import router as import_router
 from broadcast.engagement.api import router as engagement_router
 from broadcast.engagement.api_reports import router as reports_router
+from broadcast.exceptions import ERROR_RESPONSES
 
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 # Reading: every staff role but radio operators (viewers see phone numbers masked); writing: officers.
 residents = [Depends(allow(READERS, EDITORS))]
 api_router.include_router(accounts_router)

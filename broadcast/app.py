@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from broadcast import __version__
@@ -19,6 +21,8 @@ from broadcast.db import make_engine, upgrade
 from broadcast.exceptions import BroadcastError
 
 log = logging.getLogger(__name__)
+
+_HTTP_ERRORS = {400: "BadRequest", 404: "NotFoundError", 405: "MethodNotAllowed", 413: "TooLarge"}
 
 # Background services started with the app (dispatcher, scheduler): each returns a stop function.
 BackgroundService = Callable[[FastAPI], Callable[[], None]]
@@ -71,6 +75,24 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BroadcastError)
     async def broadcast_error(_request: Request, exc: BroadcastError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own errors (a body that is not JSON, a method not allowed…) in the same shape as ours.
+        if exc.status_code < 400:
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        body = {"error": _HTTP_ERRORS.get(exc.status_code, "HTTPError"), "message": str(exc.detail), "field": None}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A number or text the database cannot store got past the bounds at the edge: still the caller's
+        # input, so a 422 (and a log line, since the edge should have refused it).
+        log.warning("value out of the database's range on %s %s: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0][:200])
+        body = {"error": "ValidationFailed", "message": "Một giá trị vượt quá giới hạn lưu trữ.", "field": None}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 
 class BroadcastError(Exception):
     """Base of the service's errors; `field` names the offending input where there is one."""
@@ -53,3 +55,42 @@ class PermissionDenied(BroadcastError):
 
 class AuthenticationRequired(BroadcastError):
     status_code = 401
+
+
+class ErrorOut(BaseModel):
+    """The JSON body of every error answer."""
+
+    error: str
+    message: str
+    field: str | None = None
+    details: dict[str, Any] | None = None
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# What any route of the JSON API may answer besides success (declared once, for the OpenAPI document).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _error("The body cannot be read (not JSON, not multipart, not UTF-8)"),
+    401: _error("Not signed in, or the token is unknown or revoked"),
+    403: _error("The role (or commune) may not do this, or a cookie write came without its CSRF token"),
+    404: _error("No such record"),
+    409: _error("Not allowed in the record's current state, or a duplicate"),
+    413: _error("The upload is larger than allowed"),
+    422: _error("A field is invalid; `field` names it"),
+}
+
+
+def file_response(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route that sends a file (CSV, XLSX, MP3, RSS) rather than JSON."""
+    return {200: {"description": description,
+                  "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+# Provider webhooks: a missing or wrong signature is 403; a journaled or applied event is 200.
+WEBHOOK_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body cannot be read"),
+    403: _error("The provider's signature is missing, wrong or stale"),
+    404: _error("No such gateway phone"),
+    422: _error("A signed request whose fields cannot be read"),
+}

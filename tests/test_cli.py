@@ -92,6 +92,6 @@ def test_users_and_tokens_commands(tmp_path: Path) -> None:
                "admin")
     assert made.returncode == 0, made.stderr
     short = run(tmp_path, "users", "create", "--username", "b", "--password", "123", "--role", "officer")
-    assert short.returncode == 1 and "8" in short.stderr
+    assert short.returncode == 1 and "10" in short.stderr
     token = run(tmp_path, "tokens", "create", "--username", "admin")
     assert token.returncode == 0 and token.stdout.strip().startswith("bct_")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+import annotated_types as at
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
 from broadcast.accounts import service
 from broadcast.accounts.deps import ADMINS, CurrentUser, allow
-from broadcast.accounts.models import AuditLog, User
+from broadcast.accounts.models import AuditLog, Role, User
+from broadcast.accounts.security import MAX_PASSWORD_LENGTH
+from broadcast.bounds import MAX_LIST, CommuneCode, Offset, PhoneInput, Word
 from broadcast.contacts.models import page
 from broadcast.deps import SessionDep
 
@@ -31,11 +34,11 @@ class UserOut(BaseModel):
 
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=60)
-    password: str
-    role: str
-    full_name: str = ""
-    phone: str | None = None
-    communes: list[str] = []
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+    role: Role
+    full_name: str = Field(default="", max_length=120)
+    phone: PhoneInput | None = None
+    communes: Annotated[list[CommuneCode], at.MaxLen(MAX_LIST)] = []
 
 
 class TokenIn(BaseModel):
@@ -75,9 +78,9 @@ def create_user(data: UserIn, session: SessionDep, admin: User = Depends(allow(A
 @router.get("/audit", dependencies=[Depends(allow(ADMINS))], summary="The audit log, newest first")
 def audit_log(
     session: SessionDep,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    offset: int = Query(0, ge=0),
+    entity: Word | None = None,
+    entity_id: Word | None = None,
+    offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, Any]:
     query = select(AuditLog)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from broadcast.accounts import csrf
 from broadcast.accounts.models import Role, User
@@ -22,7 +23,18 @@ ADMINS = frozenset({Role.admin})
 SEES_PHONES = frozenset({Role.admin, Role.officer})
 
 
-def current_user(request: Request, session: SessionDep) -> User:
+# Declared for the OpenAPI document (and its clients); the checks below read the request themselves.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="PersonalToken",
+                           description="A personal API token: `Authorization: Bearer bct_…`")
+cookie_scheme = APIKeyCookie(name="broadcast_session", auto_error=False, scheme_name="WebSession",
+                             description="The web pages' signed session cookie; writes also need `X-CSRF-Token`")
+
+
+def current_user(
+    request: Request, session: SessionDep,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+    _cookie: Annotated[str | None, Depends(cookie_scheme)] = None,
+) -> User:
     """The authenticated user, or 401."""
     header = request.headers.get("Authorization", "")
     user: User | None = None

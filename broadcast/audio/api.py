@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+import annotated_types as at
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import col, select
 
 from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow, require
@@ -16,15 +17,17 @@ from broadcast.accounts.scope import commune_scope
 from broadcast.audio import airing as airings
 from broadcast.audio.downloads import clip_response
 from broadcast.audio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
-from broadcast.audio.models import AudioClip
+from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.normalize import normalize_text
+from broadcast.audio.pronunciation import MAX_ENTRIES as MAX_DICTIONARY_ENTRIES
 from broadcast.audio.pronunciation import load_dictionary, save_dictionary
 from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio, request_clip, upload_recording
 from broadcast.audio.worker import AudioWorker, render_after_commit
+from broadcast.bounds import SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, DbId, LanguageCode, Offset
 from broadcast.contacts.models import Commune
 from broadcast.deps import SessionDep, SettingsDep
-from broadcast.exceptions import NotFoundError
+from broadcast.exceptions import ERROR_RESPONSES, NotFoundError, file_response
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 public_router = APIRouter(tags=["audio-public"])
@@ -35,29 +38,38 @@ STAFF_READ = [Depends(allow(READERS))]
 AIRS = [Depends(require(*EDITORS, Role.radio_operator))]
 
 
+Engine = Literal["gtts", "espeak", "auto"]
+
+
 class NormalizeIn(BaseModel):
-    text: str = Field(max_length=20000)
-    language: str = "vi"
+    text: str = Field(max_length=SCRIPT_LENGTH)
+    language: LanguageCode = "vi"
 
 
 class RenderIn(BaseModel):
-    engine: str | None = None
+    engine: Engine | None = None
     force: bool = False
 
 
 class SayIn(BaseModel):
-    text: str = Field(min_length=1, max_length=20000)
-    language: str = "vi"
-    engine: str | None = None
-    voice: str = ""
-    title: str = ""
+    text: str = Field(min_length=1, max_length=SCRIPT_LENGTH)
+    language: LanguageCode = "vi"
+    engine: Engine | None = None
+    voice: str = Field(default="", max_length=40)
+    title: str = Field(default="", max_length=TITLE_LENGTH)
     repeats: int = Field(default=1, ge=1, le=5)
     chime: bool = False
 
 
 class ConfirmIn(BaseModel):
-    code: str | None = None
+    code: str | None = Field(default=None, max_length=20)
     aired_at: datetime | None = None
+
+
+class DictionaryIn(BaseModel):
+    entries: Annotated[dict[Annotated[str, StringConstraints(max_length=100)],
+                            Annotated[str, StringConstraints(max_length=300)]],
+                       at.MaxLen(MAX_DICTIONARY_ENTRIES)] = {}
 
 
 def start_audio_worker(app: FastAPI) -> Any:
@@ -102,7 +114,7 @@ def say(body: SayIn, session: SessionDep, settings: SettingsDep, request: Reques
 
 
 @router.post("/campaigns/{campaign_id}/render", status_code=202, dependencies=OFFICERS)
-def render_campaign(campaign_id: int, body: RenderIn, session: SessionDep, settings: SettingsDep,
+def render_campaign(campaign_id: DbId, body: RenderIn, session: SessionDep, settings: SettingsDep,
                     request: Request) -> dict[str, Any]:
     """Render (or with force, re-render) a campaign's loudspeaker/voice audio and plan its airings."""
     pairs = campaign_audio(session, settings, campaign_id, engine=body.engine)
@@ -116,8 +128,8 @@ def render_campaign(campaign_id: int, body: RenderIn, session: SessionDep, setti
 
 @router.get("/clips", dependencies=STAFF_READ)
 def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
-               campaign_id: int | None = None, status: str | None = None,
-               offset: Annotated[int, Query(ge=0)] = 0,
+               campaign_id: DbId | None = None, status: ClipStatus | None = None,
+               offset: Offset = 0,
                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     query = select(AudioClip)
     if campaign_id is not None:
@@ -130,7 +142,7 @@ def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
 
 
 @router.get("/clips/{clip_id}", dependencies=STAFF_READ)
-def get_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+def get_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
     clip = session.get(AudioClip, clip_id)
     if clip is None:
         raise NotFoundError("Không tìm thấy đoạn âm thanh.")
@@ -138,7 +150,7 @@ def get_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: 
 
 
 @router.post("/clips/{clip_id}/render", status_code=202, dependencies=OFFICERS)
-def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+def rerender_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
     clip = session.get(AudioClip, clip_id)
     if clip is None:
         raise NotFoundError("Không tìm thấy đoạn âm thanh.")
@@ -149,8 +161,9 @@ def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, requ
 
 @router.post("/uploads", status_code=202, dependencies=OFFICERS)
 async def upload(session: SessionDep, settings: SettingsDep, request: Request,
-                 file: Annotated[UploadFile, File()], language: Annotated[str, Form()] = "vi",
-                 title: Annotated[str, Form()] = "", campaign_id: Annotated[int | None, Form()] = None,
+                 file: Annotated[UploadFile, File()], language: Annotated[LanguageCode, Form()] = "vi",
+                 title: Annotated[str, Form(max_length=TITLE_LENGTH)] = "",
+                 campaign_id: Annotated[DbId | None, Form()] = None,
                  repeats: Annotated[int, Form(ge=1, le=5)] = 1,
                  chime: Annotated[bool, Form()] = False) -> dict[str, Any]:
     """An officer's own recording (MP3/WAV), processed like TTS."""
@@ -168,13 +181,14 @@ def get_pronunciations(settings: SettingsDep) -> dict[str, dict[str, str]]:
 
 
 @router.put("/pronunciations", dependencies=OFFICERS)
-def put_pronunciations(body: dict[str, dict[str, str]], settings: SettingsDep) -> dict[str, dict[str, str]]:
+def put_pronunciations(body: DictionaryIn, settings: SettingsDep) -> dict[str, dict[str, str]]:
     """Replace the dictionary: {"entries": {"Zalo": "da lô", …}}."""
-    return {"entries": save_dictionary(settings.media_dir, body.get("entries", {}))}
+    return {"entries": save_dictionary(settings.media_dir, body.entries)}
 
 
 @router.get("/communes/{code}/catalogue")
-def commune_catalogue(code: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
+def commune_catalogue(code: CommuneCode, session: SessionDep, settings: SettingsDep,
+                      user: CurrentUser) -> dict[str, Any]:
     """What the commune's operator should air, with slots, levels and the feed address (its private URL)."""
     commune_scope(session, user).check(code)
     commune = session.get(Commune, code)
@@ -190,7 +204,7 @@ def commune_catalogue(code: str, session: SessionDep, settings: SettingsDep, use
 
 
 @router.post("/communes/{code}/feed-token", dependencies=[Depends(require(Role.admin, Role.radio_operator))])
-def rotate_token(code: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict[str, str]:
+def rotate_token(code: CommuneCode, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict[str, str]:
     """Issue a new feed address; the old one stops working (an admin, or the commune's own operator)."""
     commune_scope(session, user).check(code)
     airings.rotate_feed_token(session, code, actor=user)
@@ -200,7 +214,7 @@ def rotate_token(code: str, session: SessionDep, settings: SettingsDep, user: Cu
 
 
 @router.post("/airings/{airing_id}/confirm", dependencies=AIRS)
-def confirm_by_id(airing_id: int, body: ConfirmIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def confirm_by_id(airing_id: DbId, body: ConfirmIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     a = airings.confirm_airing(session, airing_id=airing_id, aired_at=body.aired_at, source="api", user_id=user.id,
                                scope=commune_scope(session, user))
     return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
@@ -214,15 +228,22 @@ def confirm_by_code(body: ConfirmIn, session: SessionDep, user: CurrentUser) -> 
     return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
 
 
-@public_router.api_route("/clips/{token}/{filename}", methods=["GET", "HEAD"])
-def download_clip(token: str, filename: str, request: Request, session: SessionDep,
-                  settings: SettingsDep, xa: str | None = None) -> Response:
+@public_router.head("/clips/{token}/{filename}", include_in_schema=False)
+@public_router.get("/clips/{token}/{filename}", response_class=Response,
+                   responses={**file_response("audio/mpeg", "The clip (Range requests: 206)"),
+                              404: ERROR_RESPONSES[404]})
+def download_clip(token: Annotated[str, Path(max_length=64)], filename: Annotated[str, Path(max_length=200)],
+                  request: Request, session: SessionDep, settings: SettingsDep,
+                  xa: CommuneCode | None = None) -> Response:
     """The MP3 with Content-Length, ETag and Range support; each full or first-byte download is logged."""
     return clip_response(request, session, settings, token, filename, commune_code=xa)
 
 
-@public_router.get("/feeds/{token}/{code}.xml")
-def commune_feed(token: str, code: str, session: SessionDep, settings: SettingsDep) -> Response:
+@public_router.get("/feeds/{token}/{code}.xml", response_class=Response,
+                   responses={**file_response("application/rss+xml", "RSS 2.0 podcast feed"),
+                              404: ERROR_RESPONSES[404]})
+def commune_feed(token: Annotated[str, Path(max_length=64)], code: CommuneCode, session: SessionDep,
+                 settings: SettingsDep) -> Response:
     """The commune's private podcast feed."""
     commune = airings.commune_by_feed_token(session, token, code)
     body = build_feed(settings, commune, airings.catalogue(session, code))

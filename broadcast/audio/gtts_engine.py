@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Google's Vietnamese and Khmer voices do not change with the domain; the local one is closest.
 _TLD = {"vi": "com.vn", "km": "com.kh"}
+# A "voice" for gTTS is the Google domain it calls: only these, never a host a request names.
+GTTS_VOICES = ("com.vn", "com.kh", "com")
 
 
 class _EndpointTTS(gTTS):
@@ -78,6 +80,9 @@ class GttsSynthesizer:
         chunks = split_clauses(text, self.max_chars)
         if not chunks:
             raise SynthesisError("Không có chữ nào để đọc.", engine=self.name)
+        if voice and voice not in GTTS_VOICES:
+            raise UnsupportedLanguage(f"Giọng '{voice}' không có; chọn một trong: {', '.join(GTTS_VOICES)}.",
+                                      field="voice")
         tld = voice or _TLD.get(lang, "com")
         return [self._chunk(chunk, lang, tld) for chunk in chunks]
 

@@ -94,7 +94,7 @@ LETTERS: dict[str, str] = {
     "T": "tê", "U": "u", "Ư": "ư", "V": "vê", "W": "vê kép", "X": "ích xì", "Y": "i dài", "Z": "dét",
 }
 
-_MAX_ENTRIES = 5000
+MAX_ENTRIES = 5000
 _lock = threading.Lock()
 
 
@@ -110,8 +110,8 @@ def dictionary_path(media_dir: Path) -> Path:
 
 def validate_dictionary(entries: dict[str, str]) -> dict[str, str]:
     """Check an officer's dictionary: non-empty one-line terms and readings, bounded size."""
-    if len(entries) > _MAX_ENTRIES:
-        raise ValidationFailed(f"Từ điển phát âm tối đa {_MAX_ENTRIES} mục.", field="entries")
+    if len(entries) > MAX_ENTRIES:
+        raise ValidationFailed(f"Từ điển phát âm tối đa {MAX_ENTRIES} mục.", field="entries")
     clean: dict[str, str] = {}
     for term, reading in entries.items():
         term, reading = str(term).strip(), str(reading).strip()

@@ -18,6 +18,8 @@ from sqlmodel import Session, col, select
 from broadcast.audio.dsp import ProcessingSettings
 from broadcast.audio.encode import ClipTags
 from broadcast.audio.engines import ENGINE_NAMES, make_synthesizer
+from broadcast.audio.espeak import VOICES as ESPEAK_VOICES
+from broadcast.audio.gtts_engine import GTTS_VOICES
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary
@@ -31,6 +33,7 @@ from broadcast.exceptions import NotFoundError, ValidationFailed
 SynthesizerFactory = Callable[[str], Synthesizer]
 AUDIO_CHANNELS = (ChannelKind.loudspeaker.value, ChannelKind.voice.value)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+KNOWN_VOICES = tuple(dict.fromkeys([*(v for names in ESPEAK_VOICES.values() for v in names), *GTTS_VOICES]))
 
 
 def processing_for(settings: Settings, *, repeats: int = 1, chime: bool = False) -> ProcessingSettings:
@@ -102,6 +105,9 @@ def request_clip(
     engine = engine or settings.tts_engine
     if engine not in ENGINE_NAMES:
         raise ValidationFailed(f"Bộ đọc '{engine}' không có.", field="engine")
+    if voice and voice not in KNOWN_VOICES:
+        raise ValidationFailed(f"Giọng '{voice}' không có; chọn một trong: {', '.join(KNOWN_VOICES)}.",
+                               field="voice")
     normalized = spoken or normalize_text(text, language, load_dictionary(settings.media_dir))
     if not normalized:
         raise ValidationFailed("Văn bản trống.", field="text")

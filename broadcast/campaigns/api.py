@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import col, func, select
@@ -10,9 +10,10 @@ from sqlmodel import col, func, select
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
 from broadcast.audio.readiness import audio_worker, prepare_campaign_audio, prepare_voice_clips
+from broadcast.bounds import DbId, Offset
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
-from broadcast.campaigns.models import Campaign, CampaignRun
+from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
 from broadcast.channels.service import campaign_counts
 from broadcast.contacts.models import page
@@ -25,8 +26,8 @@ Editor = Annotated[User, Depends(require(*EDITORS))]
 @router.get("")
 def list_campaigns(
     session: SessionDep,
-    status: str | None = None,
-    offset: int = Query(0, ge=0),
+    status: CampaignStatus | None = None,
+    offset: Offset = 0,
     limit: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
     query = select(Campaign)
@@ -44,17 +45,18 @@ def create_campaign(data: CampaignCreate, session: SessionDep, user: Editor) -> 
 
 
 @router.post("/audience/count", summary="How many residents an audience reaches now")
-def audience_count(audience: AudienceIn, session: SessionDep, channel: str = "sms") -> dict[str, int]:
+def audience_count(audience: AudienceIn, session: SessionDep,
+                   channel: Literal["sms", "voice"] = "sms") -> dict[str, int]:
     return {"reachable": count_reachable(session, audience.model_dump(), channel)}
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic)
-def get_campaign(campaign_id: int, session: SessionDep) -> CampaignPublic:
+def get_campaign(campaign_id: DbId, session: SessionDep) -> CampaignPublic:
     return service.to_public(session, service.get_campaign(session, campaign_id), with_reach=True)
 
 
 @router.patch("/{campaign_id}", response_model=CampaignPublic)
-def update_campaign(campaign_id: int, data: CampaignUpdate, session: SessionDep, user: Editor,
+def update_campaign(campaign_id: DbId, data: CampaignUpdate, session: SessionDep, user: Editor,
                     request: Request) -> CampaignPublic:
     campaign = service.update_campaign(session, campaign_id, data, actor_id=user.id, actor=user.username)
     wake_scheduler(request)
@@ -62,12 +64,12 @@ def update_campaign(campaign_id: int, data: CampaignUpdate, session: SessionDep,
 
 
 @router.post("/{campaign_id}/submit", response_model=CampaignPublic)
-def submit(campaign_id: int, session: SessionDep, user: Editor) -> CampaignPublic:
+def submit(campaign_id: DbId, session: SessionDep, user: Editor) -> CampaignPublic:
     return service.to_public(session, service.submit(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/approve", response_model=CampaignPublic)
-def approve(campaign_id: int, session: SessionDep, request: Request, review: ReviewIn | None = None,
+def approve(campaign_id: DbId, session: SessionDep, request: Request, review: ReviewIn | None = None,
             user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
     comment = review.comment if review else ""
     campaign = service.approve(session, campaign_id, approver_id=user.id, actor=user.username, comment=comment)
@@ -77,14 +79,14 @@ def approve(campaign_id: int, session: SessionDep, request: Request, review: Rev
 
 
 @router.post("/{campaign_id}/reject", response_model=CampaignPublic)
-def reject(campaign_id: int, review: ReviewIn, session: SessionDep,
+def reject(campaign_id: DbId, review: ReviewIn, session: SessionDep,
            user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
     campaign = service.reject(session, campaign_id, approver_id=user.id, actor=user.username, comment=review.comment)
     return service.to_public(session, campaign)
 
 
 @router.post("/{campaign_id}/start", summary="Start sending now")
-def start(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> dict[str, Any]:
+def start(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> dict[str, Any]:
     run = service.start_run(session, campaign_id, actor_id=user.id, actor=user.username)
     # Calls wait for a clip still rendering; asking here covers campaigns approved before their script changed.
     prepare_voice_clips(session, request.app.state.settings, audio_worker(request.app),
@@ -93,31 +95,31 @@ def start(campaign_id: int, session: SessionDep, user: Editor, request: Request)
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignPublic)
-def pause(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
+def pause(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
     wake_scheduler(request)
     return service.to_public(session, service.pause(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignPublic)
-def resume(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
+def resume(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
     wake_scheduler(request)
     return service.to_public(session, service.resume(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignPublic)
-def cancel(campaign_id: int, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
+def cancel(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
     wake_scheduler(request)
     return service.to_public(session, service.cancel(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
 @router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code")
-def counts(campaign_id: int, session: SessionDep, run_id: int | None = None) -> dict[str, Any]:
+def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -> dict[str, Any]:
     service.get_campaign(session, campaign_id)
     return {"campaign_id": campaign_id, "run_id": run_id, **campaign_counts(session, campaign_id, run_id)}
 
 
 @router.get("/{campaign_id}/runs")
-def runs(campaign_id: int, session: SessionDep) -> list[dict[str, Any]]:
+def runs(campaign_id: DbId, session: SessionDep) -> list[dict[str, Any]]:
     service.get_campaign(session, campaign_id)
     rows = session.exec(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id)
                         .order_by(col(CampaignRun.scheduled_for).desc())).all()
@@ -125,5 +127,5 @@ def runs(campaign_id: int, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/{campaign_id}/resend-failed", summary="Queue failed deliveries again")
-def resend_failed(campaign_id: int, session: SessionDep, user: Editor) -> dict[str, int]:
+def resend_failed(campaign_id: DbId, session: SessionDep, user: Editor) -> dict[str, int]:
     return {"requeued": service.resend_failed(session, campaign_id, actor_id=user.id, actor=user.username)}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow
 from broadcast.accounts.scope import commune_scope
+from broadcast.bounds import CommuneCode, DbId
 from broadcast.campaigns.scheduling import ScheduleIn
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep, SettingsDep, wake_scheduler
@@ -19,7 +20,7 @@ CAMPAIGNS = [Depends(allow(READERS, EDITORS))]  # radio operators see only their
 
 @router.put("/campaigns/{campaign_id}/schedule", summary="Set or change a campaign's schedule",
             dependencies=CAMPAIGNS)
-def put_schedule(campaign_id: int, body: ScheduleIn, session: SessionDep, settings: SettingsDep,
+def put_schedule(campaign_id: DbId, body: ScheduleIn, session: SessionDep, settings: SettingsDep,
                  request: Request) -> dict[str, Any]:
     now = utcnow()
     plans.set_schedule(session, settings, campaign_id, body, now=now)
@@ -29,13 +30,13 @@ def put_schedule(campaign_id: int, body: ScheduleIn, session: SessionDep, settin
 
 @router.get("/campaigns/{campaign_id}/schedule", summary="A campaign's schedule, next run times and recent runs",
             dependencies=CAMPAIGNS)
-def get_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep,
+def get_schedule(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
                  count: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
     return plans.describe(session, settings, campaign_id, now=utcnow(), count=count)
 
 
 @router.delete("/campaigns/{campaign_id}/schedule", summary="Remove a campaign's schedule", dependencies=CAMPAIGNS)
-def delete_schedule(campaign_id: int, session: SessionDep, settings: SettingsDep, request: Request
+def delete_schedule(campaign_id: DbId, session: SessionDep, settings: SettingsDep, request: Request
                     ) -> dict[str, Any]:
     now = utcnow()
     plans.clear_schedule(session, campaign_id, now=now)
@@ -51,7 +52,7 @@ def upcoming(session: SessionDep, settings: SettingsDep, days: int = Query(7, ge
 
 
 @router.get("/schedule/programme", summary="A commune's coming loudspeaker airings (for radio operators)")
-def programme(session: SessionDep, settings: SettingsDep, user: CurrentUser, commune: str = Query(min_length=1),
+def programme(session: SessionDep, settings: SettingsDep, user: CurrentUser, commune: CommuneCode,
               days: int = Query(7, ge=1, le=60)) -> list[dict[str, Any]]:
     commune_scope(session, user).check(commune)
     return calendar.programme(session, settings, commune, now=utcnow(), days=days)

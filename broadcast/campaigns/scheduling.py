@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+from annotated_types import MaxLen
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, Field
 
+from broadcast.bounds import HhMm, parse_count
 from broadcast.exceptions import ValidationFailed
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,15 +37,18 @@ class ScheduleIn(BaseModel):
     """A schedule as an officer sets it: `at` (once), or `cron` / `every` (recurring) with `start`/`end`."""
 
     at: datetime | None = None
-    cron: str | None = Field(default=None, description="5-field crontab, e.g. '30 7 * * 1' = Mondays 07:30")
+    cron: str | None = Field(default=None, max_length=100,
+                             description="5-field crontab, e.g. '30 7 * * 1' = Mondays 07:30")
     every: Literal["daily", "weekly", "monthly"] | None = None
-    days: list[str] | None = Field(default=None, description="weekly: weekdays mon…sun")
+    days: Annotated[list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], MaxLen(7)] | None = Field(
+        default=None, description="weekly: weekdays mon…sun")
     day: int | Literal["last"] | None = Field(default=None, description="monthly: day of month 1–31 or 'last'")
-    time: str | None = Field(default=None, description="local HH:MM for daily/weekly/monthly")
+    time: HhMm | None = Field(default=None, description="local HH:MM for daily/weekly/monthly")
     start: datetime | date | None = None
     end: datetime | date | None = None
     window: WindowIn | None = None
-    slots: list[str] | None = Field(default=None, description="loudspeaker airing slots HH:MM (local)")
+    slots: Annotated[list[HhMm], MaxLen(12)] | None = Field(
+        default=None, description="loudspeaker airing slots HH:MM (local)")
 
 
 def _fail(message: str, field: str) -> ValidationFailed:
@@ -86,8 +91,9 @@ def _cron_dow(field: str) -> str:
 
 def _dow_number(token: str) -> int:
     token = token.strip().lower()
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token)
+    number = parse_count(token, maximum=7)
+    if number is not None:
+        return number
     if token[:3] in CRON_DOW:
         return CRON_DOW.index(token[:3])
     raise ValueError(f"unknown day of week {token!r}")

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+import annotated_types as at
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from broadcast.bounds import (
+    DESCRIPTION_LENGTH,
+    MAX_LIST,
+    MESSAGE_LENGTH,
+    SCRIPT_LENGTH,
+    TITLE_LENGTH,
+    CommuneCode,
+    DbId,
+    LanguageCode,
+    TagName,
+    not_null,
+)
 from broadcast.campaigns.models import BulletinLevel
 
 ALLOWED_CHANNELS = ("sms", "voice", "loudspeaker")
@@ -21,17 +34,26 @@ def _check_channels(value: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+Channel = Literal["sms", "voice", "loudspeaker"]
+
+
 class ContentIn(BaseModel):
     channel: str = Field(pattern="^(sms|voice|loudspeaker)$")
     language: str = Field(default="vi", pattern="^(vi|km)$")
-    body: str = Field(min_length=1, max_length=20000)
+    body: str = Field(min_length=1, max_length=SCRIPT_LENGTH)
+
+    @model_validator(mode="after")
+    def _sms_fits(self) -> ContentIn:
+        if self.channel == "sms" and len(self.body) > MESSAGE_LENGTH:
+            raise ValueError(f"an SMS body has at most {MESSAGE_LENGTH} characters")
+        return self
 
 
 class AudienceIn(BaseModel):
-    communes: list[str] = []
-    groups: list[int] = []
-    tags: list[str] = []
-    languages: list[str] = []
+    communes: Annotated[list[CommuneCode], at.MaxLen(MAX_LIST)] = []
+    groups: Annotated[list[DbId], at.MaxLen(MAX_LIST)] = []
+    tags: Annotated[list[TagName], at.MaxLen(MAX_LIST)] = []
+    languages: Annotated[list[LanguageCode], at.MaxLen(2)] = []
 
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -59,13 +81,18 @@ class SendingRules(BaseModel):
         return value
 
 
+Contents = Annotated[list[ContentIn], at.MaxLen(6)]  # three channels in two languages
+Channels = Annotated[list[Channel], at.MaxLen(3)]
+SmsText = Annotated[str, Field(min_length=1, max_length=MESSAGE_LENGTH)]
+
+
 class CampaignCreate(SendingRules):
-    title: str = Field(min_length=1, max_length=200)
-    description: str = ""
-    channels: list[str] = ["sms"]
+    title: str = Field(min_length=1, max_length=TITLE_LENGTH)
+    description: str = Field(default="", max_length=DESCRIPTION_LENGTH)
+    channels: Channels = ["sms"]
     audience: AudienceIn = AudienceIn()
-    contents: list[ContentIn] = []
-    sms_text: str | None = Field(default=None, description="Shortcut for the Vietnamese SMS content")
+    contents: Contents = []
+    sms_text: SmsText | None = Field(default=None, description="Shortcut for the Vietnamese SMS content")
     bulletin_level: BulletinLevel = BulletinLevel.normal
     strip_diacritics: bool = False
     ask_rating: bool = False
@@ -76,12 +103,12 @@ class CampaignCreate(SendingRules):
 
 
 class CampaignUpdate(SendingRules):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = None
-    channels: list[str] | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_LENGTH)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_LENGTH)
+    channels: Channels | None = None
     audience: AudienceIn | None = None
-    contents: list[ContentIn] | None = None
-    sms_text: str | None = None
+    contents: Contents | None = None
+    sms_text: SmsText | None = None
     bulletin_level: BulletinLevel | None = None
     strip_diacritics: bool | None = None
     ask_rating: bool | None = None
@@ -89,6 +116,9 @@ class CampaignUpdate(SendingRules):
     link_enabled: bool | None = None
 
     _channels = field_validator("channels")(_check_channels)
+    _not_null = field_validator("title", "description", "channels", "audience", "contents", "sms_text",
+                                "bulletin_level", "strip_diacritics", "ask_rating", "sms_fallback_for_voice",
+                                "link_enabled")(not_null)
 
 
 class ReviewIn(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from broadcast.accounts import audit
 from broadcast.accounts.deps import EDITORS, CurrentUser, require, sees_phones
 from broadcast.accounts.models import User
+from broadcast.bounds import BigDbId, DbId, PhoneInput
 from broadcast.channels import service
 from broadcast.channels.models import Delivery
 from broadcast.channels.segments import estimate
@@ -38,15 +39,15 @@ class EstimateOut(BaseModel):
 
 
 class TestSendIn(BaseModel):
-    to: str = Field(description="Phone number in any Vietnamese format")
+    to: PhoneInput = Field(description="Phone number in any Vietnamese format")
     text: str = Field(min_length=1, max_length=1600)
 
 
 class DeliveryOut(BaseModel):
     id: int
-    campaign_id: int | None
-    run_id: int | None
-    contact_id: int | None
+    campaign_id: DbId | None
+    run_id: DbId | None
+    contact_id: DbId | None
     to_phone: str | None
     channel: str
     kind: str
@@ -79,13 +80,13 @@ def sms_test(data: TestSendIn, session: SessionDep, user: User = Depends(require
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(delivery_id: int, session: SessionDep, user: CurrentUser) -> Any:
+def get_delivery(delivery_id: BigDbId, session: SessionDep, user: CurrentUser) -> Any:
     return _masked(service.get_delivery(session, delivery_id), user)
 
 
 @router.get("/contacts/{contact_id}/deliveries", response_model=list[DeliveryOut],
             summary="A resident's delivery history, newest first")
-def contact_deliveries(contact_id: int, session: SessionDep, user: CurrentUser) -> Any:
+def contact_deliveries(contact_id: DbId, session: SessionDep, user: CurrentUser) -> Any:
     get_contact(session, contact_id)
     return [_masked(d, user) for d in service.contact_history(session, contact_id)]
 

@@ -20,6 +20,7 @@ from android_sms_gateway import APIClient, Message, MessageState, TextMessage, W
 from android_sms_gateway.errors import APIError, NotFoundError
 from android_sms_gateway.http import RequestsHttpClient
 
+from broadcast.bounds import parse_count
 from broadcast.channels.base import (
     OutboundMessage,
     PermanentSendError,
@@ -70,9 +71,10 @@ def sign(key: str, body: bytes, timestamp: str) -> str:
 def verify(key: str, body: bytes, timestamp: str, signature: str, *, tolerance: float,
            now: float | None = None) -> bool:
     """True when `signature` is the app's signature of `body` and the timestamp is recent."""
-    if not key or not signature or not timestamp.isdigit():
+    stamp = parse_count(timestamp, maximum=10**12)  # seconds since 1970; "²" or a 5,000-digit value: refused
+    if not key or not signature or stamp is None:
         return False
-    if abs((now if now is not None else time.time()) - int(timestamp)) > tolerance:
+    if abs((now if now is not None else time.time()) - stamp) > tolerance:
         return False
     return hmac.compare_digest(sign(key, body, timestamp), signature.strip().lower())
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from broadcast.accounts import audit
 from broadcast.accounts.deps import CurrentUser
+from broadcast.bounds import CommuneCode, DbId, PhoneName, not_null
 from broadcast.channels import gateway_service as service
 from broadcast.channels.gateway import GatewayChannel, PhoneConfig
 from broadcast.channels.gateway_models import GatewayPhone, PhoneStatus
@@ -28,20 +29,23 @@ class PhoneIn(BaseModel):
     login: str = Field(default="", max_length=100)
     password: str = Field(default="", max_length=200)
     signing_key: str = Field(default="", max_length=200)
-    commune_code: str | None = None
-    rate_per_minute: float = 6.0
-    daily_limit: int = 300
+    commune_code: CommuneCode | None = None
+    rate_per_minute: float = Field(default=6.0, gt=0, le=600)
+    daily_limit: int = Field(default=300, ge=1, le=1_000_000)
 
 
 class PhoneUpdate(BaseModel):
-    base_url: str | None = None
-    login: str | None = None
-    password: str | None = None
-    signing_key: str | None = None
-    commune_code: str | None = None
-    rate_per_minute: float | None = None
-    daily_limit: int | None = None
+    base_url: str | None = Field(default=None, max_length=300)
+    login: str | None = Field(default=None, max_length=100)
+    password: str | None = Field(default=None, max_length=200)
+    signing_key: str | None = Field(default=None, max_length=200)
+    commune_code: CommuneCode | None = None  # null: no commune
+    rate_per_minute: float | None = Field(default=None, gt=0, le=600)
+    daily_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     enabled: bool | None = None
+
+    _not_null = field_validator("base_url", "login", "password", "signing_key", "rate_per_minute",
+                                "daily_limit", "enabled")(not_null)
 
 
 class PhoneOut(BaseModel):
@@ -105,7 +109,8 @@ def register(body: PhoneIn, session: SessionDep, settings: SettingsDep, user: Cu
 
 
 @router.patch("/{name}", response_model=PhoneOut)
-def change(name: str, body: PhoneUpdate, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PhoneOut:
+def change(name: PhoneName, body: PhoneUpdate, session: SessionDep, settings: SettingsDep,
+           user: CurrentUser) -> PhoneOut:
     phone = service.update_phone(session, name, **body.model_dump())
     audit.record(session, action="gateway.update", entity="gateway_phone", entity_id=phone.id, actor_id=user.id,
                  after={k: v for k, v in body.model_dump(exclude_none=True).items()
@@ -114,7 +119,7 @@ def change(name: str, body: PhoneUpdate, session: SessionDep, settings: Settings
 
 
 @router.post("/{name}/check", response_model=PhoneOut)
-async def check(name: str, session: SessionDep, settings: SettingsDep) -> PhoneOut:
+async def check(name: PhoneName, session: SessionDep, settings: SettingsDep) -> PhoneOut:
     """Ask the phone for /health now and record the answer."""
     phone = service.get_phone(session, name)
     try:
@@ -128,7 +133,7 @@ async def check(name: str, session: SessionDep, settings: SettingsDep) -> PhoneO
 
 
 @router.post("/{name}/webhooks")
-async def register_webhooks(name: str, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
+async def register_webhooks(name: PhoneName, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
     """Register the phone's sms:received/sent/delivered/failed webhooks to PUBLIC_BASE_URL."""
     phone = service.get_phone(session, name)
     url = webhook_url(settings.public_base_url, phone.name)
@@ -145,7 +150,8 @@ def routes(session: SessionDep, settings: SettingsDep) -> dict[str, object]:
 
 
 @router.put("/routes/{commune_code}")
-def set_route(commune_code: str, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, str | None]:
+def set_route(commune_code: CommuneCode, body: RouteIn, session: SessionDep,
+              user: CurrentUser) -> dict[str, str | None]:
     service.set_commune_route(session, commune_code, body.route)
     audit.record(session, action="gateway.route", entity="commune", entity_id=commune_code, actor_id=user.id,
                  after={"route": body.route})
@@ -153,7 +159,7 @@ def set_route(commune_code: str, body: RouteIn, session: SessionDep, user: Curre
 
 
 @router.put("/campaigns/{campaign_id}/route")
-def set_campaign_route(campaign_id: int, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, object]:
+def set_campaign_route(campaign_id: DbId, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, object]:
     """Route one campaign's SMS; a null route lets each resident's commune route decide."""
     campaign = service.set_campaign_route(session, campaign_id, body.route)
     audit.record(session, action="gateway.route", entity="campaign", entity_id=campaign_id, actor_id=user.id,

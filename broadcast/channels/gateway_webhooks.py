@@ -17,6 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from broadcast.bounds import PhoneName
 from broadcast.channels.gateway import PROVIDER_PREFIX, delivery_of, verify
 from broadcast.channels.gateway_models import GatewayPhone
 from broadcast.channels.models import Delivery, InboundMessage
@@ -24,9 +25,9 @@ from broadcast.channels.status import apply_status
 from broadcast.db import session_scope, utcnow
 from broadcast.deps import SettingsDep
 from broadcast.engagement.inbound import handle_inbound
-from broadcast.exceptions import PermissionDenied, ValidationFailed
+from broadcast.exceptions import WEBHOOK_ERRORS, PermissionDenied, ValidationFailed
 
-router = APIRouter(prefix="/webhooks/gateway", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/gateway", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 STATE_OF_EVENT = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
 
@@ -67,7 +68,7 @@ def handle_event(session: Session, phone: str, event: str, payload: dict[str, An
 
 
 @router.post("/{name}", summary="SMS Gateway for Android webhook (one URL per phone)")
-async def gateway_webhook(name: str, request: Request, settings: SettingsDep) -> dict[str, str]:
+async def gateway_webhook(name: PhoneName, request: Request, settings: SettingsDep) -> dict[str, str]:
     body = await request.body()
     engine = request.app.state.engine
 

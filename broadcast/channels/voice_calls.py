@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from broadcast.audio.models import AudioClip
+from broadcast.bounds import parse_count
 from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
 from broadcast.channels.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus
 from broadcast.channels.voice_clips import campaign_script
@@ -46,7 +47,7 @@ class CallReport:
         """Parse Twilio's form fields (unknown fields are ignored)."""
         duration = params.get("CallDuration") or params.get("Duration") or ""
         return cls(call_sid=params.get("CallSid", ""), status=params.get("CallStatus", "").lower(),
-                   duration=int(duration) if duration.isdigit() else None,
+                   duration=parse_count(duration, maximum=10**7),
                    answered_by=params.get("AnsweredBy") or None)
 
 

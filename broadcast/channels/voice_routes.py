@@ -14,6 +14,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
 
+from broadcast.bounds import DbId, parse_count
 from broadcast.channels.signatures import verify_twilio
 from broadcast.channels.voice_calls import CallReport, apply_call_status
 from broadcast.channels.voice_menu import call_twiml, gather_twiml, load_context, read_context, record_keypress
@@ -21,8 +22,9 @@ from broadcast.channels.voice_metrics import voice_metrics
 from broadcast.channels.voice_missed import handle_missed_call
 from broadcast.db import session_scope, utcnow
 from broadcast.deps import SessionDep, SettingsDep
+from broadcast.exceptions import WEBHOOK_ERRORS
 
-router = APIRouter(prefix="/voice", tags=["voice-webhooks"])
+router = APIRouter(prefix="/voice", tags=["voice-webhooks"], responses=WEBHOOK_ERRORS)
 api_router = APIRouter(prefix="/voice", tags=["voice"])
 TWIML = "text/xml"
 # A final status that beat the dispatcher's own record of the call waits a little; after that the
@@ -40,7 +42,7 @@ async def _signed_form(request: Request, settings: Any) -> dict[str, str]:
 
 def _delivery_id(request: Request) -> int | None:
     value = request.query_params.get("d", "")
-    return int(value) if value.isdigit() else None
+    return parse_count(value)
 
 
 @router.post("/twiml", summary="TwiML for an answered campaign call")
@@ -62,7 +64,7 @@ async def gather(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
     round_text = request.query_params.get("n", "1")
-    round_ = int(round_text) if round_text.isdigit() else 1
+    round_ = parse_count(round_text, maximum=100) or 1
     digit = params.get("Digits", "")[:1]
 
     def handle() -> str:
@@ -110,5 +112,5 @@ async def incoming(request: Request, settings: SettingsDep) -> Response:
 
 
 @api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign")
-def campaign_voice_metrics(campaign_id: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def campaign_voice_metrics(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     return voice_metrics(session, settings, campaign_id)

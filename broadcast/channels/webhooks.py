@@ -12,12 +12,14 @@ from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
+from broadcast.bounds import parse_count
 from broadcast.channels.signatures import verify_twilio
 from broadcast.channels.status import StatusReport, write_statuses
 from broadcast.db import utcnow
+from broadcast.exceptions import WEBHOOK_ERRORS
 from broadcast.group_commit import GroupCommit
 
-router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 
 @router.post("/status", summary="Twilio message status callback")
@@ -33,9 +35,9 @@ async def twilio_status(request: Request) -> Response:
         report = StatusReport(
             provider_sid=sid,
             provider_status=status,
-            error_code=int(code) if code and code.isdigit() else None,
+            error_code=parse_count(code, maximum=10**9),
             at=utcnow(),
-            delivery_id=int(delivery) if delivery and delivery.isdigit() else None,
+            delivery_id=parse_count(delivery),
         )
         await _batcher(request).submit(report)
     return Response(status_code=200)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import StringConstraints
 from sqlmodel import col, func, select
 
 from broadcast.accounts import audit
 from broadcast.accounts.deps import CurrentUser, sees_phones
 from broadcast.accounts.models import User
+from broadcast.bounds import CommuneCode, DbId, Offset, SearchText, TagName
 from broadcast.contacts import service
 from broadcast.contacts.models import (
     Commune,
@@ -30,7 +32,6 @@ from broadcast.exceptions import NotFoundError, ValidationFailed
 
 router = APIRouter(tags=["residents"])
 
-Offset = Query(0, ge=0, description="Rows to skip")
 Limit = Query(50, ge=1, le=500, description="Rows per page (at most 500)")
 
 
@@ -44,9 +45,9 @@ def _public(contact: Contact, groups: list[str], tags: list[str], user: User) ->
 @router.get("/communes", summary="List communes")
 def list_communes(
     session: SessionDep,
-    q: str | None = Query(None, description="Part of the name"),
-    province_code: str | None = None,
-    offset: int = Offset,
+    q: SearchText | None = Query(None, description="Part of the name"),
+    province_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,2}$")] | None = None,
+    offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, Any]:
     query = select(Commune)
@@ -60,7 +61,7 @@ def list_communes(
 
 
 @router.get("/communes/{code}", response_model=CommunePublic)
-def get_commune(code: str, session: SessionDep) -> Commune:
+def get_commune(code: CommuneCode, session: SessionDep) -> Commune:
     commune = session.get(Commune, code)
     if commune is None:
         raise NotFoundError(f"Không có xã/phường mã {code}")
@@ -68,7 +69,7 @@ def get_commune(code: str, session: SessionDep) -> Commune:
 
 
 @router.patch("/communes/{code}", response_model=CommunePublic)
-def update_commune(code: str, data: CommuneUpdate, session: SessionDep, user: CurrentUser) -> Commune:
+def update_commune(code: CommuneCode, data: CommuneUpdate, session: SessionDep, user: CurrentUser) -> Commune:
     commune = get_commune(code, session)
     before = audit.snapshot(commune)
     if data.legal_aid_contact is not None:
@@ -91,13 +92,13 @@ def update_commune(code: str, data: CommuneUpdate, session: SessionDep, user: Cu
 def list_contacts(
     session: SessionDep,
     user: CurrentUser,
-    q: str | None = Query(None, description="Name or part of the phone number"),
-    commune_code: str | None = None,
-    group_id: int | None = None,
-    tag: str | None = None,
+    q: SearchText | None = Query(None, description="Name or part of the phone number"),
+    commune_code: CommuneCode | None = None,
+    group_id: DbId | None = None,
+    tag: TagName | None = None,
     language: str | None = Query(None, pattern="^(vi|km)$"),
     opted_out: bool | None = None,
-    offset: int = Offset,
+    offset: Offset = 0,
     limit: int = Limit,
 ) -> dict[str, Any]:
     filters = service.ContactFilter(q=q, commune_code=commune_code, group_id=group_id, tag=tag,
@@ -116,19 +117,19 @@ def create_contact(data: ContactCreate, session: SessionDep, user: CurrentUser) 
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactPublic)
-def get_contact(contact_id: int, session: SessionDep, user: CurrentUser) -> ContactPublic:
+def get_contact(contact_id: DbId, session: SessionDep, user: CurrentUser) -> ContactPublic:
     contact = service.get_contact(session, contact_id)
     return _public(contact, *service.memberships(session, [contact_id])[contact_id], user)
 
 
 @router.patch("/contacts/{contact_id}", response_model=ContactPublic)
-def update_contact(contact_id: int, data: ContactUpdate, session: SessionDep, user: CurrentUser) -> ContactPublic:
+def update_contact(contact_id: DbId, data: ContactUpdate, session: SessionDep, user: CurrentUser) -> ContactPublic:
     contact = service.update_contact(session, contact_id, data, actor_id=user.id, actor=user.username)
     return _public(contact, *service.memberships(session, [contact_id])[contact_id], user)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
-def delete_contact(contact_id: int, session: SessionDep, user: CurrentUser) -> Response:
+def delete_contact(contact_id: DbId, session: SessionDep, user: CurrentUser) -> Response:
     service.delete_contact(session, contact_id, actor_id=user.id, actor=user.username)
     return Response(status_code=204)
 
@@ -147,20 +148,20 @@ def create_group(data: GroupCreate, session: SessionDep, user: CurrentUser) -> G
 
 
 @router.get("/groups/{group_id}", response_model=GroupPublic)
-def get_group(group_id: int, session: SessionDep) -> GroupPublic:
+def get_group(group_id: DbId, session: SessionDep) -> GroupPublic:
     group = service.get_group(session, group_id)
     return GroupPublic(id=group_id, name=group.name, description=group.description,
                        member_count=service.group_size(session, group_id))
 
 
 @router.patch("/groups/{group_id}", response_model=GroupPublic)
-def update_group(group_id: int, data: GroupUpdate, session: SessionDep, user: CurrentUser) -> GroupPublic:
+def update_group(group_id: DbId, data: GroupUpdate, session: SessionDep, user: CurrentUser) -> GroupPublic:
     group = service.update_group(session, group_id, data, actor_id=user.id)
     return GroupPublic(id=group_id, name=group.name, description=group.description,
                        member_count=service.group_size(session, group_id))
 
 
 @router.delete("/groups/{group_id}", status_code=204)
-def delete_group(group_id: int, session: SessionDep, user: CurrentUser) -> Response:
+def delete_group(group_id: DbId, session: SessionDep, user: CurrentUser) -> Response:
     service.delete_group(session, group_id, actor_id=user.id)
     return Response(status_code=204)

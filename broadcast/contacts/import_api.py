@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from broadcast.contacts.importer import import_contacts
 from broadcast.deps import get_engine
+from broadcast.exceptions import file_response
 
 router = APIRouter(tags=["contacts"])
 
@@ -65,7 +66,8 @@ def import_file(
     return report.to_dict(max_bad_rows=max_bad_rows)
 
 
-@router.get("/contacts/import/template.csv", summary="A CSV template with the recognised columns")
+@router.get("/contacts/import/template.csv", summary="A CSV template with the recognised columns",
+            response_class=Response, responses=file_response("text/csv", "The template"))
 def import_template() -> Response:
     """An empty list officers can fill in (UTF-8 with BOM so Excel shows Vietnamese)."""
     buffer = io.StringIO()

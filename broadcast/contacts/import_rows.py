@@ -83,7 +83,7 @@ class CommuneIndex:
         """The commune code, or None when unknown or ambiguous."""
         if text in self._cache:
             return self._cache[text]
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             code = self._by_key.get(text.zfill(5))
         else:
             key = fold(text)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import annotated_types as at
+from pydantic import field_validator
 from sqlalchemy import JSON, Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
+from broadcast.bounds import MAX_LIST, CommuneCode, GroupName, HhMm, PhoneInput, TagName, not_null
 from broadcast.db import BigIntId, UTCDateTime, utcnow
 
 
@@ -152,33 +155,43 @@ class CommunePublic(SQLModel):
     airing_slots: list[str]
 
 
+# Input lengths follow the columns above: a longer value would fail in PostgreSQL, so it is refused first.
+GroupNames = Annotated[list[GroupName], at.MaxLen(MAX_LIST)]
+TagNames = Annotated[list[TagName], at.MaxLen(MAX_LIST)]
+
+
 class CommuneUpdate(SQLModel):
-    legal_aid_contact: str | None = None
-    airing_slots: list[str] | None = None
+    legal_aid_contact: str | None = Field(default=None, max_length=300)
+    airing_slots: Annotated[list[HhMm], at.MaxLen(12)] | None = None
+
+    _not_null = field_validator("legal_aid_contact", "airing_slots")(not_null)
 
 
 class ContactCreate(SQLModel):
-    phone: str
-    full_name: str = ""
-    commune_code: str | None = None
-    address: str = ""
+    phone: PhoneInput
+    full_name: str = Field(default="", max_length=200)
+    commune_code: CommuneCode | None = None
+    address: str = Field(default="", max_length=300)
     language: Language = Language.vi
-    note: str = ""
-    groups: list[str] = []
-    tags: list[str] = []
+    note: str = Field(default="", max_length=500)
+    groups: GroupNames = []
+    tags: TagNames = []
 
 
 class ContactUpdate(SQLModel):
-    phone: str | None = None
-    full_name: str | None = None
-    commune_code: str | None = None
-    address: str | None = None
+    phone: PhoneInput | None = None
+    full_name: str | None = Field(default=None, max_length=200)
+    commune_code: CommuneCode | None = None  # null: no commune
+    address: str | None = Field(default=None, max_length=300)
     language: Language | None = None
-    note: str | None = None
-    groups: list[str] | None = None
-    tags: list[str] | None = None
+    note: str | None = Field(default=None, max_length=500)
+    groups: GroupNames | None = None
+    tags: TagNames | None = None
     sms_opted_out: bool | None = None
     voice_opted_out: bool | None = None
+
+    _not_null = field_validator("phone", "full_name", "address", "language", "note", "groups", "tags",
+                                "sms_opted_out", "voice_opted_out")(not_null)
 
 
 class ContactPublic(SQLModel):
@@ -200,12 +213,14 @@ class ContactPublic(SQLModel):
 
 class GroupCreate(SQLModel):
     name: str = Field(min_length=1, max_length=120)
-    description: str = ""
+    description: str = Field(default="", max_length=500)
 
 
 class GroupUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+    _not_null = field_validator("name", "description")(not_null)
 
 
 class GroupPublic(SQLModel):

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import annotated_types as at
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from broadcast.accounts.deps import CurrentUser, require
 from broadcast.accounts.models import Role
+from broadcast.bounds import DbId, Offset, Word
 from broadcast.contacts.phones import mask_phone
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, keywords
-from broadcast.engagement.models import Conversation
+from broadcast.engagement.models import Conversation, ConversationStatus
 
 router = APIRouter(tags=["engagement"])
 ADMIN = [Depends(require(Role.admin))]
@@ -21,10 +23,10 @@ ADMIN = [Depends(require(Role.admin))]
 
 class ConversationOut(BaseModel):
     id: int
-    contact_id: int | None
-    campaign_id: int | None
+    contact_id: DbId | None
+    campaign_id: DbId | None
     status: str
-    assigned_to_id: int | None
+    assigned_to_id: DbId | None
     topics: list[str]
     created_at: datetime
     last_message_at: datetime
@@ -39,7 +41,7 @@ def _out(c: Conversation) -> dict[str, Any]:
 
 
 class AssignIn(BaseModel):
-    user_id: int | None = None
+    user_id: DbId | None = None
 
 
 class AnswerIn(BaseModel):
@@ -47,12 +49,13 @@ class AnswerIn(BaseModel):
 
 
 class TopicsIn(BaseModel):
-    topics: list[str]
+    topics: Annotated[list[Word], at.MaxLen(20)]
 
 
 class KeywordIn(BaseModel):
     keyword: str = Field(min_length=1, max_length=60)
-    action: str = Field(description="opt_out, opt_in, help or ignore (switches a default off)")
+    action: Literal["opt_out", "opt_in", "help", "ignore"] = Field(
+        description="opt_out, opt_in, help or ignore (switches a default off)")
 
 
 class ReplyIn(BaseModel):
@@ -60,9 +63,9 @@ class ReplyIn(BaseModel):
 
 
 @router.get("/inbox", summary="Conversations, most recent first")
-def list_inbox(session: SessionDep, status: str | None = None, assigned_to_id: int | None = None,
-               topic: str | None = None, contact_id: int | None = None,
-               offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+def list_inbox(session: SessionDep, status: ConversationStatus | None = None, assigned_to_id: DbId | None = None,
+               topic: Word | None = None, contact_id: DbId | None = None,
+               offset: Offset = 0, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     rows, total = inbox.list_conversations(
         session, inbox.ConversationFilter(status, assigned_to_id, topic, contact_id), offset=offset, limit=limit)
     return {"items": [_out(c) for c in rows], "total": total, "offset": offset, "limit": limit,
@@ -75,31 +78,31 @@ def topics() -> list[str]:
 
 
 @router.get("/inbox/{conversation_id}", summary="A conversation with its messages and answers")
-def get_conversation(conversation_id: int, session: SessionDep) -> dict[str, Any]:
+def get_conversation(conversation_id: DbId, session: SessionDep) -> dict[str, Any]:
     conversation = inbox.get_conversation(session, conversation_id)
     messages = inbox.thread(session, conversation_id)
     return {**_out(conversation), "messages": messages}
 
 
 @router.post("/inbox/{conversation_id}/assign", response_model=ConversationOut)
-def assign(conversation_id: int, data: AssignIn, session: SessionDep) -> Any:
+def assign(conversation_id: DbId, data: AssignIn, session: SessionDep) -> Any:
     return _out(inbox.assign(session, conversation_id, data.user_id))
 
 
 @router.post("/inbox/{conversation_id}/answer", status_code=201,
              summary="Answer by SMS (queued in the outbox: rate limits and quiet hours apply)")
-def answer(conversation_id: int, data: AnswerIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+def answer(conversation_id: DbId, data: AnswerIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     delivery = inbox.answer(session, conversation_id, data.text, officer_id=user.id)
     return {"delivery_id": delivery.id, "to": mask_phone(delivery.to_phone), "status": delivery.status}
 
 
 @router.post("/inbox/{conversation_id}/close", response_model=ConversationOut)
-def close(conversation_id: int, session: SessionDep) -> Any:
+def close(conversation_id: DbId, session: SessionDep) -> Any:
     return _out(inbox.close(session, conversation_id))
 
 
 @router.put("/inbox/{conversation_id}/topics", response_model=ConversationOut)
-def set_topics(conversation_id: int, data: TopicsIn, session: SessionDep) -> Any:
+def set_topics(conversation_id: DbId, data: TopicsIn, session: SessionDep) -> Any:
     return _out(inbox.set_topics(session, conversation_id, data.topics))
 
 
@@ -116,7 +119,7 @@ def put_keyword(data: KeywordIn, session: SessionDep) -> dict[str, str]:
 
 @router.delete("/engagement/keywords/{keyword}", status_code=204, summary="Remove an admin rule (admin)",
                dependencies=ADMIN)
-def delete_keyword(keyword: str, session: SessionDep) -> None:
+def delete_keyword(keyword: Word, session: SessionDep) -> None:
     keywords.delete_keyword(session, keyword)
 
 
@@ -126,6 +129,6 @@ def list_replies(session: SessionDep) -> dict[str, str]:
 
 
 @router.put("/engagement/auto-replies/{key}", summary="Change an auto-reply text (admin)", dependencies=ADMIN)
-def put_reply(key: str, data: ReplyIn, session: SessionDep) -> dict[str, str]:
+def put_reply(key: Word, data: ReplyIn, session: SessionDep) -> dict[str, str]:
     row = keywords.set_reply(session, key, data.text)
     return {"key": row.key, "text": row.text}

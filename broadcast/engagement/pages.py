@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session, col, select
 
 from broadcast.audio.models import AudioClip, ClipStatus
+from broadcast.bounds import DbId
 from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
 from broadcast.channels.models import Delivery
 from broadcast.config import Settings
@@ -53,7 +54,7 @@ def short_link(code: str, request: Request, session: SessionDep, settings: Setti
     return RedirectResponse(f"/p/{campaign_id}", status_code=302, headers={"Cache-Control": "no-store"})
 
 
-def page_html(session: Session, campaign_id: int) -> str:
+def page_html(session: Session, campaign_id: DbId) -> str:
     """A light page with the full text and, when rendered, the campaign's audio clip."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or campaign.status not in PUBLIC_STATUSES:
@@ -80,6 +81,6 @@ def page_html(session: Session, campaign_id: int) -> str:
 
 
 @router.get("/p/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
-def campaign_page(campaign_id: int, session: SessionDep) -> HTMLResponse:
+def campaign_page(campaign_id: DbId, session: SessionDep) -> HTMLResponse:
     """The public full-text page of a campaign."""
     return HTMLResponse(page_html(session, campaign_id), headers={"Cache-Control": "public, max-age=300"})

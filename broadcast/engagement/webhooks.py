@@ -14,9 +14,10 @@ from sqlalchemy.engine import Engine
 from broadcast.channels.signatures import verify_twilio
 from broadcast.db import session_scope
 from broadcast.engagement.inbound import InboundResult, handle_inbound_batch
+from broadcast.exceptions import WEBHOOK_ERRORS
 from broadcast.group_commit import GroupCommit
 
-router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 Params = Mapping[str, str]

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from broadcast.accounts import service as accounts
 from broadcast.accounts.models import AuditLog, Role, User, UserCommune
+from broadcast.bounds import PageNumber
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.core import ADMINS, csrf_protect, flash, page_user, redirect, render, settings_of, t
@@ -46,7 +47,7 @@ async def create_user(request: Request, session: SessionDep, admin: User = Depen
 
 
 @router.get("/admin/audit")
-def audit(request: Request, session: SessionDep, entity: str = "", page: int = 1,
+def audit(request: Request, session: SessionDep, entity: str = "", page: PageNumber = 1,
           _user: User = Depends(page_user(ADMINS))) -> Response:
     page = max(page, 1)
     query = select(AuditLog)

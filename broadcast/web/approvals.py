@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
 from broadcast.audio.readiness import audio_worker, prepare_campaign_audio
+from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.segments import estimate, strip_diacritics
@@ -58,7 +59,7 @@ def _programme_audio(request: Request, session: Session, campaign: Campaign) -> 
 
 
 @router.post("/campaigns/{campaign_id}/approve")
-def approve(campaign_id: int, request: Request, session: SessionDep, comment: Annotated[str, Form()] = "",
+def approve(campaign_id: DbId, request: Request, session: SessionDep, comment: Annotated[str, Form()] = "",
             user: User = Depends(page_user(REVIEWERS))) -> Response:
     campaign_or_404(session, campaign_id)
     try:
@@ -76,7 +77,7 @@ def approve(campaign_id: int, request: Request, session: SessionDep, comment: An
 
 
 @router.post("/campaigns/{campaign_id}/reject")
-def reject(campaign_id: int, request: Request, session: SessionDep, comment: Annotated[str, Form()] = "",
+def reject(campaign_id: DbId, request: Request, session: SessionDep, comment: Annotated[str, Form()] = "",
            user: User = Depends(page_user(REVIEWERS))) -> Response:
     campaign_or_404(session, campaign_id)
     try:

@@ -14,6 +14,7 @@ from broadcast.accounts.models import User
 from broadcast.audio.api import clip_public
 from broadcast.audio.models import AudioClip
 from broadcast.audio.readiness import audio_worker, prepare_voice_clips
+from broadcast.bounds import DbId, PageNumber
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.models import Delivery, DeliveryStatus, InboundMessage
@@ -50,7 +51,7 @@ PAGE_SIZE = 50
 S = CampaignStatus
 
 
-def campaign_or_404(session: Session, campaign_id: int) -> Campaign:
+def campaign_or_404(session: Session, campaign_id: DbId) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise PageNotFound()
@@ -68,7 +69,7 @@ def audience_text(session: Session, audience: dict[str, object]) -> dict[str, li
 
 
 @router.get("/campaigns")
-def campaigns(request: Request, session: SessionDep, status: str = "", page: int = 1,
+def campaigns(request: Request, session: SessionDep, status: str = "", page: PageNumber = 1,
               _user: User = Depends(page_user(READERS))) -> Response:
     page = max(page, 1)
     query = select(Campaign)
@@ -87,7 +88,7 @@ def _number(request: Request) -> Callable[[float], str]:
 
 
 @router.get("/campaigns/{campaign_id}")
-def campaign_page(campaign_id: int, request: Request, session: SessionDep,
+def campaign_page(campaign_id: DbId, request: Request, session: SessionDep,
                   _user: User = Depends(page_user(READERS))) -> Response:
     campaign = campaign_or_404(session, campaign_id)
     settings = settings_of(request)
@@ -138,7 +139,7 @@ def campaign_page(campaign_id: int, request: Request, session: SessionDep,
     })
 
 
-def _action(request: Request, campaign_id: int, step: Callable[[], object], done_key: str) -> Response:
+def _action(request: Request, campaign_id: DbId, step: Callable[[], object], done_key: str) -> Response:
     try:
         step()
         flash(request, t(request, done_key))
@@ -148,7 +149,7 @@ def _action(request: Request, campaign_id: int, step: Callable[[], object], done
 
 
 @router.post("/campaigns/{campaign_id}/start")
-def start(campaign_id: int, request: Request, session: SessionDep,
+def start(campaign_id: DbId, request: Request, session: SessionDep,
           user: User = Depends(page_user(EDITORS))) -> Response:
     campaign = campaign_or_404(session, campaign_id)
 
@@ -164,7 +165,7 @@ def start(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/campaigns/{campaign_id}/pause")
-def pause(campaign_id: int, request: Request, session: SessionDep,
+def pause(campaign_id: DbId, request: Request, session: SessionDep,
           user: User = Depends(page_user(EDITORS))) -> Response:
     campaign_or_404(session, campaign_id)
     return _action(request, campaign_id, lambda: service.pause(session, campaign_id, actor_id=user.id,
@@ -172,7 +173,7 @@ def pause(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/campaigns/{campaign_id}/resume")
-def resume(campaign_id: int, request: Request, session: SessionDep,
+def resume(campaign_id: DbId, request: Request, session: SessionDep,
            user: User = Depends(page_user(EDITORS))) -> Response:
     campaign_or_404(session, campaign_id)
     return _action(request, campaign_id, lambda: service.resume(session, campaign_id, actor_id=user.id,
@@ -180,7 +181,7 @@ def resume(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/campaigns/{campaign_id}/cancel")
-def cancel(campaign_id: int, request: Request, session: SessionDep,
+def cancel(campaign_id: DbId, request: Request, session: SessionDep,
            user: User = Depends(page_user(EDITORS))) -> Response:
     campaign_or_404(session, campaign_id)
     return _action(request, campaign_id, lambda: service.cancel(session, campaign_id, actor_id=user.id,
@@ -188,7 +189,7 @@ def cancel(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/campaigns/{campaign_id}/resend")
-def resend(campaign_id: int, request: Request, session: SessionDep,
+def resend(campaign_id: DbId, request: Request, session: SessionDep,
            user: User = Depends(page_user(EDITORS))) -> Response:
     campaign_or_404(session, campaign_id)
     try:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from broadcast.accounts import audit
 from broadcast.accounts.models import User
+from broadcast.bounds import MAX_ID, MAX_LIST, DbId, parse_count
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.scheduling import WEEKDAYS, ScheduleIn
@@ -43,7 +44,8 @@ def draft_from_form(form: Any) -> dict[str, Any]:
         **voice_draft(None, form),
         "bulletin_level": str(form.get("bulletin_level", "normal")),
         "communes": [str(c) for c in form.getlist("communes")],
-        "groups": [int(g) for g in form.getlist("groups") if str(g).isdigit()],
+        "groups": [n for g in form.getlist("groups")[:MAX_LIST]
+                   if (n := parse_count(str(g), maximum=MAX_ID)) is not None],
         "languages": [str(x) for x in form.getlist("languages") if x in ("vi", "km")],
         "schedule_kind": str(form.get("schedule_kind", "keep")),
         "schedule_at": str(form.get("schedule_at", "")),
@@ -91,7 +93,7 @@ def schedule_of(draft: dict[str, Any]) -> ScheduleIn | None:
     return None
 
 
-def save(session: Session, request: Request, user: User, campaign_id: int | None, draft: dict[str, Any]) -> int:
+def save(session: Session, request: Request, user: User, campaign_id: DbId | None, draft: dict[str, Any]) -> int:
     """Create or update the campaign and its schedule from the composer's draft; returns its id."""
     settings = settings_of(request)
     fields: dict[str, Any] = {
@@ -154,7 +156,7 @@ async def _submit_form(request: Request, session: Session, user: User, campaign:
     return redirect(f"/campaigns/{campaign_id}/edit")
 
 
-def _editable(session: Session, campaign_id: int) -> Campaign:
+def _editable(session: Session, campaign_id: DbId) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise PageNotFound()
@@ -174,7 +176,7 @@ async def create(request: Request, session: SessionDep, user: User = Depends(pag
 
 
 @router.get("/campaigns/{campaign_id}/edit")
-def edit_form(campaign_id: int, request: Request, session: SessionDep,
+def edit_form(campaign_id: DbId, request: Request, session: SessionDep,
               _user: User = Depends(page_user(EDITORS))) -> Response:
     campaign = _editable(session, campaign_id)
     if campaign.status not in service.EDITABLE:
@@ -184,13 +186,13 @@ def edit_form(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/campaigns/{campaign_id}/edit")
-async def update(campaign_id: int, request: Request, session: SessionDep,
+async def update(campaign_id: DbId, request: Request, session: SessionDep,
                  user: User = Depends(page_user(EDITORS))) -> Response:
     return await _submit_form(request, session, user, _editable(session, campaign_id))
 
 
 @router.post("/campaigns/{campaign_id}/submit")
-def submit(campaign_id: int, request: Request, session: SessionDep,
+def submit(campaign_id: DbId, request: Request, session: SessionDep,
            user: User = Depends(page_user(EDITORS))) -> Response:
     _editable(session, campaign_id)
     try:
@@ -202,7 +204,7 @@ def submit(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/campaigns/{campaign_id}/test-sms")
-async def test_sms(campaign_id: int, request: Request, session: SessionDep,
+async def test_sms(campaign_id: DbId, request: Request, session: SessionDep,
                    user: User = Depends(page_user(EDITORS))) -> Response:
     """Send the campaign's SMS (as residents will get it) to the officer's own phone."""
     campaign = _editable(session, campaign_id)

@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User
+from broadcast.bounds import MAX_ID, DbId, parse_count
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.models import InboundMessage
 from broadcast.channels.service import campaign_counts
@@ -30,7 +31,7 @@ LIVE = (CampaignStatus.sending, CampaignStatus.paused)
 RECENT = timedelta(days=2)  # finished campaigns stay on the dashboard this long
 
 
-def progress_of(session: Session, campaign_id: int) -> dict[str, int]:
+def progress_of(session: Session, campaign_id: DbId) -> dict[str, int]:
     """Delivery progress of a campaign: total, done (final), delivered, failed, waiting."""
     counts = campaign_counts(session, campaign_id)["by_status"]
     failed = counts["failed"] + counts["undelivered"]
@@ -93,7 +94,7 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
 @router.get("/ui/progress")
 def progress(session: SessionDep, ids: str = "", _user: User = Depends(page_user(READERS))) -> JSONResponse:
     """Live progress of campaigns for the polling script: {id: {status, total, done, …}}."""
-    wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()][:50]
+    wanted = [n for part in ids.split(",")[:50] if (n := parse_count(part.strip(), maximum=MAX_ID)) is not None]
     result: dict[str, Any] = {}
     for campaign in session.exec(select(Campaign).where(col(Campaign.id).in_(wanted))).all():
         result[str(campaign.id)] = {"status": campaign.status, **progress_of(session, campaign.id or 0)}

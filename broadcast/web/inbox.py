@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlmodel import col, select
 
 from broadcast.accounts.models import User
+from broadcast.bounds import DbId, PageNumber
 from broadcast.contacts.models import Contact
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox
@@ -22,7 +23,7 @@ STATUSES = ("new", "assigned", "answered", "closed")
 
 
 @router.get("/inbox")
-def conversations(request: Request, session: SessionDep, status: str = "", mine: str = "", page: int = 1,
+def conversations(request: Request, session: SessionDep, status: str = "", mine: str = "", page: PageNumber = 1,
                   user: User = Depends(page_user(READERS))) -> Response:
     page = max(page, 1)
     filters = inbox.ConversationFilter(status=status if status in STATUSES else None,
@@ -37,7 +38,7 @@ def conversations(request: Request, session: SessionDep, status: str = "", mine:
     })
 
 
-def _conversation(session: SessionDep, conversation_id: int) -> Conversation:
+def _conversation(session: SessionDep, conversation_id: DbId) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         raise PageNotFound()
@@ -45,7 +46,7 @@ def _conversation(session: SessionDep, conversation_id: int) -> Conversation:
 
 
 @router.get("/inbox/{conversation_id}")
-def conversation(conversation_id: int, request: Request, session: SessionDep,
+def conversation(conversation_id: DbId, request: Request, session: SessionDep,
                  _user: User = Depends(page_user(READERS))) -> Response:
     found = _conversation(session, conversation_id)
     contact = session.get(Contact, found.contact_id) if found.contact_id else None
@@ -58,7 +59,7 @@ def conversation(conversation_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/inbox/{conversation_id}/answer")
-def answer(conversation_id: int, request: Request, session: SessionDep, text: Annotated[str, Form()] = "",
+def answer(conversation_id: DbId, request: Request, session: SessionDep, text: Annotated[str, Form()] = "",
            user: User = Depends(page_user(EDITORS))) -> Response:
     _conversation(session, conversation_id)
     try:
@@ -70,7 +71,7 @@ def answer(conversation_id: int, request: Request, session: SessionDep, text: An
 
 
 @router.post("/inbox/{conversation_id}/assign")
-def assign(conversation_id: int, request: Request, session: SessionDep, to: Annotated[str, Form()] = "me",
+def assign(conversation_id: DbId, request: Request, session: SessionDep, to: Annotated[str, Form()] = "me",
            user: User = Depends(page_user(EDITORS))) -> Response:
     _conversation(session, conversation_id)
     inbox.assign(session, conversation_id, user.id if to == "me" else None, actor_id=user.id)
@@ -79,7 +80,7 @@ def assign(conversation_id: int, request: Request, session: SessionDep, to: Anno
 
 
 @router.post("/inbox/{conversation_id}/close")
-def close(conversation_id: int, request: Request, session: SessionDep,
+def close(conversation_id: DbId, request: Request, session: SessionDep,
           user: User = Depends(page_user(EDITORS))) -> Response:
     _conversation(session, conversation_id)
     inbox.close(session, conversation_id, actor_id=user.id)

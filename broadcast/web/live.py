@@ -19,6 +19,7 @@ from broadcast.audio.pronunciation import load_dictionary
 from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio
 from broadcast.audio.worker import render_after_commit
+from broadcast.bounds import DbId
 from broadcast.campaigns.audience import count_reachable
 from broadcast.channels.segments import estimate
 from broadcast.deps import SessionDep
@@ -85,7 +86,7 @@ def normalize(body: ScriptIn, request: Request, _user: User = Depends(page_user(
 
 
 @router.post("/campaigns/{campaign_id}/audio")
-def render_audio(campaign_id: int, request: Request, session: SessionDep,
+def render_audio(campaign_id: DbId, request: Request, session: SessionDep,
                  _user: User = Depends(page_user(EDITORS))) -> Response:
     """Render the campaign's loudspeaker script (it is not put on any commune's programme before approval)."""
     try:
@@ -98,7 +99,7 @@ def render_audio(campaign_id: int, request: Request, session: SessionDep,
 
 
 @router.get("/ui/campaigns/{campaign_id}/clips")
-def clips(campaign_id: int, request: Request, session: SessionDep,
+def clips(campaign_id: DbId, request: Request, session: SessionDep,
           _user: User = Depends(page_user(READERS))) -> JSONResponse:
     rows = session.exec(select(AudioClip).where(AudioClip.campaign_id == campaign_id)
                         .order_by(col(AudioClip.id).desc()).limit(10)).all()

@@ -15,6 +15,7 @@ from broadcast.audio import airing as airings
 from broadcast.audio.api import clip_public
 from broadcast.audio.feeds import feed_url
 from broadcast.audio.models import Airing
+from broadcast.bounds import DbId
 from broadcast.contacts.models import Commune
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
@@ -68,7 +69,7 @@ def radio(request: Request, session: SessionDep, xa: str = "", user: User = Depe
 
 
 @router.post("/radio/airings/{airing_id}/confirm")
-def confirm(airing_id: int, request: Request, session: SessionDep, user: User = Depends(page_user(RADIO))) -> Response:
+def confirm(airing_id: DbId, request: Request, session: SessionDep, user: User = Depends(page_user(RADIO))) -> Response:
     found = session.get(Airing, airing_id)
     codes = {c.code for c in allowed_communes(session, user, settings_of(request).province_code)}
     if found is None or found.commune_code not in codes:

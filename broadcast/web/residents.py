@@ -14,6 +14,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
+from broadcast.bounds import MAX_ID, DbId, PageNumber, parse_count
 from broadcast.contacts import service as contacts
 from broadcast.contacts.import_header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
 from broadcast.contacts.import_read import read_rows
@@ -91,12 +92,12 @@ def search(session: Session, filters: contacts.ContactFilter, *, offset: int, li
 
 @router.get("/residents")
 def residents(request: Request, session: SessionDep, q: str = "", commune: str = "", group: str = "",
-              state: str = "", page: int = 1, user: User = Depends(page_user(READERS))) -> Response:
+              state: str = "", page: PageNumber = 1, user: User = Depends(page_user(READERS))) -> Response:
     settings = settings_of(request)
     page = max(page, 1)
     filters = contacts.ContactFilter(
         q=q.strip() or None, commune_code=commune or None,
-        group_id=int(group) if group.isdigit() else None,
+        group_id=parse_count(group, maximum=MAX_ID),
         opted_out={"out": True, "in": False}.get(state))
     rows, total = search(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     names = {c.code: c.name for c in communes_of(session, settings.province_code)}
@@ -110,7 +111,7 @@ def residents(request: Request, session: SessionDep, q: str = "", commune: str =
 
 
 @router.post("/residents/{contact_id}/opt-out")
-def set_opt_out(contact_id: int, request: Request, session: SessionDep, opted_out: Annotated[str, Form()] = "1",
+def set_opt_out(contact_id: DbId, request: Request, session: SessionDep, opted_out: Annotated[str, Form()] = "1",
                 back: Annotated[str, Form()] = "/residents", user: User = Depends(page_user(EDITORS))) -> Response:
     try:
         contact = contacts.get_contact(session, contact_id)

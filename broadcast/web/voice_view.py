@@ -10,6 +10,7 @@ from broadcast.audio.engines import ENGINE_NAMES
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.pronunciation import load_dictionary
 from broadcast.audio.service import content_hash, processing_for, spoken_script
+from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, ChannelKind
 from broadcast.channels.voice_metrics import voice_metrics
@@ -81,7 +82,7 @@ def voice_defaults(settings: Settings) -> dict[str, Any]:
             "end": settings.voice_window_end}
 
 
-def voice_clip_states(session: Session, settings: Settings, campaign_id: int) -> list[tuple[str, str]]:
+def voice_clip_states(session: Session, settings: Settings, campaign_id: DbId) -> list[tuple[str, str]]:
     """(language, clip status or "missing") of what calls play: the voice script, else the loudspeaker one."""
     bodies = {(c.channel, c.language): c for c in service.contents_of(session, campaign_id)
               if c.channel in (VOICE, LOUD)}
@@ -113,7 +114,7 @@ def voice_panel(session: Session, settings: Settings, campaign: Campaign) -> dic
     }
 
 
-def voice_script(session: Session, campaign_id: int) -> str:
+def voice_script(session: Session, campaign_id: DbId) -> str:
     """The campaign's Vietnamese voice script ("" when calls read the loudspeaker script)."""
     return next((c.body for c in service.contents_of(session, campaign_id)
                  if c.channel == VOICE and c.language == "vi"), "")

@@ -79,7 +79,7 @@ def test_communes_listing_and_settings(client: Any, engine: Engine) -> None:
                                                          "legal_aid_contact": "0290 3870 101"})
     assert changed.json()["airing_slots"] == ["05:30", "17:00"]
     bad = client.patch("/api/v1/communes/32248", json={"airing_slots": ["5h"]})
-    assert bad.status_code == 422 and bad.json()["field"] == "airing_slots"
+    assert bad.status_code == 422 and bad.json()["field"].startswith("airing_slots")
 
 
 def test_health_and_openapi(client: Any) -> None:

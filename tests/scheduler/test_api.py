@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from broadcast.campaigns.schedule_api import router
-from broadcast.config import Settings
-from broadcast.exceptions import BroadcastError
 from tests.scheduler.conftest import campaign_row
 from tests.support.seed import approved_campaign, seed_contacts
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-@pytest.fixture
-def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    """The schedule routes alone (access rules are applied where broadcast/api.py mounts them)."""
-    app = FastAPI()
-    app.state.settings, app.state.engine = settings, engine
-
-    @app.exception_handler(BroadcastError)
-    async def _err(_r: Request, exc: BroadcastError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-
-    app.include_router(router, prefix="/api/v1")
-    with TestClient(app) as c:
-        yield c
 
 
 def later(days: int, hour: int, minute: int = 0) -> datetime:
