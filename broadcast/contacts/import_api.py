@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from broadcast.contacts.importer import import_contacts
 from broadcast.deps import get_engine
+from broadcast.spreadsheet import csv_writer
 
 router = APIRouter(tags=["contacts"])
 
@@ -69,7 +69,7 @@ def import_file(
 def import_template() -> Response:
     """An empty list officers can fill in (UTF-8 with BOM so Excel shows Vietnamese)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerows([_TEMPLATE_HEADER, _TEMPLATE_EXAMPLE])
     return Response(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"),
