@@ -17,7 +17,7 @@ from broadcast.audio import airing as airings
 from broadcast.audio.downloads import clip_response
 from broadcast.audio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
 from broadcast.audio.models import AudioClip
-from broadcast.audio.normalize import normalize_text
+from broadcast.audio.normalize import MAX_TEXT_CHARS, normalize_text
 from broadcast.audio.pronunciation import load_dictionary, save_dictionary
 from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio, request_clip, upload_recording
@@ -36,7 +36,7 @@ AIRS = [Depends(require(*EDITORS, Role.radio_operator))]
 
 
 class NormalizeIn(BaseModel):
-    text: str = Field(max_length=20000)
+    text: str = Field(max_length=MAX_TEXT_CHARS)
     language: str = "vi"
 
 
@@ -46,7 +46,7 @@ class RenderIn(BaseModel):
 
 
 class SayIn(BaseModel):
-    text: str = Field(min_length=1, max_length=20000)
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     language: str = "vi"
     engine: str | None = None
     voice: str = ""

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from broadcast.audio.normalize import MAX_TEXT_CHARS
 from broadcast.campaigns.models import BulletinLevel
 
 ALLOWED_CHANNELS = ("sms", "voice", "loudspeaker")
@@ -24,7 +25,7 @@ def _check_channels(value: list[str] | None) -> list[str] | None:
 class ContentIn(BaseModel):
     channel: str = Field(pattern="^(sms|voice|loudspeaker)$")
     language: str = Field(default="vi", pattern="^(vi|km)$")
-    body: str = Field(min_length=1, max_length=20000)
+    body: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)  # the script is read by the normaliser
 
 
 class AudienceIn(BaseModel):
