@@ -33,7 +33,7 @@ def gw_settings(live_settings: Settings) -> Settings:
 
 @pytest.fixture
 def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
+    engine = make_engine(live_settings.database_url, settings=live_settings)
     seed_communes(engine)
     yield engine
     engine.dispose()
