@@ -68,8 +68,28 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision")) -
     from broadcast.db import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url, revision)
+    upgrade(settings.database_url, revision, settings=settings)
     console.print(f"Cơ sở dữ liệu đã cập nhật ({revision}).")
+
+
+@db_app.command("rotate-key")
+def db_rotate_key() -> None:
+    """Re-encrypt the stored secrets (gateway phones' passwords, signing keys) under DATA_ENCRYPTION_KEY's first key."""
+    from broadcast.crypto import rotate_secrets
+    from broadcast.db import make_engine, upgrade
+    from broadcast.models import metadata
+
+    settings = _settings()
+    upgrade(settings.database_url, settings=settings)
+    engine = make_engine(settings.database_url, settings=settings)
+    try:
+        count = rotate_secrets(engine, metadata)
+    except BroadcastError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(f"Đã mã hoá lại {count} giá trị bằng khoá đầu tiên của DATA_ENCRYPTION_KEY.")
 
 
 @communes_app.command("load")
@@ -83,10 +103,10 @@ def communes_load(
 
     settings = _settings()
     code = (province or settings.province_code).zfill(2)
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, settings=settings)
     try:
         records = read_communes_csv(csv_file) if csv_file else province_communes(code)
-        with session_scope(make_engine(settings.database_url)) as session:
+        with session_scope(make_engine(settings.database_url, settings=settings)) as session:
             result = upsert_communes(session, code, records)
     except BroadcastError as exc:
         err.print(f"[red]{exc.message}[/red]")

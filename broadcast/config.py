@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broadcast.crypto import Keyring, parse_keys
 from broadcast.exceptions import ConfigurationError
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or CIDRs,
     # e.g. 127.0.0.1 behind Caddy on the same machine). Empty: no proxy is trusted, the peer address is the client.
     forwarded_allow_ips: str = ""
+    # Fernet keys for secrets kept in the database (gateway phones' passwords and signing keys),
+    # comma-separated: the first encrypts, all decrypt. Empty: a key derived from SECRET_KEY.
+    data_encryption_key: SecretStr = SecretStr("")
 
     # Twilio (an empty API base URL means the real api.twilio.com)
     twilio_account_sid: str = "AC00000000000000000000000000000000"
@@ -125,6 +129,12 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
+    @field_validator("data_encryption_key")
+    @classmethod
+    def _encryption_keys(cls, value: SecretStr) -> SecretStr:
+        parse_keys(value.get_secret_value())
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -198,6 +208,11 @@ class Settings(BaseSettings):
         if value <= timeout:
             raise ValueError(f"must be longer than TWILIO_TIMEOUT_SECONDS ({timeout:g} s)")
         return value
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keys of the database's encrypted columns (DATA_ENCRYPTION_KEY, else derived from SECRET_KEY)."""
+        return Keyring.for_keys(self.data_encryption_key.get_secret_value(), self.secret_key.get_secret_value())
 
     @property
     def zone(self) -> ZoneInfo:

@@ -12,6 +12,9 @@ from sqlalchemy import BigInteger, DateTime, Integer, TypeDecorator, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlmodel import Session, create_engine
 
+from broadcast.config import Settings, get_settings
+from broadcast.crypto import attach
+
 # Integer primary keys that stay 64-bit on PostgreSQL while remaining SQLite's rowid alias.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -59,8 +62,12 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for DATABASE_URL; SQLite gets WAL, foreign keys and a generous busy timeout."""
+def make_engine(url: str, *, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for DATABASE_URL; SQLite gets WAL, foreign keys and a generous busy timeout.
+
+    The engine carries the encryption keys of `settings` (default: the process's settings), which its
+    encrypted columns use: every engine is made here, so none is without them.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -68,10 +75,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    attach(engine, (settings or get_settings()).keyring)
+    return engine
 
 
 @contextmanager
@@ -86,20 +95,21 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def alembic_config(url: str) -> Any:
+def alembic_config(url: str, settings: Settings | None = None) -> Any:
     from alembic.config import Config
 
     here = Path(__file__).parent / "migrations"
     cfg = Config(str(here / "alembic.ini"))
     cfg.set_main_option("script_location", str(here))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["settings"] = settings  # the migrations' engine encrypts with these keys
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, settings: Settings | None = None) -> None:
     """Apply Alembic migrations up to `revision` (the app and `broadcast db upgrade` both call this)."""
     from alembic import command
 
     if url.startswith("sqlite"):
-        make_engine(url).dispose()  # creates the parent directory
-    command.upgrade(alembic_config(url), revision)
+        make_engine(url, settings=settings).dispose()  # creates the parent directory
+    command.upgrade(alembic_config(url, settings), revision)

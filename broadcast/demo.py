@@ -137,8 +137,8 @@ def _seed_users(session: Session) -> str | None:
 
 def seed_demo(settings: Settings) -> str:
     """Seed everything the demo shows; returns a one-paragraph summary for the terminal."""
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    upgrade(settings.database_url, settings=settings)
+    engine = make_engine(settings.database_url, settings=settings)
     try:
         with session_scope(engine) as session:
             upsert_communes(session, settings.province_code, province_communes(settings.province_code))

@@ -50,4 +50,5 @@ def wake_scheduler(request: Request) -> None:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

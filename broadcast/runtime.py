@@ -140,8 +140,8 @@ def proxy_options(settings: Settings) -> ProxyOptions:
 def run_worker(settings: Settings) -> None:
     """The dispatcher alone, until SIGINT/SIGTERM; in-flight sends finish and are recorded."""
     configure_logging()
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    upgrade(settings.database_url, settings=settings)
+    engine = make_engine(settings.database_url, settings=settings)
     channel, stop_channel = sms_channel(settings)
     dispatcher = Dispatcher(engine, settings, channel)
     stop_gateways = start_gateways(engine, settings, dispatcher)
@@ -166,8 +166,8 @@ def run_scheduler(settings: Settings) -> None:
     from scheduler.service import SchedulerRunner
 
     configure_logging()
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    upgrade(settings.database_url, settings=settings)
+    engine = make_engine(settings.database_url, settings=settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -93,7 +93,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings=settings)
     yield engine
     engine.dispose()
 
@@ -102,7 +102,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's .env or real credentials."""
     for key in list(os.environ):
-        if key.startswith(("TWILIO_", "DATABASE_URL", "MEDIA_DIR", "PUBLIC_BASE_URL")):
+        if key.startswith(("TWILIO_", "DATABASE_URL", "MEDIA_DIR", "PUBLIC_BASE_URL", "SECRET_KEY",
+                           "DATA_ENCRYPTION_KEY")):
             monkeypatch.delenv(key, raising=False)
 
 
@@ -200,7 +201,7 @@ def client(anonymous_client: Any, engine: Engine) -> Any:
 @pytest.fixture
 def live_engine(live_settings: Settings) -> Iterator[Engine]:
     """An engine on the live app's database (for seeding and checking from the test)."""
-    engine = make_engine(live_settings.database_url)
+    engine = make_engine(live_settings.database_url, settings=live_settings)
     yield engine
     engine.dispose()
 

@@ -32,6 +32,7 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
         ("twilio_account_sid", "ACxyz", "Invalid setting TWILIO_ACCOUNT_SID"),
         ("public_base_url", "example.org", "Invalid setting PUBLIC_BASE_URL"),
         ("dispatcher_lease_seconds", "10", "Invalid setting DISPATCHER_LEASE_SECONDS"),
+        ("data_encryption_key", "not-a-fernet-key", "Invalid setting DATA_ENCRYPTION_KEY: key 1 is not a Fernet key"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str, fragment: str) -> None:

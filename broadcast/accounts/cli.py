@@ -29,9 +29,9 @@ def create(
 ) -> None:
     """Create an account (the first admin, then anyone)."""
     settings = get_settings()
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, settings=settings)
     try:
-        with session_scope(make_engine(settings.database_url)) as session:
+        with session_scope(make_engine(settings.database_url, settings=settings)) as session:
             user = service.create_user(session, username=username, password=password, role=role,
                                        communes=commune or [], full_name=full_name, phone=phone, actor="cli")
             console.print(f"Đã tạo tài khoản {user.username} ({user.role}).")
@@ -47,8 +47,8 @@ def create_token(
 ) -> None:
     """Print a new personal API token (send it as `Authorization: Bearer <token>`)."""
     settings = get_settings()
-    upgrade(settings.database_url)
-    with session_scope(make_engine(settings.database_url)) as session:
+    upgrade(settings.database_url, settings=settings)
+    with session_scope(make_engine(settings.database_url, settings=settings)) as session:
         user = service.by_username(session, username)
         if user is None:
             err.print(f"[red]Không có tài khoản {username}[/red]")

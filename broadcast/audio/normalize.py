@@ -8,8 +8,13 @@ from collections.abc import Callable, Mapping
 
 from broadcast.audio.pronunciation import ABBREVIATIONS, DOC_TYPES, ISSUERS, spell_letters
 from broadcast.audio.vi_numbers import decimal_words, digits_words, number_words, roman_to_int
+from broadcast.bounds import SCRIPT_LENGTH
+from broadcast.exceptions import ValidationFailed
 
 Rule = Callable[[re.Match[str]], str]
+
+# The longest text read aloud (a campaign script, a preview): normalisation is linear, this bounds it.
+MAX_TEXT_CHARS = SCRIPT_LENGTH  # a script is read aloud: about 40 minutes
 
 _UNITS = {
     "đồng": "đồng", "đ": "đồng", "VNĐ": "đồng", "VND": "đồng", "USD": "đô la Mỹ", "km2": "ki lô mét vuông",
@@ -43,11 +48,19 @@ _DATE_MY = re.compile(r"(?<![\d/.,])(\d{1,2})/(\d{4})(?![\d/])")
 _DATE_DM = re.compile(r"(?<![\d/.,])(\d{1,2})/(\d{1,2})(?![\d/])")
 _TIME = re.compile(r"(?<![\d:])(\d{1,2})(?::(\d{2})(?::(\d{2}))?|h(\d{2})?)(?![\d:\w])")
 _ROMAN = re.compile(rf"({_ROMAN_CONTEXT}\s+)([IVXLCDM]+)(?![\w])")
-_PERCENT = re.compile(rf"({_NUM})\s*%")
-_UNIT = re.compile(rf"({_NUM})\s*({_UNIT_ALT})(?![\w²³])")
+# Anchored on the digit before them rather than on the whole number: matching the number as well made
+# every position inside a long digit run a new start that scanned to its end (quadratic).
+_PERCENT = re.compile(r"(?<=\d)\s*%")
+_UNIT = re.compile(rf"(?<=\d)\s*({_UNIT_ALT})(?![\w²³])")
 _RANGE = re.compile(r"(?<=\d)\s*[–—-]\s*(?=\d)")
 _NUMBER = re.compile(r"(?<![\w])(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d+))?(?:\.(\d{1,2})(?![\d]))?")
 _CAPS = re.compile(r"(?<![\w.])([^\W\d_]{2,})(?![\w])")
+# Digit runs longer than any number (codes, garbage) are read digit by digit in one pass up front, as
+# `_number` would, all but their last digit, which stays for the rules that follow a number (% and units).
+MAX_NUMBER_DIGITS = 15
+_LONG_DIGITS = re.compile(rf"\d{{{MAX_NUMBER_DIGITS},}}(?=\d)")
+# How far back a date looks for its context word ("ngày", "từ", …); whitespace is squeezed first.
+_CONTEXT_CHARS = 24
 _PER_NOUNS = sorted({*_UNITS.values(), "người", "lượt", "hộ", "ngày", "tháng", "năm", "giờ", "tuần", "lần"},
                     key=len, reverse=True)
 _PER = re.compile(rf"(?<![\w])({'|'.join(_PER_NOUNS)})/(?=[^\W\d])")
@@ -109,8 +122,13 @@ def _doc_code(text: str) -> str:
     return _DOC_CODE.sub(repl, text)
 
 
+def _before(text: str, start: int) -> str:
+    """The few characters before `start`, lower-cased (a bounded look back: never the whole text)."""
+    return text[max(0, start - _CONTEXT_CHARS) : start].rstrip().lower()
+
+
 def _date_prefix(text: str, start: int, word: str) -> str:
-    return "" if text[:start].rstrip().lower().endswith(word) else word + " "
+    return "" if _before(text, start).endswith(word) else word + " "
 
 
 def _month(m: int) -> str:
@@ -133,7 +151,7 @@ def _dates(text: str) -> str:
 
     def dm(m: re.Match[str]) -> str:
         d, mo = int(m.group(1)), int(m.group(2))
-        context = m.string[: m.start()].rstrip().lower()
+        context = _before(m.string, m.start())
         is_date = 1 <= d <= 31 and 1 <= mo <= 12 and context.endswith(_DATE_CONTEXT)
         if not is_date:  # a fraction: 1/2 -> một phần hai
             return f"{number_words(int(m.group(1)))} phần {number_words(int(m.group(2)))}"
@@ -181,11 +199,27 @@ def _caps(m: re.Match[str]) -> str:
     return spell_letters(token)
 
 
+def bound_runs(text: str) -> str:
+    """The first pass: digit runs longer than any number are read digit by digit, whitespace squeezed.
+
+    Afterwards no rule meets more than MAX_NUMBER_DIGITS digits or two blanks in a row, so no pattern
+    rescans a long run from each of its positions: the whole normalisation is linear in the text.
+    """
+    return _squeeze(_LONG_DIGITS.sub(lambda m: f" {digits_words(m.group(0))} ", text))
+
+
+def _squeeze(text: str) -> str:
+    """Whitespace runs become one space, or one or two line breaks: no rule then scans a long run."""
+    text = re.sub(r"[^\S\n]+", " ", text)
+    text = re.sub(r" ?\n ?", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
 def _cleanup(text: str) -> str:
     text = re.sub(r"\.?/\.", ".", text)
     text = re.sub(r"\.{2,}|…", ".", text)
     text = re.sub(r"[()\[\]{}]", ", ", text)
-    text = re.sub(r"[\"“”«»*•·●▪►]", " ", text)
+    text = _squeeze(re.sub(r"[\"“”«»*•·●▪►]", " ", text))
     text = re.sub(r"\s+[–—-]\s+", ", ", text)
     text = text.replace("&", " và ").replace("/", " ")
     text = re.sub(r"[ \t]+", " ", text)
@@ -203,7 +237,7 @@ def normalize_vi(text: str, dictionary: Mapping[str, str] | None = None) -> str:
     text = unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\r\n", "\n")
     if dictionary:
         text = _apply_dictionary(text, dictionary)
-    text = _doc_code(text)
+    text = _doc_code(bound_runs(text))
     text = _PHONE.sub(lambda m: digits_words(m.group(0)), text)
     text = _HOTLINE.sub(lambda m: digits_words(m.group(0)), text)
     text = _SHORT_CODE.sub(lambda m: m.group(1) + digits_words(m.group(2)), text)
@@ -211,8 +245,8 @@ def normalize_vi(text: str, dictionary: Mapping[str, str] | None = None) -> str:
     text = _TIME.sub(_time, text)
     text = _ROMAN.sub(lambda m: m.group(1) + number_words(roman_to_int(m.group(2)) or 0)
                       if roman_to_int(m.group(2)) else m.group(0), text)
-    text = _PERCENT.sub(lambda m: f"{m.group(1)} phần trăm", text)
-    text = _UNIT.sub(lambda m: f"{m.group(1)} {_UNITS[m.group(2)]}", text)
+    text = _PERCENT.sub(" phần trăm", text)
+    text = _UNIT.sub(lambda m: f" {_UNITS[m.group(1)]}", text)
     text = _PER.sub(r"\1 một ", text)  # 50.000 đồng/hộ -> đồng một hộ
     text = _RANGE.sub(" đến ", text)
     text = re.sub(r"(\d)(?=[^\W\d_])", r"\1 ", text)  # "3Nâng" (a typo in real notices)
@@ -225,6 +259,8 @@ def normalize_vi(text: str, dictionary: Mapping[str, str] | None = None) -> str:
 
 def normalize_text(text: str, language: str, dictionary: Mapping[str, str] | None = None) -> str:
     """Normalise for the given language: full rules for Vietnamese, whitespace tidying otherwise."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationFailed(f"Văn bản quá dài: {len(text)} ký tự (tối đa {MAX_TEXT_CHARS}).", field="text")
     if language == "vi":
         return normalize_vi(text, dictionary)
     text = unicodedata.normalize("NFC", text)

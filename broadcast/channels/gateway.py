@@ -52,6 +52,11 @@ class PhoneConfig:
         return PROVIDER_PREFIX + self.name
 
 
+def webhook_url(public_base_url: str, name: str) -> str:
+    """The address a phone's webhooks must be registered with (served by gateway_webhooks.py)."""
+    return f"{public_base_url}/webhooks/gateway/{name}"
+
+
 def message_id(delivery_id: int, attempt: int) -> str:
     """Our id for one send of a delivery (the phone keeps it as the message id)."""
     return f"bc-{delivery_id}-{attempt}"

@@ -6,19 +6,16 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
-from starlette.concurrency import run_in_threadpool
 
-from broadcast.accounts import audit
 from broadcast.accounts.deps import CurrentUser
+from broadcast.accounts.models import User
 from broadcast.bounds import CommuneCode, DbId, PhoneName, not_null
 from broadcast.channels import gateway_service as service
-from broadcast.channels.gateway import GatewayChannel, PhoneConfig
-from broadcast.channels.gateway_models import GatewayPhone, PhoneStatus
-from broadcast.channels.gateway_webhooks import webhook_url
+from broadcast.channels.gateway import webhook_url
+from broadcast.channels.gateway_models import GatewayPhone
+from broadcast.channels.gateway_service import Actor, GatewayFailed
 from broadcast.config import Settings
-from broadcast.db import utcnow
-from broadcast.deps import SessionDep, SettingsDep
-from broadcast.exceptions import BroadcastError
+from broadcast.deps import EngineDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/gateways", tags=["gateway phones"])
 
@@ -73,8 +70,11 @@ class RouteIn(BaseModel):
     route: str | None = Field(default=None, max_length=60)
 
 
-class GatewayFailed(BroadcastError):
-    status_code = 502
+__all__ = ["GatewayFailed", "router"]
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.id, user.username)
 
 
 def phone_out(session: SessionDep, settings: Settings, phone: GatewayPhone) -> PhoneOut:
@@ -89,12 +89,6 @@ def phone_out(session: SessionDep, settings: Settings, phone: GatewayPhone) -> P
                     sending=f.sending, sent_last_hour=f.sent_hour, sent_today=f.sent_today)
 
 
-def channel_for(phone: GatewayPhone, settings: Settings) -> GatewayChannel:
-    """A channel to call this phone now (health check, webhook registration)."""
-    return GatewayChannel(PhoneConfig(phone.name, phone.base_url, phone.login, phone.password,
-                                      timeout=settings.gateway_timeout_seconds))
-
-
 @router.get("", response_model=list[PhoneOut])
 def list_phones(session: SessionDep, settings: SettingsDep) -> list[PhoneOut]:
     return [phone_out(session, settings, p) for p in service.list_phones(session)]
@@ -102,45 +96,31 @@ def list_phones(session: SessionDep, settings: SettingsDep) -> list[PhoneOut]:
 
 @router.post("", response_model=PhoneOut, status_code=201)
 def register(body: PhoneIn, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> PhoneOut:
-    phone = service.register_phone(session, **body.model_dump())
-    audit.record(session, action="gateway.register", entity="gateway_phone", entity_id=phone.id,
-                 actor_id=user.id, after={"name": phone.name, "base_url": phone.base_url})
+    phone = service.register_phone(session, **body.model_dump(), actor=actor_of(user))
     return phone_out(session, settings, phone)
 
 
 @router.patch("/{name}", response_model=PhoneOut)
 def change(name: PhoneName, body: PhoneUpdate, session: SessionDep, settings: SettingsDep,
            user: CurrentUser) -> PhoneOut:
-    phone = service.update_phone(session, name, **body.model_dump())
-    audit.record(session, action="gateway.update", entity="gateway_phone", entity_id=phone.id, actor_id=user.id,
-                 after={k: v for k, v in body.model_dump(exclude_none=True).items()
-                        if k not in ("password", "signing_key")})
+    phone = service.update_phone(session, name, **body.model_dump(), actor=actor_of(user))
     return phone_out(session, settings, phone)
 
 
 @router.post("/{name}/check", response_model=PhoneOut)
-async def check(name: PhoneName, session: SessionDep, settings: SettingsDep) -> PhoneOut:
+def check(name: PhoneName, engine: EngineDep, session: SessionDep, settings: SettingsDep,
+          user: CurrentUser) -> PhoneOut:
     """Ask the phone for /health now and record the answer."""
-    phone = service.get_phone(session, name)
-    try:
-        await run_in_threadpool(channel_for(phone, settings).health)
-        phone.status, phone.last_seen_at, phone.last_error = PhoneStatus.up, utcnow(), None
-    except Exception as exc:
-        phone.status, phone.last_error = PhoneStatus.down, f"health check: {exc.__class__.__name__}"
-    session.add(phone)
-    session.flush()
-    return phone_out(session, settings, phone)
+    service.check_phone(engine, name, timeout=settings.gateway_timeout_seconds, actor=actor_of(user))
+    return phone_out(session, settings, service.get_phone(session, name))
 
 
 @router.post("/{name}/webhooks")
-async def register_webhooks(name: PhoneName, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
+def register_webhooks(name: PhoneName, engine: EngineDep, settings: SettingsDep,
+                      user: CurrentUser) -> dict[str, object]:
     """Register the phone's sms:received/sent/delivered/failed webhooks to PUBLIC_BASE_URL."""
-    phone = service.get_phone(session, name)
-    url = webhook_url(settings.public_base_url, phone.name)
-    try:
-        ids = await run_in_threadpool(channel_for(phone, settings).register_webhooks, url)
-    except Exception as exc:
-        raise GatewayFailed(f"Điện thoại không nhận đăng ký webhook: {exc}"[:300]) from exc
+    url, ids = service.register_webhooks(engine, name, public_base_url=settings.public_base_url,
+                                         timeout=settings.gateway_timeout_seconds, actor=actor_of(user))
     return {"url": url, "webhooks": ids}
 
 
@@ -152,16 +132,12 @@ def routes(session: SessionDep, settings: SettingsDep) -> dict[str, object]:
 @router.put("/routes/{commune_code}")
 def set_route(commune_code: CommuneCode, body: RouteIn, session: SessionDep,
               user: CurrentUser) -> dict[str, str | None]:
-    service.set_commune_route(session, commune_code, body.route)
-    audit.record(session, action="gateway.route", entity="commune", entity_id=commune_code, actor_id=user.id,
-                 after={"route": body.route})
+    service.set_commune_route(session, commune_code, body.route, actor=actor_of(user))
     return {"commune_code": commune_code, "route": body.route}
 
 
 @router.put("/campaigns/{campaign_id}/route")
 def set_campaign_route(campaign_id: DbId, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, object]:
     """Route one campaign's SMS; a null route lets each resident's commune route decide."""
-    campaign = service.set_campaign_route(session, campaign_id, body.route)
-    audit.record(session, action="gateway.route", entity="campaign", entity_id=campaign_id, actor_id=user.id,
-                 after={"route": campaign.route})
+    campaign = service.set_campaign_route(session, campaign_id, body.route, actor=actor_of(user))
     return {"campaign_id": campaign_id, "route": campaign.route}

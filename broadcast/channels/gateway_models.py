@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, ForeignKey, String
 from sqlmodel import Field, SQLModel
 
+from broadcast.crypto import EncryptedText
 from broadcast.db import UTCDateTime, utcnow
 
 
@@ -25,9 +26,10 @@ class GatewayPhone(SQLModel, table=True):
     name: str = Field(max_length=40, unique=True)
     base_url: str = Field(max_length=300)  # local server http://<ip>:8080 or cloud …/3rdparty/v1
     login: str = Field(default="", max_length=100)
-    # Needed in clear to call the phone, like the Twilio token in Settings; never shown on pages.
-    password: str = Field(default="", max_length=200)
-    signing_key: str = Field(default="", max_length=200)  # Settings → Webhooks → Signing Key in the app
+    # Needed to call the phone and to check its webhooks, so encrypted rather than hashed (broadcast/crypto.py);
+    # never shown on pages.
+    password: str = Field(default="", sa_type=EncryptedText)
+    signing_key: str = Field(default="", sa_type=EncryptedText)  # Settings → Webhooks → Signing Key in the app
     commune_code: str | None = Field(
         default=None, sa_column=Column(String(5), ForeignKey("commune.code", ondelete="SET NULL"))
     )

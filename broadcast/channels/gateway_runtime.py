@@ -11,12 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.gateway import GatewayChannel, PhoneConfig
+from broadcast.channels.gateway import GatewayChannel, PhoneConfig, webhook_url
 from broadcast.channels.gateway_dispatch import GatewayPool
 from broadcast.channels.gateway_models import GatewayPhone, PhoneStatus
 from broadcast.channels.gateway_routing import twilio_routed, twilio_stale
 from broadcast.channels.gateway_service import register_phone, set_commune_route
-from broadcast.channels.gateway_webhooks import webhook_url
 from broadcast.channels.simulator.gateway_sim import GatewaySimulator
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune

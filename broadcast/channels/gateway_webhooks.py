@@ -92,10 +92,3 @@ async def gateway_webhook(name: PhoneName, request: Request, settings: SettingsD
             return handle_event(session, name, event, payload)
 
     return {"result": await run_in_threadpool(apply)}
-
-
-def webhook_url(public_base_url: str, name: str) -> str:
-    """The address a phone's webhooks must be registered with."""
-    return f"{public_base_url}/webhooks/gateway/{name}"
-
-

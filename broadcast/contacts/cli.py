@@ -37,7 +37,7 @@ def import_command(
     console = Console()
     try:
         settings = get_settings()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings=settings)
     except BroadcastError as exc:
         console.print(f"[red]Lỗi:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(2) from None

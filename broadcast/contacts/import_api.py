@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, UploadFile
+from fastapi import APIRouter, Query, Response, UploadFile
 from pydantic import BaseModel
-from sqlalchemy.engine import Engine
 
 from broadcast.contacts.importer import import_contacts
-from broadcast.deps import get_engine
+from broadcast.deps import EngineDep
 from broadcast.exceptions import file_response
+from broadcast.spreadsheet import csv_writer
 
 router = APIRouter(tags=["contacts"])
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"}
 _TEMPLATE_HEADER = ["Họ và tên", "Số điện thoại", "Xã/Phường", "Địa chỉ", "Nhóm", "Nhãn", "Ngôn ngữ", "Ghi chú"]
 _TEMPLATE_EXAMPLE = ["Nguyễn Văn An", "0912 345 678", "Xã Đất Mũi", "Ấp Mũi", "Ngư dân; Hộ nghèo", "", "Tiếng Việt", ""]
@@ -71,7 +69,7 @@ def import_file(
 def import_template() -> Response:
     """An empty list officers can fill in (UTF-8 with BOM so Excel shows Vietnamese)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerows([_TEMPLATE_HEADER, _TEMPLATE_EXAMPLE])
     return Response(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"),

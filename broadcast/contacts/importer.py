@@ -17,6 +17,7 @@ from broadcast.contacts.import_read import ImportFileError, Row, read_rows
 from broadcast.contacts.import_rows import SCALARS, BadRow, CommuneIndex, Record, RowParser, is_blank
 from broadcast.contacts.import_store import ChunkWriter
 from broadcast.contacts.models import Commune
+from broadcast.spreadsheet import csv_writer
 
 __all__ = ["BadRow", "ImportFileError", "ImportReport", "import_contacts"]
 
@@ -53,7 +54,7 @@ class ImportReport:
     def write_csv(self, path: Path) -> None:
         """Write the bad rows as CSV with a UTF-8 BOM, so Excel shows Vietnamese correctly."""
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
+            writer = csv_writer(handle)
             writer.writerow(["Dòng", "Cột", "Giá trị", "Lý do", "Mức độ"])
             for bad in self.bad_rows:
                 severity = "Lỗi (bỏ qua dòng)" if bad.severity == "error" else "Cảnh báo"

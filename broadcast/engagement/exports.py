@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
+from broadcast.spreadsheet import append_row, csv_writer
 
 CALLS_SHEET = "Cuộc gọi"
 # (key in the metrics rows, Vietnamese column header)
@@ -93,13 +93,13 @@ def period_report(session: Session, settings: Settings, period: metrics.Period) 
 
 
 def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
-    """An XLSX workbook with one sheet per table, bold headers and frozen header row."""
+    """An XLSX workbook with one sheet per table, bold headers and frozen header row (text never a formula)."""
     workbook = Workbook()
     workbook.remove(workbook.active)
     for name, rows in sheets.items():
         sheet = workbook.create_sheet(name[:31])
         for row in rows:
-            sheet.append(row)
+            append_row(sheet, row)
         if rows:
             for cell in sheet[1]:
                 cell.font = Font(bold=True)
@@ -112,10 +112,10 @@ def to_xlsx(sheets: dict[str, list[list[Any]]]) -> bytes:
 
 
 def to_csv(rows: list[list[Any]]) -> str:
-    """CSV with a BOM so Excel opens Vietnamese text correctly."""
+    """CSV with a BOM so Excel opens Vietnamese text correctly (text cells never formulas)."""
     out = io.StringIO()
     out.write("\ufeff")
-    csv.writer(out).writerows([["" if v is None else v for v in row] for row in rows])
+    csv_writer(out).writerows(rows)
     return out.getvalue()
 
 
@@ -124,7 +124,7 @@ def delivery_log(session: Session, *, campaign_id: int | None = None, contact_id
     """CSV lines of every delivery (with full phone numbers) for audit; streamed in id order."""
     head = io.StringIO()
     head.write("\ufeff")
-    csv.writer(head).writerow(LOG_HEADERS)
+    csv_writer(head).writerow(LOG_HEADERS)
     yield head.getvalue()
     last = 0
     while True:
@@ -138,7 +138,7 @@ def delivery_log(session: Session, *, campaign_id: int | None = None, contact_id
         if not rows:
             return
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         for d, name in rows:
             reason = reason_label(d.status, d.error_code, d.error_message or "") if d.status in (
                 "failed", "undelivered", "skipped", "cancelled") else ""

@@ -20,7 +20,9 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or ""
-    engine = make_engine(url, poolclass=pool.NullPool) if url.startswith("sqlite") else make_engine(url)
+    settings = config.attributes.get("settings")  # its keys encrypt what migrations write
+    engine = (make_engine(url, settings=settings, poolclass=pool.NullPool) if url.startswith("sqlite")
+              else make_engine(url, settings=settings))
     with engine.connect() as connection:
         context.configure(
             connection=connection,

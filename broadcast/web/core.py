@@ -98,6 +98,9 @@ def page_user(roles: Collection[str]) -> Callable[..., User]:
             raise LoginRequired(target)
         # Detached, fully loaded: error pages render it after the request's session has rolled back and closed.
         session.expunge(user)
+        # Signing in is its own unit of work, ended now (as for the API): under SQLite an open transaction
+        # holds the write lock, and some pages then wait on the network (a gateway phone's health check).
+        session.commit()
         request.state.user = user
         if user.role not in roles:
             raise PageForbidden()

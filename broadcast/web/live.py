@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from broadcast.accounts.models import User
 from broadcast.audio.api import clip_public
 from broadcast.audio.models import AudioClip
-from broadcast.audio.normalize import normalize_text
+from broadcast.audio.normalize import MAX_TEXT_CHARS, normalize_text
 from broadcast.audio.pronunciation import load_dictionary
 from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio
@@ -42,7 +42,7 @@ class AudienceIn(BaseModel):
 
 
 class ScriptIn(BaseModel):
-    text: str = Field(default="", max_length=20000)
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS)
 
 
 @router.post("/ui/sms/estimate")

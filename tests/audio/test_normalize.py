@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from broadcast.audio.normalize import normalize_text, normalize_vi
+from broadcast.audio.normalize import MAX_NUMBER_DIGITS, MAX_TEXT_CHARS, bound_runs, normalize_text, normalize_vi
 from broadcast.audio.pronunciation import load_dictionary, save_dictionary
-from broadcast.audio.vi_numbers import decimal_words, number_words, roman_to_int
+from broadcast.audio.vi_numbers import decimal_words, digits_words, number_words, roman_to_int
 from broadcast.exceptions import ValidationFailed
 
 SEED = Path("/work/shared/reference/seed/ca-mau-de-an-977-2024-plan.vi.txt")
@@ -141,3 +144,49 @@ def test_seed_sentences_keep_their_punctuation_for_pauses() -> None:
 
 def test_other_languages_are_only_tidied() -> None:
     assert normalize_text("  សួស្តី   (ភូមិ)  ", "km") == "សួស្តី, ភូមិ"
+
+
+# ---- hostile input: long runs are read in one pass, and the length is capped -------------------------
+
+def test_twenty_thousand_digits_are_read_digit_by_digit() -> None:
+    digits = "0123456789" * 2000
+    assert normalize_vi(digits) == digits_words(digits)
+    assert normalize_text(digits, "vi").count(" ") == 20_000 - 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=MAX_NUMBER_DIGITS + 1, max_size=600))
+def test_a_digit_run_longer_than_a_number_is_read_digit_by_digit(digits: str) -> None:
+    assert normalize_vi(f"Mã hồ sơ {digits} đã nhận.") == f"Mã hồ sơ {digits_words(digits)} đã nhận."
+    assert normalize_vi(f"Tăng {digits}% trong năm") == f"Tăng {digits_words(digits)} phần trăm trong năm"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("0123456789 \t\n\r\u00a0\u2003.,/:-%aĐ")), max_size=400))
+def test_after_the_first_pass_no_rule_meets_a_long_run(text: str) -> None:
+    """What keeps every rule's work per position bounded, so the whole pass is linear in the text."""
+    bounded = bound_runs(text)
+    assert max((len(r) for r in re.findall(r"\d+", bounded)), default=0) <= MAX_NUMBER_DIGITS
+    assert max((len(r) for r in re.findall(r"\s+", bounded)), default=0) <= 2
+
+
+HOSTILE_SHAPES = {
+    "digits": "7" * 1000, "thousands": "1" + ".234" * 250, "blanks": "a" + " " * 1000 + "b",
+    "lines": "a" + "\n" * 1000 + "b", "dates": "ngày 1/1/2020 " * 70, "fractions": "1/2 " * 250,
+    "quotes": "«a»" * 300, "brackets": "(a)" * 300, "dashes": "1 - " * 250,
+}
+
+
+@pytest.mark.parametrize("shape", list(HOSTILE_SHAPES))
+def test_output_grows_linearly_with_a_hostile_input(shape: str) -> None:
+    """Doubling a hostile input at most doubles what is read out (the bench times the work itself)."""
+    unit = HOSTILE_SHAPES[shape]
+    sizes = [len(normalize_vi(unit * k)) for k in (1, 2, 4, 8)]
+    assert all(0 < big <= 2 * small + 16 for small, big in pairwise(sizes)), sizes
+
+
+def test_text_longer_than_the_cap_is_refused_naming_the_field() -> None:
+    assert normalize_text("1" * MAX_TEXT_CHARS, "vi")
+    with pytest.raises(ValidationFailed) as refused:
+        normalize_text("1" * (MAX_TEXT_CHARS + 1), "vi")
+    assert refused.value.field == "text" and "tối đa 20000" in refused.value.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -107,3 +108,22 @@ def test_api_template_is_excel_friendly_and_imports_as_is(
     with Session(engine) as session:
         person = session.exec(select(Contact)).one()
     assert (person.phone, person.commune_code, person.full_name) == ("+84912345678", "32248", "Nguyễn Văn An")
+
+
+def test_the_bad_rows_report_writes_formulas_as_text(
+    cli_env: None, engine: Engine, communes: list[str], write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Cells an officer's file carried back into the report never run in Excel (a leading ')."""
+    hostile = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "\t=1", "\r=1"]
+    rows = [["Họ tên", "Số điện thoại", "Xã/Phường"], *[["An", value, "Đất Mũi"] for value in hostile],
+            ["Bình", "0912345678", hostile[2]]]
+    report = tmp_path / "dong-loi.csv"
+    result = CliRunner().invoke(contacts_app, ["import", str(write_csv(rows)), "--report", str(report)])
+
+    assert result.exit_code == 0, result.output
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        written = list(csv.reader(handle))
+    values = [row[2] for row in written[1:]]
+    # The import trims cells, so the tab and CR cells are reported as "=1", still escaped.
+    assert sorted(values) == sorted("'" + v.strip() for v in [*hostile, hostile[2]])
+    assert all(row[0].isdigit() for row in written[1:])  # row numbers stay numbers

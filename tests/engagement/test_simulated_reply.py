@@ -15,7 +15,7 @@ from tests.support.seed import phone, seed_contacts
 
 
 def test_a_reply_through_the_simulator_lands_in_the_inbox(live_app: str, live_settings: Settings) -> None:
-    engine: Engine = make_engine(live_settings.database_url)
+    engine: Engine = make_engine(live_settings.database_url, settings=live_settings)
     seed_contacts(engine, 2)
     with TwilioSimulator(live_settings.twilio_account_sid,
                          live_settings.twilio_auth_token.get_secret_value()) as sim:

@@ -9,10 +9,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from broadcast.channels.dispatcher import Dispatcher
+from broadcast.channels.gateway import webhook_url
 from broadcast.channels.gateway_dispatch import GatewayPool
 from broadcast.channels.gateway_runtime import route_twilio
 from broadcast.channels.gateway_service import register_phone, set_commune_route
-from broadcast.channels.gateway_webhooks import webhook_url
 from broadcast.channels.models import Delivery
 from broadcast.channels.simulator import TwilioSimulator
 from broadcast.channels.simulator.gateway_sim import GatewaySimulator
@@ -33,7 +33,7 @@ def gw_settings(live_settings: Settings) -> Settings:
 
 @pytest.fixture
 def live_engine(live_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(live_settings.database_url)
+    engine = make_engine(live_settings.database_url, settings=live_settings)
     seed_communes(engine)
     yield engine
     engine.dispose()

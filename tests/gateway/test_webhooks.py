@@ -8,8 +8,9 @@ import time
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from broadcast.accounts.models import AuditLog
 from broadcast.channels.gateway import sign, verify
 from broadcast.channels.models import Delivery
 from broadcast.db import utcnow
@@ -82,7 +83,7 @@ def test_gateway_api_is_for_admins(live_app: str, live_engine: Engine, role: str
 def test_admin_registers_a_phone_and_its_webhooks(live_app: str, live_engine: Engine) -> None:
     from broadcast.channels.simulator.gateway_sim import GatewaySimulator
 
-    admin = {"Authorization": f"Bearer {make_user(live_engine, 'admin')}"}
+    admin = {"Authorization": f"Bearer {make_user(live_engine, 'admin', username='quan-tri')}"}
     sim = GatewaySimulator("sms", "mat-khau", "khoa-ky")
     url = sim.start()
     try:
@@ -110,7 +111,7 @@ def test_admin_registers_a_phone_and_its_webhooks(live_app: str, live_engine: En
         assert checked["status"] == "down" and "health check" in checked["last_error"]
         sim.come_up()
         checked = httpx.post(f"{live_app}/api/v1/gateways/xa-tan-hung/check", headers=admin).json()
-        assert checked["status"] == "up" and checked["last_seen_at"]
+        assert checked["status"] == "up" and checked["last_seen_at"] and checked["last_error"] is None
         route = httpx.put(f"{live_app}/api/v1/gateways/routes/32248", json={"route": "gateway:xa-tan-hung"},
                           headers=admin)
         assert route.status_code == 200
@@ -120,5 +121,11 @@ def test_admin_registers_a_phone_and_its_webhooks(live_app: str, live_engine: En
         assert routes == {"default": "twilio", "communes": {"32248": "gateway:xa-tan-hung"}}
         listed = httpx.get(f"{live_app}/api/v1/gateways", headers=admin).json()
         assert [p["name"] for p in listed] == ["xa-tan-hung"] and listed[0]["sent_today"] == 0
+        with Session(live_engine) as session:  # every change is audited with the admin who made it
+            audited = session.exec(select(AuditLog).where(col(AuditLog.action).startswith("gateway."))
+                                   .order_by(col(AuditLog.id))).all()
+        assert [(a.action, a.actor) for a in audited] == [
+            ("gateway.register", "quan-tri"), ("gateway.webhooks", "quan-tri"), ("gateway.check", "quan-tri"),
+            ("gateway.check", "quan-tri"), ("gateway.route", "quan-tri")]
     finally:
         sim.close()

@@ -89,7 +89,7 @@ def simulator(fast_settings: Settings) -> Iterator[TwilioSimulator]:
 def test_window_campaign_finishes_inside_its_window_at_the_rate(fast_settings: Settings,
                                                                 simulator: TwilioSimulator) -> None:
     """N residents, spread over a 4 s window, all leave inside it through the real dispatcher at 20/s."""
-    engine = make_engine(fast_settings.database_url)
+    engine = make_engine(fast_settings.database_url, settings=fast_settings)
     try:
         seed_contacts(engine, 50)  # 50 at 20/s need 2.5 s
         campaign_id = approved_campaign(engine)

@@ -224,3 +224,23 @@ def test_the_limiter_keys_on_the_address_the_configured_proxy_reports(settings: 
         server.stop()
     # Behind a trusted proxy each forwarded address is its own client; otherwise the header is ignored.
     assert statuses == ([401] * 6 if trusted else [401] * 5 + [429])
+
+
+def test_a_script_over_the_normaliser_cap_is_refused_by_the_page_and_the_api(
+    anonymous_client: Any, seeded: Seeded, engine: Any
+) -> None:
+    """20,000 characters are read (linear: long digit runs in one pass); one more is a 422 naming the field."""
+    from broadcast.audio.normalize import MAX_TEXT_CHARS
+    from tests.conftest import make_user
+
+    login(anonymous_client, "officer")
+    token = csrf_of(anonymous_client, "/residents")
+    digits = "9" * MAX_TEXT_CHARS
+    page = anonymous_client.post("/ui/audio/normalize", json={"text": digits}, headers={"X-CSRF-Token": token})
+    assert page.status_code == 200 and page.json()["text"] == " ".join(["chín"] * MAX_TEXT_CHARS)
+    refused = anonymous_client.post("/ui/audio/normalize", json={"text": digits + "9"},
+                                    headers={"X-CSRF-Token": token})
+    assert refused.status_code == 422 and refused.json()["field"] == "text"
+    bearer = {"Authorization": f"Bearer {make_user(engine, 'officer')}"}
+    api = anonymous_client.post("/api/v1/audio/normalize", json={"text": digits + "9"}, headers=bearer)
+    assert api.status_code == 422 and api.json()["field"] == "text" and str(MAX_TEXT_CHARS) in api.json()["message"]
