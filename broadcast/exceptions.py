@@ -41,6 +41,12 @@ class ValidationFailed(BroadcastError):
     status_code = 422
 
 
+class ContentTooLarge(BroadcastError):
+    """An upload over its size limit, refused before (or while) it is read."""
+
+    status_code = 413
+
+
 class InvalidTransition(BroadcastError):
     """A campaign lifecycle step that is not allowed from the current state."""
 
