@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 
 from broadcast.audio import airing as airings
 from broadcast.audio.downloads import clip_response
@@ -21,7 +24,8 @@ from broadcast.audio.service import campaign_audio, request_clip, upload_recordi
 from broadcast.audio.worker import AudioWorker, render_after_commit
 from broadcast.contacts.models import Commune
 from broadcast.deps import SessionDep, SettingsDep
-from broadcast.exceptions import NotFoundError
+from broadcast.exceptions import NotFoundError, ValidationFailed
+from broadcast.uploads import openapi_body, receive_upload
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 public_router = APIRouter(tags=["audio-public"])
@@ -45,6 +49,26 @@ class SayIn(BaseModel):
     title: str = ""
     repeats: int = Field(default=1, ge=1, le=5)
     chime: bool = False
+
+
+class UploadFields(BaseModel):
+    """The text fields sent with a recording (multipart form)."""
+
+    language: str = Field(default="vi", min_length=2, max_length=2)
+    title: str = Field(default="", max_length=200)
+    campaign_id: int | None = None
+    repeats: int = Field(default=1, ge=1, le=5)
+    chime: bool = False
+
+    @classmethod
+    def of(cls, fields: dict[str, str]) -> UploadFields:
+        """Validate the form's strings (empty means absent), naming the field that is wrong."""
+        try:
+            return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields and v != ""})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
 
 
 class ConfirmIn(BaseModel):
@@ -139,16 +163,20 @@ def rerender_clip(clip_id: int, session: SessionDep, settings: SettingsDep, requ
     return clip_public(clip, settings, worker)
 
 
-@router.post("/uploads", status_code=202)
-async def upload(session: SessionDep, settings: SettingsDep, request: Request,
-                 file: Annotated[UploadFile, File()], language: Annotated[str, Form()] = "vi",
-                 title: Annotated[str, Form()] = "", campaign_id: Annotated[int | None, Form()] = None,
-                 repeats: Annotated[int, Form(ge=1, le=5)] = 1,
-                 chime: Annotated[bool, Form()] = False) -> dict[str, Any]:
-    """An officer's own recording (MP3/WAV), processed like TTS."""
-    data = await file.read()
-    clip = upload_recording(session, settings, data, language=language, title=title or (file.filename or ""),
-                            campaign_id=campaign_id, repeats=repeats, chime=chime)
+@router.post("/uploads", status_code=202, openapi_extra=openapi_body(
+    language={"type": "string", "default": "vi"}, title={"type": "string"},
+    campaign_id={"type": "integer"}, repeats={"type": "integer", "default": 1, "minimum": 1, "maximum": 5},
+    chime={"type": "boolean", "default": False}))
+async def upload(session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    """An officer's own recording (MP3/WAV, at most AUDIO_UPLOAD_MAX_BYTES and AUDIO_UPLOAD_MAX_SECONDS),
+    processed like TTS."""
+    with tempfile.TemporaryDirectory(prefix="broadcast-audio-") as tmp:
+        received = await receive_upload(request, Path(tmp) / "upload", max_bytes=settings.audio_upload_max_bytes)
+        form = UploadFields.of(received.fields)
+        clip = await run_in_threadpool(
+            upload_recording, session, settings, received.path, name=received.filename, language=form.language,
+            title=form.title or received.filename, campaign_id=form.campaign_id, repeats=form.repeats,
+            chime=form.chime)
     worker = _worker(request)
     render_after_commit(session, worker, [clip], force=False)
     return clip_public(clip, settings, worker)

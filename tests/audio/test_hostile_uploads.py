@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.config import Settings
+from tests.audio.test_api import wait_ready
 from tests.support.hostile import counted_chunks, leftovers
 
 UPLOADS = "/api/v1/audio/uploads"
@@ -99,7 +100,8 @@ def test_a_good_recording_is_kept_once_and_temporary_files_go(
 
     assert first.status_code == 202, first.text
     assert again.json()["id"] == first.json()["id"] and first.json()["source"] == "upload"
-    assert [p for p in leftovers(Path(settings.media_dir)) if p.startswith("uploads")] != []
+    assert wait_ready(client, first.json()["id"])["status"] == "ready"  # decoded again, bounded, by the worker
+    assert len([p for p in leftovers(Path(settings.media_dir)) if p.startswith("uploads/")]) == 1
     assert leftovers(scratch) == []
 
 
