@@ -47,6 +47,12 @@ class ContentTooLarge(BroadcastError):
     status_code = 413
 
 
+class ServiceBusy(BroadcastError):
+    """Temporarily unable to take the request (e.g. every file-reader slot is in use): try again shortly."""
+
+    status_code = 503
+
+
 class InvalidTransition(BroadcastError):
     """A campaign lifecycle step that is not allowed from the current state."""
 

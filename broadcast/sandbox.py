@@ -21,6 +21,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import asdict, dataclass
@@ -40,21 +41,27 @@ _CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 @dataclass(frozen=True)
 class ChildLimits:
-    """What a parser process may use: address space, CPU seconds, seconds waited for its output, file size."""
+    """What a parser process may use: address space, CPU seconds, seconds waited for its output, file size,
+    and how many such processes this server runs at once."""
 
     memory_bytes: int
     cpu_seconds: int
     timeout_seconds: float
     file_bytes: int | None = None  # largest file it may write (RLIMIT_FSIZE); None: unlimited
+    processes: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings, *, file_bytes: int | None = None) -> ChildLimits:
         return cls(settings.parser_memory_mb << 20, settings.parser_cpu_seconds, settings.parser_timeout_seconds,
-                   file_bytes)
+                   file_bytes, settings.parser_processes)
+
+
+BUSY_MESSAGE = "Máy chủ đang đọc nhiều tệp tải lên khác; hãy thử lại sau ít phút."
 
 
 class ChildFailed(Exception):
-    """The parser process did not finish: reason is memory, cpu, timeout, output (line too long) or crash."""
+    """The parser process did not finish: reason is memory, cpu, timeout, output (line too long), crash, or
+    busy (no free slot: as many parsers as allowed were running for the whole timeout)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -70,6 +77,16 @@ def child_lines(module: str, args: Sequence[str], limits: ChildLimits, *,
     timeout counts only the time spent waiting for output, not the time the caller spends on each line.
     Raises ChildFailed when the process exits non-zero, is killed, or writes a line over max_line_bytes.
     """
+    slots = _slots(limits.processes)
+    if not slots.acquire(timeout=limits.timeout_seconds):
+        raise ChildFailed("busy", f"{limits.processes} parsers already running")
+    try:
+        yield from _run(module, args, limits, max_line_bytes)
+    finally:
+        slots.release()
+
+
+def _run(module: str, args: Sequence[str], limits: ChildLimits, max_line_bytes: int) -> Generator[bytes, None, None]:
     argv = [sys.executable, "-m", "broadcast.sandbox", json.dumps(asdict(limits)), module, *args]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **_CHILD_ENV}, close_fds=True)
@@ -92,6 +109,16 @@ def child_lines(module: str, args: Sequence[str], limits: ChildLimits, *,
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+_slot_lock = threading.Lock()
+_slot_pools: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _slots(processes: int) -> threading.BoundedSemaphore:
+    """The server-wide pool of parser slots (one per configured size: tests build apps with other settings)."""
+    with _slot_lock:
+        return _slot_pools.setdefault(processes, threading.BoundedSemaphore(processes))
 
 
 def _read(proc: subprocess.Popen[bytes], timeout: float, max_line: int,
@@ -154,6 +181,11 @@ def _limit(kind: int, soft: int, hard: int) -> None:
 
 def _apply(limits: ChildLimits) -> None:
     """Cap this process before it touches the file; CPU past the soft limit ends it with SIGXCPU."""
+    try:  # if the machine still runs out of memory, the kernel kills this process first, not the server
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+    except OSError:
+        pass
     _limit(resource.RLIMIT_CORE, 0, 0)  # no core files from a killed parser
     _limit(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
     _limit(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 5)

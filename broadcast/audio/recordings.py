@@ -12,9 +12,9 @@ import numpy as np
 
 from broadcast.audio.synth import AudioPart
 from broadcast.config import Settings
-from broadcast.exceptions import ValidationFailed
+from broadcast.exceptions import ServiceBusy, ValidationFailed
 from broadcast.humanize import duration
-from broadcast.sandbox import ChildFailed, ChildLimits, child_lines
+from broadcast.sandbox import BUSY_MESSAGE, ChildFailed, ChildLimits, child_lines
 
 _DECODER = "broadcast.audio.decode_child"
 _MAX_RATE = 192_000  # the decoder refuses faster rates; bounds the samples file it may write
@@ -43,6 +43,8 @@ def _run(path: Path, target: str, settings: Settings, *, name: str) -> dict[str,
     try:
         lines = list(child_lines(_DECODER, [str(path), target, str(max_seconds)], limits, max_line_bytes=4096))
     except ChildFailed as exc:
+        if exc.reason == "busy":
+            raise ServiceBusy(BUSY_MESSAGE) from None
         why = {"memory": "cần quá nhiều bộ nhớ", "cpu": "giải mã quá lâu",
                "timeout": "giải mã quá lâu"}.get(exc.reason, "bộ giải mã dừng giữa chừng")
         raise ValidationFailed(f"Tệp âm thanh {name} quá lớn hoặc quá phức tạp để giải mã ({why}).",

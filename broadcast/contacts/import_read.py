@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from broadcast.contacts.import_header import HEADER_SEARCH_ROWS, Header, find_header
-from broadcast.exceptions import ValidationFailed
+from broadcast.exceptions import ServiceBusy, ValidationFailed
 from broadcast.humanize import number
-from broadcast.sandbox import ChildFailed, ChildLimits, child_lines
+from broadcast.sandbox import BUSY_MESSAGE, ChildFailed, ChildLimits, child_lines
 
 if TYPE_CHECKING:
     from broadcast.config import Settings
@@ -31,7 +31,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
 _WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"}
 _READER = "broadcast.contacts.sheet_child"
-_MAX_LINE_BYTES = 4 << 20  # one row's JSON from the reader: 1 M characters of up to 3 UTF-8 bytes, and more
+_MAX_LINE_BYTES = 4 << 20  # one batch of rows from the reader: a row of 1 M characters, in UTF-8, and more
 MAX_CSV_LINE_CHARS = 1 << 20  # one physical line; csv's own field limit (128 K characters) bounds each cell
 
 
@@ -204,8 +204,9 @@ def _workbook_rows(path: Path, name: str, limits: ReadLimits) -> Iterator[Row]:
     try:
         for line in lines:
             if line[:1] == b"[":
-                number_ += 1
-                yield number_, loads(line)
+                for cells in loads(line):
+                    number_ += 1
+                    yield number_, cells
                 continue
             message = loads(line)
             if "end" in message:
@@ -215,6 +216,8 @@ def _workbook_rows(path: Path, name: str, limits: ReadLimits) -> Iterator[Row]:
                 raise ImportFileError(f"Không đọc được tệp Excel {name}: {message['error']}")
             raise ImportFileError(f"Tệp {name} bị từ chối: {message['error']}")
     except ChildFailed as exc:
+        if exc.reason == "busy":
+            raise ServiceBusy(BUSY_MESSAGE) from None
         raise ImportFileError(too_complex(name, exc, limits.child)) from None
     finally:
         lines.close()

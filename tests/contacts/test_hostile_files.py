@@ -16,6 +16,7 @@ from sqlmodel import Session, func, select
 from broadcast.contacts.import_read import ReadLimits, read_rows
 from broadcast.contacts.importer import ImportFileError, import_contacts
 from broadcast.contacts.models import Contact
+from broadcast.sandbox import ChildLimits, child_lines
 from tests.support.hostile import counted_chunks, leftovers, one_big_cell_xlsx, sparse_xlsx
 
 IMPORT = "/api/v1/contacts/import"
@@ -200,3 +201,19 @@ def test_import_contacts_reports_a_broken_workbook(engine: Engine, tmp_path: Pat
     path.write_bytes(sparse_xlsx()[:700])  # cut short: the zip directory is gone
     with pytest.raises(ImportFileError, match="Không đọc được tệp Excel"):
         import_contacts(engine, path)
+
+
+def test_when_every_reader_slot_is_busy_the_import_is_a_503_to_retry(
+    client_with: Callable[..., TestClient], engine: Engine, scratch: Path, write_xlsx: Callable[..., Path]
+) -> None:
+    client = client_with(parser_processes=1, parser_timeout_seconds=0.5)
+    held = child_lines("tests.support.greedy_child", ["sleep"], ChildLimits(512 << 20, 60, 60, processes=1),
+                       max_line_bytes=64)
+    next(held)  # another import's reader holds the only slot
+    try:
+        response = client.post(IMPORT, files={"file": ("ds.xlsx", write_xlsx([["SĐT"], ["0912345678"]]).read_bytes(),
+                                                        XLSX)})
+    finally:
+        held.close()
+    assert_refused(response, 503, "thử lại")
+    assert_unharmed(client, engine, scratch)
