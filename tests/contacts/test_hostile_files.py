@@ -13,7 +13,7 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from broadcast.contacts.import_read import ReadLimits, read_rows
+from broadcast.contacts.import_read import ReadLimits, count_rows, read_rows
 from broadcast.contacts.importer import ImportFileError, import_contacts
 from broadcast.contacts.models import Contact
 from broadcast.sandbox import ChildLimits, child_lines
@@ -217,3 +217,8 @@ def test_when_every_reader_slot_is_busy_the_import_is_a_503_to_retry(
         held.close()
     assert_refused(response, 503, "thử lại")
     assert_unharmed(client, engine, scratch)
+
+
+def test_the_first_sheets_declared_size_gives_the_progress_total(write_xlsx: Callable[..., Path]) -> None:
+    path = write_xlsx([["Họ tên", "SĐT", "Xã", "Ghi chú"], *[["An", f"09{i:08d}", "", ""] for i in range(41)]])
+    assert count_rows(path, ReadLimits.defaults()) == 42  # the second sheet, with 1 row, is not the one read
