@@ -11,6 +11,7 @@ import codecs
 import csv
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -54,10 +55,10 @@ class ReadLimits:
 
     @classmethod
     def defaults(cls) -> ReadLimits:
-        """The built-in defaults (what an empty environment gives), for callers without settings."""
-        from broadcast.config import load_settings
+        """The settings' built-in defaults (environment not read), for callers without settings."""
+        from broadcast.config import Settings
 
-        return cls.from_settings(load_settings(_env_file=None))
+        return cls.from_settings(Settings.model_construct())
 
 
 def is_workbook(path: Path) -> bool:
@@ -237,7 +238,6 @@ def too_complex(name: str, failure: ChildFailed, limits: ChildLimits) -> str:
 
 def _declared_rows(path: Path, limits: ReadLimits) -> int | None:
     args = [str(path), str(limits.max_uncompressed_bytes), str(limits.max_cells), "--inspect"]
-    for line in child_lines(_READER, args, limits.child, max_line_bytes=_MAX_LINE_BYTES):
-        rows = json.loads(line).get("rows")
-        return int(rows) if isinstance(rows, int) else None
-    return None
+    with closing(child_lines(_READER, args, limits.child, max_line_bytes=_MAX_LINE_BYTES)) as lines:
+        rows = json.loads(next(lines, b"{}")).get("rows")
+    return int(rows) if isinstance(rows, int) else None

@@ -190,17 +190,17 @@ async def import_upload(request: Request, _user: User = Depends(page_user(EDITOR
     with its message and a 4xx status, and keeps nothing on disk."""
     settings = settings_of(request)
     directory = _upload_dir(request)
-    earlier = _pending(request)
-    if earlier is not None:  # this officer's previous preview, never confirmed
-        earlier[0].unlink(missing_ok=True)
-    request.session.pop("import", None)
-    discard_stale_previews(directory, settings.import_preview_max_age_seconds)
     token = secrets.token_hex(16)
     received = directory / f"{token}.part"
     path = received
     try:
         upload = await receive_upload(request, received, max_bytes=settings.import_max_bytes)
         verify_csrf(request, upload.fields.get(CSRF_FIELD))
+        earlier = _pending(request)
+        if earlier is not None:  # this officer's previous preview, never confirmed
+            earlier[0].unlink(missing_ok=True)
+        request.session.pop("import", None)
+        discard_stale_previews(directory, settings.import_preview_max_age_seconds)
         name = upload.filename or "upload.csv"
         suffix = Path(name).suffix.lower()
         if suffix not in SUFFIXES:
