@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     parser_memory_mb: int = Field(default=2048, ge=256)
     parser_cpu_seconds: int = Field(default=120, ge=1)
     parser_timeout_seconds: float = Field(default=300.0, gt=0)
-    # At most this many parser processes at once in one server (others wait, up to the timeout, then 503):
+    # At most this many parser processes at once in one server (an upload waits up to 5 s, then 503):
     # PARSER_MEMORY_MB × PARSER_PROCESSES is the most memory uploads can take.
     parser_processes: int = Field(default=2, ge=1, le=64)
 

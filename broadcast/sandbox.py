@@ -49,11 +49,14 @@ class ChildLimits:
     timeout_seconds: float
     file_bytes: int | None = None  # largest file it may write (RLIMIT_FSIZE); None: unlimited
     processes: int = 2
+    # How long a request waits for a free slot: briefly, since it holds one of the server's worker threads.
+    slot_wait_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings, *, file_bytes: int | None = None) -> ChildLimits:
-        return cls(settings.parser_memory_mb << 20, settings.parser_cpu_seconds, settings.parser_timeout_seconds,
-                   file_bytes, settings.parser_processes)
+        timeout = settings.parser_timeout_seconds
+        return cls(settings.parser_memory_mb << 20, settings.parser_cpu_seconds, timeout, file_bytes,
+                   settings.parser_processes, min(5.0, timeout))
 
 
 BUSY_MESSAGE = "Máy chủ đang đọc nhiều tệp tải lên khác; hãy thử lại sau ít phút."
@@ -61,7 +64,7 @@ BUSY_MESSAGE = "Máy chủ đang đọc nhiều tệp tải lên khác; hãy th�
 
 class ChildFailed(Exception):
     """The parser process did not finish: reason is memory, cpu, timeout, output (line too long), crash, or
-    busy (no free slot: as many parsers as allowed were running for the whole timeout)."""
+    busy (no free slot: as many parsers as allowed kept running while it waited)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
@@ -78,7 +81,7 @@ def child_lines(module: str, args: Sequence[str], limits: ChildLimits, *,
     Raises ChildFailed when the process exits non-zero, is killed, or writes a line over max_line_bytes.
     """
     slots = _slots(limits.processes)
-    if not slots.acquire(timeout=limits.timeout_seconds):
+    if not slots.acquire(timeout=limits.slot_wait_seconds):
         raise ChildFailed("busy", f"{limits.processes} parsers already running")
     try:
         yield from _run(module, args, limits, max_line_bytes)

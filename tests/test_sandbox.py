@@ -60,7 +60,7 @@ def test_many_lines_arrive_in_order_and_closing_early_kills_the_child() -> None:
 
 
 def test_parsers_beyond_the_allowed_number_wait_then_give_up_as_busy() -> None:
-    one = ChildLimits(memory_bytes=512 << 20, cpu_seconds=60, timeout_seconds=0.5, processes=1)
+    one = ChildLimits(memory_bytes=512 << 20, cpu_seconds=60, timeout_seconds=60, processes=1, slot_wait_seconds=0.2)
     first = child_lines(CHILD, ["sleep"], one, max_line_bytes=64)
     assert next(first) == b'{"hello": 1}'  # holds the only slot
     with pytest.raises(ChildFailed) as caught:

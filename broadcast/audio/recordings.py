@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +27,25 @@ def check_recording(path: Path, settings: Settings, *, name: str) -> float:
     return int(info["frames"]) / int(info["rate"])
 
 
-def decode_recording(path: Path, settings: Settings, *, name: str = "") -> AudioPart:
-    """The recording as one mono float32 part (the decoder writes raw samples to a temporary file)."""
+def decode_recording(path: Path, settings: Settings, *, name: str = "", patient: bool = False) -> AudioPart:
+    """The recording as one mono float32 part (the decoder writes raw samples to a temporary file).
+
+    `patient` (the background renderer) waits for a free parser slot as long as the parse may take.
+    """
     with tempfile.TemporaryDirectory(prefix="broadcast-decode-") as tmp:
         target = Path(tmp) / "samples.f32"
-        info = _run(path, str(target), settings, name=name or path.name)
+        info = _run(path, str(target), settings, name=name or path.name, patient=patient)
         samples = np.fromfile(target, dtype=np.float32)
     if len(samples) != int(info["frames"]):
         raise ValidationFailed(f"Không giải mã hết tệp âm thanh {name}.", field="file")
     return AudioPart(samples, int(info["rate"]), "upload")
 
 
-def _run(path: Path, target: str, settings: Settings, *, name: str) -> dict[str, Any]:
+def _run(path: Path, target: str, settings: Settings, *, name: str, patient: bool = False) -> dict[str, Any]:
     max_seconds = settings.audio_upload_max_seconds
     limits = ChildLimits.from_settings(settings, file_bytes=(max_seconds + 1) * _MAX_RATE * 4)
+    if patient:
+        limits = replace(limits, slot_wait_seconds=limits.timeout_seconds)
     try:
         lines = list(child_lines(_DECODER, [str(path), target, str(max_seconds)], limits, max_line_bytes=4096))
     except ChildFailed as exc:

@@ -178,7 +178,8 @@ def render_clip_now(
                 campaign_title, level = campaign.title, campaign.bulletin_level
         requested, processing = _read_recipe(settings, clip)
         if clip.source == "upload":
-            parts = [decode_recording(_upload_path(settings, clip.content_hash), settings, name=clip.title)]
+            parts = [decode_recording(_upload_path(settings, clip.content_hash), settings, name=clip.title,
+                                      patient=True)]
         else:
             parts = factory(requested).synthesize(clip.normalized_text, clip.language, clip.voice)
         made_by = parts[0].engine
