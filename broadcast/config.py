@@ -115,6 +115,27 @@ class Settings(BaseSettings):
     audio_true_peak_dbtp: float = Field(default=-1.0, le=0)
     airing_slots: str = "05:30,17:00"
 
+    # Untrusted files. Uploads over these sizes are refused (413) before they are read.
+    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    audio_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Workbooks: refused when their zip parts inflate past this in all, or when the first sheet
+    # declares more cells than this (rows × columns from A1; a million residents × 10 columns fit).
+    import_max_uncompressed_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    import_max_cells: int = Field(default=10_000_000, ge=1000)
+    # Web import previews not confirmed within this many seconds are deleted (at the next upload).
+    import_preview_max_age_seconds: int = Field(default=3600, ge=60)
+    # Uploaded recordings longer than this are refused.
+    audio_upload_max_seconds: int = Field(default=1200, ge=1, le=4 * 3600)
+    # Spreadsheets and recordings are parsed in a separate process with these limits: address space
+    # (MB), CPU seconds, and wall-clock seconds spent waiting for its output. A file that needs more is
+    # refused with a 422; the service itself is never at risk.
+    parser_memory_mb: int = Field(default=2048, ge=256)
+    parser_cpu_seconds: int = Field(default=120, ge=1)
+    parser_timeout_seconds: float = Field(default=300.0, gt=0)
+    # At most this many parser processes at once in one server (an upload waits up to 5 s, then 503):
+    # PARSER_MEMORY_MB × PARSER_PROCESSES is the most memory uploads can take.
+    parser_processes: int = Field(default=2, ge=1, le=64)
+
     # Demo
     demo_residents: int = Field(default=300, ge=0)
 

@@ -43,6 +43,18 @@ class ValidationFailed(BroadcastError):
     status_code = 422
 
 
+class ContentTooLarge(BroadcastError):
+    """An upload over its size limit, refused before (or while) it is read."""
+
+    status_code = 413
+
+
+class ServiceBusy(BroadcastError):
+    """Temporarily unable to take the request (e.g. every file-reader slot is in use): try again shortly."""
+
+    status_code = 503
+
+
 class InvalidTransition(BroadcastError):
     """A campaign lifecycle step that is not allowed from the current state."""
 

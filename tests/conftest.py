@@ -7,10 +7,11 @@ copied from a template migrated once per session, so tests are isolated and fast
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,35 @@ def client(anonymous_client: Any, engine: Engine) -> Any:
     """The app as an admin (Bearer token)."""
     anonymous_client.headers["Authorization"] = f"Bearer {make_user(engine, 'admin', username='admin')}"
     return anonymous_client
+
+
+@pytest.fixture
+def client_with(settings: Settings, engine: Engine) -> Iterator[Callable[..., Any]]:
+    """Build admin clients on apps whose settings are overridden (e.g. lower limits keep test files small)."""
+    from fastapi.testclient import TestClient
+
+    from broadcast.app import create_app
+
+    token = make_user(engine, "admin", username="admin")
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: Any) -> TestClient:
+            client = stack.enter_context(TestClient(create_app(settings.model_copy(update=overrides))))
+            client.headers["Authorization"] = f"Bearer {token}"
+            return client
+
+        yield make
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The process's temporary directory for this test, to check that nothing is left in it."""
+    import tempfile
+
+    directory = tmp_path / "scratch"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
 
 
 @pytest.fixture

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 
 from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow, require
 from broadcast.accounts.models import Role
@@ -24,10 +28,11 @@ from broadcast.audio.pronunciation import load_dictionary, save_dictionary
 from broadcast.audio.readiness import audio_worker
 from broadcast.audio.service import campaign_audio, request_clip, upload_recording
 from broadcast.audio.worker import AudioWorker, render_after_commit
-from broadcast.bounds import SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, DbId, LanguageCode, Offset
+from broadcast.bounds import MAX_ID, SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, DbId, LanguageCode, Offset
 from broadcast.contacts.models import Commune
 from broadcast.deps import SessionDep, SettingsDep
-from broadcast.exceptions import ERROR_RESPONSES, NotFoundError, file_response
+from broadcast.exceptions import ERROR_RESPONSES, NotFoundError, ValidationFailed, file_response
+from broadcast.uploads import openapi_body, receive_upload
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 public_router = APIRouter(tags=["audio-public"])
@@ -59,6 +64,26 @@ class SayIn(BaseModel):
     title: str = Field(default="", max_length=TITLE_LENGTH)
     repeats: int = Field(default=1, ge=1, le=5)
     chime: bool = False
+
+
+class UploadFields(BaseModel):
+    """The text fields sent with a recording (multipart form)."""
+
+    language: LanguageCode = "vi"
+    title: str = Field(default="", max_length=TITLE_LENGTH)
+    campaign_id: DbId | None = None
+    repeats: int = Field(default=1, ge=1, le=5)
+    chime: bool = False
+
+    @classmethod
+    def of(cls, fields: dict[str, str]) -> UploadFields:
+        """Validate the form's strings (empty means absent), naming the field that is wrong."""
+        try:
+            return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields and v != ""})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
 
 
 class ConfirmIn(BaseModel):
@@ -159,17 +184,22 @@ def rerender_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, req
     return clip_public(clip, settings, worker)
 
 
-@router.post("/uploads", status_code=202, dependencies=OFFICERS)
-async def upload(session: SessionDep, settings: SettingsDep, request: Request,
-                 file: Annotated[UploadFile, File()], language: Annotated[LanguageCode, Form()] = "vi",
-                 title: Annotated[str, Form(max_length=TITLE_LENGTH)] = "",
-                 campaign_id: Annotated[DbId | None, Form()] = None,
-                 repeats: Annotated[int, Form(ge=1, le=5)] = 1,
-                 chime: Annotated[bool, Form()] = False) -> dict[str, Any]:
-    """An officer's own recording (MP3/WAV), processed like TTS."""
-    data = await file.read()
-    clip = upload_recording(session, settings, data, language=language, title=title or (file.filename or ""),
-                            campaign_id=campaign_id, repeats=repeats, chime=chime)
+@router.post("/uploads", status_code=202, dependencies=OFFICERS, openapi_extra=openapi_body(
+    language={"type": "string", "default": "vi", "pattern": "^(vi|km)$"},
+    title={"type": "string", "maxLength": TITLE_LENGTH},
+    campaign_id={"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    repeats={"type": "integer", "default": 1, "minimum": 1, "maximum": 5},
+    chime={"type": "boolean", "default": False}))
+async def upload(session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    """An officer's own recording (MP3/WAV, at most AUDIO_UPLOAD_MAX_BYTES and AUDIO_UPLOAD_MAX_SECONDS),
+    processed like TTS."""
+    with tempfile.TemporaryDirectory(prefix="broadcast-audio-") as tmp:
+        received = await receive_upload(request, Path(tmp) / "upload", max_bytes=settings.audio_upload_max_bytes)
+        form = UploadFields.of(received.fields)
+        clip = await run_in_threadpool(
+            upload_recording, session, settings, received.path, name=received.filename, language=form.language,
+            title=form.title or received.filename, campaign_id=form.campaign_id, repeats=form.repeats,
+            chime=form.chime)
     worker = _worker(request)
     render_after_commit(session, worker, [clip], force=False)
     return clip_public(clip, settings, worker)
@@ -232,7 +262,7 @@ def confirm_by_code(body: ConfirmIn, session: SessionDep, user: CurrentUser) -> 
 @public_router.get("/clips/{token}/{filename}", response_class=Response,
                    responses={**file_response("audio/mpeg", "The clip (Range requests: 206)"),
                               404: ERROR_RESPONSES[404]})
-def download_clip(token: Annotated[str, Path(max_length=64)], filename: Annotated[str, Path(max_length=200)],
+def download_clip(token: Annotated[str, PathParam(max_length=64)], filename: Annotated[str, PathParam(max_length=200)],
                   request: Request, session: SessionDep, settings: SettingsDep,
                   xa: CommuneCode | None = None) -> Response:
     """The MP3 with Content-Length, ETag and Range support; each full or first-byte download is logged."""
@@ -242,7 +272,7 @@ def download_clip(token: Annotated[str, Path(max_length=64)], filename: Annotate
 @public_router.get("/feeds/{token}/{code}.xml", response_class=Response,
                    responses={**file_response("application/rss+xml", "RSS 2.0 podcast feed"),
                               404: ERROR_RESPONSES[404]})
-def commune_feed(token: Annotated[str, Path(max_length=64)], code: CommuneCode, session: SessionDep,
+def commune_feed(token: Annotated[str, PathParam(max_length=64)], code: CommuneCode, session: SessionDep,
                  settings: SettingsDep) -> Response:
     """The commune's private podcast feed."""
     commune = airings.commune_by_feed_token(session, token, code)

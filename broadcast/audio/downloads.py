@@ -16,18 +16,28 @@ from broadcast.config import Settings
 from broadcast.exceptions import NotFoundError
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_BEYOND = 1 << 62  # any byte position past the largest file; stands for numbers too long to convert
+
+
+def _position(digits: str) -> int:
+    """A byte position from the header's digits, without converting thousands of them (a 500 otherwise)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _BEYOND
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(first, last) inclusive for a single byte range; None when the header should be ignored."""
+    """(first, last) inclusive for a single byte range; None when the header should be ignored.
+
+    A first position past the end gives first >= size, which the caller answers with 416.
+    """
     m = _RANGE.match(header.strip())
     if not m or (not m.group(1) and not m.group(2)):
         return None
     if not m.group(1):  # suffix: the last N bytes
-        length = int(m.group(2))
+        length = _position(m.group(2))
         return (max(0, size - length), size - 1) if length else (size, size - 1)
-    first = int(m.group(1))
-    last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    first = _position(m.group(1))
+    last = min(_position(m.group(2)), size - 1) if m.group(2) else size - 1
     return first, last
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
+import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -23,16 +25,17 @@ from broadcast.audio.gtts_engine import GTTS_VOICES
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.normalize import normalize_text
 from broadcast.audio.pronunciation import load_dictionary
+from broadcast.audio.recordings import check_recording, decode_recording
 from broadcast.audio.render import render_clip
-from broadcast.audio.synth import Synthesizer, decode_audio
+from broadcast.audio.synth import Synthesizer
 from broadcast.campaigns.models import BulletinLevel, Campaign, CampaignContent, ChannelKind
 from broadcast.config import Settings
 from broadcast.db import session_scope, utcnow
-from broadcast.exceptions import NotFoundError, ValidationFailed
+from broadcast.exceptions import ContentTooLarge, NotFoundError, ValidationFailed
+from broadcast.humanize import size
 
 SynthesizerFactory = Callable[[str], Synthesizer]
 AUDIO_CHANNELS = (ChannelKind.loudspeaker.value, ChannelKind.voice.value)
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 KNOWN_VOICES = tuple(dict.fromkeys([*(v for names in ESPEAK_VOICES.values() for v in names), *GTTS_VOICES]))
 
 
@@ -125,19 +128,30 @@ def request_clip(
 
 
 def upload_recording(
-    session: Session, settings: Settings, data: bytes, *, language: str = "vi", title: str = "",
+    session: Session, settings: Settings, path: Path, *, name: str = "", language: str = "vi", title: str = "",
     campaign_id: int | None = None, repeats: int = 1, chime: bool = False,
 ) -> AudioClip:
-    """Store an officer's recording (MP3/WAV) as a pending clip that goes through the same processing."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ValidationFailed("Tệp quá lớn (tối đa 50 MB).", field="file")
-    decode_audio(data, engine="upload")  # reject what cannot be decoded now, not in the worker
+    """Store an officer's recording (MP3/WAV at `path`) as a pending clip that goes through the same processing.
+
+    The file is decoded once here, in the bounded decoder process, so what is not audio or too long is
+    refused now (422) rather than failing in the worker.
+    """
+    name = name or path.name
+    if path.stat().st_size > settings.audio_upload_max_bytes:
+        raise ContentTooLarge(f"Tệp {name} vượt giới hạn (tối đa {size(settings.audio_upload_max_bytes)}).",
+                              field="file")
+    check_recording(path, settings, name=name)
     processing = processing_for(settings, repeats=repeats, chime=chime)
-    digest = content_hash("sha256:" + hashlib.sha256(data).hexdigest(), language, "upload", "", processing)
+    digest = content_hash("sha256:" + _sha256(path), language, "upload", "", processing)
     raw = _upload_path(settings, digest)
     raw.parent.mkdir(parents=True, exist_ok=True)
     if not raw.exists():
-        raw.write_bytes(data)
+        partial = raw.with_name(f".{raw.name}.{secrets.token_hex(4)}")
+        try:
+            shutil.copyfile(path, partial)
+            os.replace(partial, raw)  # the worker never sees half a file
+        finally:
+            partial.unlink(missing_ok=True)
     clip, _ = _get_or_create(session, _new_clip(
         digest, campaign_id=campaign_id, title=title[:200] or "Bản thu âm", language=language,
         source="upload", engine="upload"))
@@ -147,6 +161,14 @@ def upload_recording(
         clip.status, clip.error = ClipStatus.pending, None
     session.flush()
     return clip
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _claim(engine: Engine, clip_id: int, *, force: bool) -> bool:
@@ -181,7 +203,8 @@ def render_clip_now(
                 campaign_title, level = campaign.title, campaign.bulletin_level
         requested, processing = _read_recipe(settings, clip)
         if clip.source == "upload":
-            parts = [decode_audio(_upload_path(settings, clip.content_hash).read_bytes(), engine="upload")]
+            parts = [decode_recording(_upload_path(settings, clip.content_hash), settings, name=clip.title,
+                                      patient=True)]
         else:
             parts = factory(requested).synthesize(clip.normalized_text, clip.language, clip.voice)
         made_by = parts[0].engine

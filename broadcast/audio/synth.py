@@ -58,13 +58,18 @@ class Synthesizer(Protocol):
 
 
 def decode_audio(data: bytes, *, engine: str, text: str = "") -> AudioPart:
-    """Decode MP3/WAV/FLAC/OGG bytes into one mono float32 part (each MP3 part separately, never joined)."""
+    """Decode an engine's MP3/WAV/FLAC/OGG bytes into one mono float32 part (each part separately, never joined).
+
+    Officers' uploads are decoded by broadcast.audio.recordings instead, in a bounded process.
+    """
     if not data:
         raise SynthesisError("Tệp âm thanh rỗng.", engine=engine)
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise SynthesisError(f"Không đọc được tệp âm thanh: {exc}", engine=engine) from None
+    except sf.LibsndfileError as exc:  # its str() embeds the repr of the BytesIO: keep only the reason
+        raise SynthesisError(f"Không đọc được âm thanh: {exc.error_string}", engine=engine) from None
+    except (RuntimeError, TypeError):
+        raise SynthesisError("Không đọc được âm thanh: định dạng không nhận ra.", engine=engine) from None
     mono = samples.mean(axis=1).astype(np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if mono.size == 0:
         raise SynthesisError("Tệp âm thanh không có mẫu nào.", engine=engine)

@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from broadcast.config import get_settings
-from broadcast.contacts.import_read import count_rows
+from broadcast.contacts.import_read import ReadLimits, count_rows
 from broadcast.contacts.importer import ImportReport, import_contacts
 from broadcast.db import make_engine
 from broadcast.exceptions import BroadcastError
@@ -42,7 +42,7 @@ def import_command(
         console.print(f"[red]Lỗi:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(2) from None
     try:
-        result = _run(console, engine, file)
+        result = _run(console, engine, file, ReadLimits.from_settings(settings))
     except BroadcastError as exc:
         console.print(f"[red]Không nhập được tệp:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -57,8 +57,8 @@ def import_command(
         console.print(f"Đã ghi {len(result.bad_rows)} dòng lỗi/cảnh báo vào {report}", soft_wrap=True)
 
 
-def _run(console: Console, engine: Engine, file: Path) -> ImportReport:
-    total = count_rows(file) if file.is_file() else None
+def _run(console: Console, engine: Engine, file: Path, limits: ReadLimits) -> ImportReport:
+    total = count_rows(file, limits) if file.is_file() else None
     columns = [TextColumn("Đang nhập"), BarColumn(), MofNCompleteColumn(), TextColumn("dòng"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("import", total=total)
@@ -66,6 +66,7 @@ def _run(console: Console, engine: Engine, file: Path) -> ImportReport:
             engine,
             file,
             progress=lambda rows: progress.update(task, completed=rows),
+            limits=limits,
         )
 
 

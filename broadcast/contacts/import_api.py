@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import io
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from broadcast.contacts.importer import import_contacts
-from broadcast.deps import EngineDep
+from broadcast.contacts.importer import ReadLimits, import_contacts
+from broadcast.deps import EngineDep, SettingsDep
 from broadcast.exceptions import file_response
 from broadcast.spreadsheet import csv_writer
+from broadcast.uploads import openapi_body, receive_upload
 
 router = APIRouter(tags=["contacts"])
 
@@ -47,20 +48,22 @@ class ImportResult(BaseModel):
     bad_rows: list[BadRowOut]
 
 
-@router.post("/contacts/import", summary="Import residents from a CSV or Excel file", response_model=ImportResult)
-def import_file(
+@router.post("/contacts/import", summary="Import residents from a CSV or Excel file", response_model=ImportResult,
+             openapi_extra=openapi_body())
+async def import_file(
+    request: Request,
     engine: EngineDep,
-    file: UploadFile,
+    settings: SettingsDep,
     max_bad_rows: Annotated[int, Query(ge=0, le=100_000, description="Bad rows listed in the answer")] = 1000,
 ) -> dict[str, Any]:
-    """Stream the upload to a temporary file, import it, and answer the counts and the bad rows."""
-    name = Path(file.filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
+    """Stream the upload (at most IMPORT_MAX_BYTES) to a temporary file, import it, answer counts and bad rows."""
     with tempfile.TemporaryDirectory(prefix="broadcast-import-") as tmp:
-        path = Path(tmp) / f"upload{suffix if suffix in _SUFFIXES else '.csv'}"
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        report = import_contacts(engine, path, source_name=name)
+        upload = await receive_upload(request, Path(tmp) / "upload", max_bytes=settings.import_max_bytes)
+        name = upload.filename or "upload.csv"
+        suffix = Path(name).suffix.lower()
+        path = upload.path.rename(upload.path.with_suffix(suffix if suffix in _SUFFIXES else ".csv"))
+        report = await run_in_threadpool(import_contacts, engine, path, source_name=name,
+                                         limits=ReadLimits.from_settings(settings))
     return report.to_dict(max_bad_rows=max_bad_rows)
 
 

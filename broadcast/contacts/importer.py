@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import chain
@@ -13,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from broadcast.contacts.import_header import HEADER_SEARCH_ROWS, Header, find_header
-from broadcast.contacts.import_read import ImportFileError, Row, read_rows
+from broadcast.contacts.import_read import ImportFileError, ReadLimits, Row, read_rows
 from broadcast.contacts.import_rows import SCALARS, BadRow, CommuneIndex, Record, RowParser, is_blank
 from broadcast.contacts.import_store import ChunkWriter
 from broadcast.contacts.models import Commune
 from broadcast.spreadsheet import csv_writer
 
-__all__ = ["BadRow", "ImportFileError", "ImportReport", "import_contacts"]
+__all__ = ["BadRow", "ImportFileError", "ImportReport", "ReadLimits", "import_contacts"]
 
 CHUNK_SIZE = 5000
 COMMUNE = Commune.__table__  # type: ignore[attr-defined]
@@ -79,11 +78,15 @@ def import_contacts(
     source_name: str | None = None,
     progress: Callable[[int], None] | None = None,
     actor_id: int | None = None,
+    limits: ReadLimits | None = None,
 ) -> ImportReport:
-    """Import the residents of a CSV/XLSX file; `progress` gets the number of rows read so far."""
+    """Import the residents of a CSV/XLSX file; `progress` gets the number of rows read so far.
+
+    `limits` bound the reading (settings IMPORT_MAX_* and PARSER_*; the built-in defaults when None).
+    """
     path = Path(path)
     report = ImportReport(source_name=source_name or path.name)
-    rows, report.file_format = read_rows(path)
+    rows, report.file_format = read_rows(path, limits, name=report.source_name)
     try:
         header, data = _locate_header(rows)
         report.columns = {name: header.label(cols[0]) for name, cols in header.columns.items()}
@@ -93,10 +96,6 @@ def import_contacts(
         parser = RowParser(header, communes)
         writer = ChunkWriter(engine, detail=f"Nhập từ tệp {report.source_name}", actor_id=actor_id)
         _run(report, parser, writer, data, progress)
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"Không đọc được tệp {path.name}: sai bảng mã ({exc.reason})") from None
-    except csv.Error as exc:
-        raise ImportFileError(f"Không đọc được tệp {path.name}: {exc}") from None
     finally:
         close = getattr(rows, "close", None)
         if close is not None:

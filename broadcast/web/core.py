@@ -124,6 +124,11 @@ async def csrf_protect(request: Request) -> None:
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = (await request.form()).get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
+    verify_csrf(request, sent)
+
+
+def verify_csrf(request: Request, sent: str | None) -> None:
+    """PageForbidden unless `sent` is this session's CSRF token (for routes that read their own body)."""
     if not csrf.matches(request, sent):
         raise PageForbidden("error.csrf")
 

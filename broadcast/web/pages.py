@@ -33,6 +33,7 @@ def mount(app: FastAPI) -> None:
     for module in (auth, dashboard, residents, composer, live, campaign_view, approvals, inbox, radio, admin,
                    gateways):
         app.include_router(module.router)
+    app.include_router(residents.upload_router)
     app.mount("/static/web", StaticFiles(directory=STATIC_DIR), name="web-static")
 
     @app.exception_handler(LoginRequired)

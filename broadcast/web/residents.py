@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import secrets
-import shutil
+import time
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
 from broadcast.accounts.models import User
 from broadcast.bounds import MAX_ID, DbId, PageNumber, parse_count
 from broadcast.contacts import service as contacts
 from broadcast.contacts.import_header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
-from broadcast.contacts.import_read import read_rows
+from broadcast.contacts.import_read import ReadLimits, read_rows
 from broadcast.contacts.importer import import_contacts
 from broadcast.contacts.models import Commune, ConsentSource, Contact, ContactGroup, GroupMember
 from broadcast.deps import SessionDep
-from broadcast.exceptions import BroadcastError
+from broadcast.exceptions import BroadcastError, ValidationFailed
+from broadcast.uploads import receive_upload
 from broadcast.web.core import (
+    CSRF_FIELD,
     EDITORS,
     READERS,
     PageNotFound,
@@ -33,9 +36,13 @@ from broadcast.web.core import (
     render,
     settings_of,
     t,
+    verify_csrf,
 )
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+# The upload reads its own body within IMPORT_MAX_BYTES, then checks the CSRF token it carries:
+# the router-wide csrf_protect would parse a form of any size first.
+upload_router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"}
 PREVIEW_ROWS = 5
@@ -142,9 +149,20 @@ def _pending(request: Request) -> tuple[Path, str] | None:
     return (path, str(info.get("name", path.name))) if path.is_file() else None
 
 
-def preview(path: Path) -> dict[str, Any]:
+def discard_stale_previews(directory: Path, max_age_seconds: float) -> None:
+    """Delete uploads and reports nobody came back for (previews are confirmed within minutes)."""
+    cutoff = time.time() - max_age_seconds
+    for entry in directory.iterdir():
+        try:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                entry.unlink()
+        except FileNotFoundError:  # another request removed it first
+            pass
+
+
+def preview(path: Path, limits: ReadLimits, name: str) -> dict[str, Any]:
     """The header row found, each field's column, unmapped columns and the first data rows."""
-    rows, file_format = read_rows(path)
+    rows, file_format = read_rows(path, limits, name=name)
     try:
         head = list(islice(rows, HEADER_SEARCH_ROWS + PREVIEW_ROWS))
     finally:
@@ -167,23 +185,35 @@ def import_form(request: Request, _user: User = Depends(page_user(EDITORS))) -> 
     return render(request, "import.html", {"step": "upload"})
 
 
-@router.post("/residents/import")
-def import_upload(request: Request, file: UploadFile, _user: User = Depends(page_user(EDITORS))) -> Response:
-    name = Path(file.filename or "upload.csv").name
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUFFIXES:
-        flash(request, t(request, "import.bad_type"), "error")
-        return redirect("/residents/import")
+@upload_router.post("/residents/import")
+async def import_upload(request: Request, _user: User = Depends(page_user(EDITORS))) -> Response:
+    """Receive the file (at most IMPORT_MAX_BYTES) and show the column mapping; any problem re-shows the form
+    with its message and a 4xx status, and keeps nothing on disk."""
+    settings = settings_of(request)
+    directory = _upload_dir(request)
     token = secrets.token_hex(16)
-    path = _upload_dir(request) / f"{token}{suffix}"
-    with path.open("wb") as out:
-        shutil.copyfileobj(file.file, out, length=1 << 20)
+    received = directory / f"{token}.part"
+    path = received
     try:
-        shown = preview(path)
+        upload = await receive_upload(request, received, max_bytes=settings.import_max_bytes)
+        verify_csrf(request, upload.fields.get(CSRF_FIELD))
+        earlier = _pending(request)
+        if earlier is not None:  # this officer's previous preview, never confirmed
+            earlier[0].unlink(missing_ok=True)
+        request.session.pop("import", None)
+        discard_stale_previews(directory, settings.import_preview_max_age_seconds)
+        name = upload.filename or "upload.csv"
+        suffix = Path(name).suffix.lower()
+        if suffix not in SUFFIXES:
+            raise ValidationFailed(t(request, "import.bad_type"), field="file")
+        path = received.rename(received.with_suffix(suffix))
+        shown = await run_in_threadpool(preview, path, ReadLimits.from_settings(settings), name)
     except BroadcastError as exc:
         path.unlink(missing_ok=True)
-        flash(request, exc.message, "error")
-        return redirect("/residents/import")
+        return render(request, "import.html", {"step": "upload", "error": exc.message}, status_code=exc.status_code)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     request.session["import"] = {"token": token, "suffix": suffix, "name": name}
     return render(request, "import.html", {"step": "preview", "name": name, "p": shown})
 
@@ -197,7 +227,8 @@ def import_confirm(request: Request, session: SessionDep, user: User = Depends(p
     path, name = pending
     session.close()  # the import opens its own transactions; hold nothing meanwhile (SQLite has one writer)
     try:
-        report = import_contacts(request.app.state.engine, path, source_name=name, actor_id=user.id)
+        report = import_contacts(request.app.state.engine, path, source_name=name, actor_id=user.id,
+                                 limits=ReadLimits.from_settings(settings_of(request)))
     except BroadcastError as exc:
         flash(request, exc.message, "error")
         return redirect("/residents/import")

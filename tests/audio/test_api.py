@@ -156,4 +156,4 @@ def test_upload_endpoint(client: TestClient) -> None:
     assert r.status_code == 202, r.text
     assert wait_ready(client, r.json()["id"])["engine"] == "upload"
     bad = client.post("/api/v1/audio/uploads", files={"file": ("x.mp3", b"not audio", "audio/mpeg")})
-    assert bad.status_code == 502
+    assert bad.status_code == 422 and "không phải tệp âm thanh" in bad.json()["message"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ import soundfile as sf
 from broadcast.audio.engines import AutoSynthesizer, make_synthesizer
 from broadcast.audio.espeak import EspeakSynthesizer
 from broadcast.audio.gtts_engine import GttsSynthesizer
+from broadcast.audio.recordings import decode_recording
 from broadcast.audio.synth import (
     EngineUnavailable,
     SynthesisError,
@@ -19,6 +20,8 @@ from broadcast.audio.synth import (
     decode_audio,
     split_clauses,
 )
+from broadcast.config import load_settings
+from broadcast.exceptions import ValidationFailed
 from tests.audio.conftest import FakeGoogle
 
 LONG = ("Ủy ban nhân dân xã thông báo, từ ngày mười một tháng tám, bà con không được đốt rơm rạ "
@@ -134,12 +137,26 @@ def test_make_synthesizer_names() -> None:
         make_synthesizer("festival")
 
 
-def test_upload_wav_and_mp3_decode_to_mono(real_mp3: bytes) -> None:
+def test_upload_wav_and_mp3_decode_to_mono(real_mp3: bytes, tmp_path: Path) -> None:
+    settings = load_settings(media_dir=tmp_path, _env_file=None)
     stereo = np.stack([np.sin(np.linspace(0, 400, 16000)), np.zeros(16000)], axis=1).astype(np.float32)
-    buf = io.BytesIO()
-    sf.write(buf, stereo, 16000, format="WAV")
-    part = decode_audio(buf.getvalue(), engine="upload")
+    wav, mp3, text = tmp_path / "a.wav", tmp_path / "b.mp3", tmp_path / "c.mp3"
+    sf.write(wav, stereo, 16000, format="WAV")
+    mp3.write_bytes(real_mp3)
+    text.write_bytes(b"hello")
+    part = decode_recording(wav, settings)
     assert part.samples.ndim == 1 and part.sample_rate == 16000 and abs(part.duration - 1.0) < 1e-6
-    assert decode_audio(real_mp3, engine="upload").sample_rate == 24000
-    with pytest.raises(SynthesisError):
-        decode_audio(b"hello", engine="upload")
+    assert np.array_equal(part.samples, decode_audio(wav.read_bytes(), engine="x").samples)  # as before, in-process
+    assert part.engine == "upload"
+    from_mp3 = decode_recording(mp3, settings)
+    assert from_mp3.sample_rate == 24000
+    in_process = decode_audio(real_mp3, engine="upload").samples  # the same decoder, read in one go
+    assert len(from_mp3.samples) == len(in_process) and np.allclose(from_mp3.samples, in_process, atol=1e-6)
+    with pytest.raises(ValidationFailed, match="không phải tệp âm thanh"):
+        decode_recording(text, settings)
+
+
+def test_engine_output_that_is_not_audio_names_no_python_object() -> None:
+    with pytest.raises(SynthesisError) as caught:
+        decode_audio(b"hello", engine="gtts")
+    assert "object at" not in caught.value.message and "BytesIO" not in caught.value.message
