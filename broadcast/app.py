@@ -55,6 +55,7 @@ def create_app(
         version=__version__,
         description="SMS, voice and loudspeaker broadcast service for law dissemination in Vietnamese communes.",
         lifespan=lifespan,
+        max_body_size=settings.request_max_bytes,  # uploads set their own (broadcast/uploads.py)
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, settings=settings)

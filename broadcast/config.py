@@ -116,8 +116,10 @@ class Settings(BaseSettings):
     airing_slots: str = "05:30,17:00"
 
     # Untrusted files. Uploads over these sizes are refused (413) before they are read.
-    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
-    audio_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=4 * 1024**3)
+    audio_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=4 * 1024**3)
+    # Any other request body (JSON, forms, webhooks) larger than this is refused with 413.
+    request_max_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # Workbooks: refused when their zip parts inflate past this in all, or when the first sheet
     # declares more cells than this (rows × columns from A1; a million residents × 10 columns fit).
     import_max_uncompressed_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)

@@ -32,7 +32,7 @@ from broadcast.bounds import MAX_ID, SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, D
 from broadcast.contacts.models import Commune
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.exceptions import ERROR_RESPONSES, NotFoundError, ValidationFailed, file_response
-from broadcast.uploads import openapi_body, receive_upload
+from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, openapi_body, receive_upload
 
 router = APIRouter(prefix="/audio", tags=["audio"])
 public_router = APIRouter(tags=["audio-public"])
@@ -184,7 +184,8 @@ def rerender_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, req
     return clip_public(clip, settings, worker)
 
 
-@router.post("/uploads", status_code=202, dependencies=OFFICERS, openapi_extra=openapi_body(
+@router.post("/uploads", status_code=202, dependencies=OFFICERS, max_body_size=UPLOAD_ROUTE_MAX_BYTES,
+             openapi_extra=openapi_body(
     language={"type": "string", "default": "vi", "pattern": "^(vi|km)$"},
     title={"type": "string", "maxLength": TITLE_LENGTH},
     campaign_id={"type": "integer", "minimum": 1, "maximum": MAX_ID},

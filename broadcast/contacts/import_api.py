@@ -15,7 +15,7 @@ from broadcast.contacts.importer import ReadLimits, import_contacts
 from broadcast.deps import EngineDep, SettingsDep
 from broadcast.exceptions import file_response
 from broadcast.spreadsheet import csv_writer
-from broadcast.uploads import openapi_body, receive_upload
+from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, openapi_body, receive_upload
 
 router = APIRouter(tags=["contacts"])
 
@@ -49,6 +49,7 @@ class ImportResult(BaseModel):
 
 
 @router.post("/contacts/import", summary="Import residents from a CSV or Excel file", response_model=ImportResult,
+             max_body_size=UPLOAD_ROUTE_MAX_BYTES,
              openapi_extra=openapi_body())
 async def import_file(
     request: Request,

@@ -23,7 +23,7 @@ from broadcast.contacts.importer import import_contacts
 from broadcast.contacts.models import Commune, ConsentSource, Contact, ContactGroup, GroupMember
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError, ValidationFailed
-from broadcast.uploads import receive_upload
+from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, receive_upload
 from broadcast.web.core import (
     CSRF_FIELD,
     EDITORS,
@@ -185,7 +185,7 @@ def import_form(request: Request, _user: User = Depends(page_user(EDITORS))) -> 
     return render(request, "import.html", {"step": "upload"})
 
 
-@upload_router.post("/residents/import")
+@upload_router.post("/residents/import", max_body_size=UPLOAD_ROUTE_MAX_BYTES)
 async def import_upload(request: Request, _user: User = Depends(page_user(EDITORS))) -> Response:
     """Receive the file (at most IMPORT_MAX_BYTES) and show the column mapping; any problem re-shows the form
     with its message and a 4xx status, and keeps nothing on disk."""

@@ -129,3 +129,16 @@ def test_openapi_declares_security_errors_and_file_types(client: TestClient) -> 
     csv = spec["paths"]["/api/v1/reports/delivery-log.csv"]["get"]["responses"]["200"]["content"]
     assert list(csv) == ["text/csv; charset=utf-8"]
     assert "head" not in spec["paths"]["/clips/{token}/{filename}"]  # one operation id per route
+
+
+def test_request_bodies_are_bounded_outside_the_upload_routes(client: TestClient) -> None:
+    big_json = b'{"phone": "0912345678", "full_name": "' + b"n" * 2_000_000 + b'"}'
+    refused = client.post("/api/v1/contacts", content=big_json, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 413  # the framework's own answer, before the route reads a byte
+    form = client.post("/login", data={"username": "a", "password": "p" * 2_000_000})
+    assert form.status_code == 413
+    # The upload routes keep their own, larger limit (IMPORT_MAX_BYTES): a 2 MB list is read and imported.
+    rows = "Họ tên,Số điện thoại\n" + "".join(f"Người {i},09{i:08d}\n" for i in range(60_000))
+    assert len(rows.encode()) > 1024 * 1024
+    imported = client.post("/api/v1/contacts/import", files={"file": ("ds.csv", rows.encode(), "text/csv")})
+    assert imported.status_code == 200 and imported.json()["rows_read"] == 60_000
