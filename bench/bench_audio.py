@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broadcast.audio.encode import measure_mp3
+from broadcast.audio.processing.encode import measure_mp3
 from broadcast.audio.service import clip_path, render_clip_now, request_clip
 from broadcast.config import load_settings
 from broadcast.db import make_engine, session_scope, upgrade

@@ -35,15 +35,15 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-from broadcast.channels.base import OutboundMessage, ProviderMessage, SendResult  # noqa: E402
-from broadcast.channels.dispatcher import Dispatcher  # noqa: E402
-from broadcast.channels.models import Delivery, DeliveryStatus  # noqa: E402
-from broadcast.channels.simulator.process import SimulatorProcess  # noqa: E402
-from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN  # noqa: E402
-from broadcast.channels.twilio_client import make_twilio_client  # noqa: E402
-from broadcast.channels.twilio_sms import TwilioSmsChannel  # noqa: E402
+from broadcast.channels.core.contract import OutboundMessage, ProviderMessage, SendResult  # noqa: E402
+from broadcast.channels.core.dispatcher import Dispatcher  # noqa: E402
+from broadcast.channels.twilio.client import make_twilio_client  # noqa: E402
+from broadcast.channels.twilio.sms import TwilioSmsChannel  # noqa: E402
 from broadcast.config import Settings, load_settings  # noqa: E402
 from broadcast.db import make_engine, upgrade  # noqa: E402
+from broadcast.outbox.models import Delivery, DeliveryStatus  # noqa: E402
+from broadcast.simulators.twilio.process import SimulatorProcess  # noqa: E402
+from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN  # noqa: E402
 from tests.support.seed import approved_campaign, phone, seed_contacts, start  # noqa: E402
 
 TEXT = "Thông báo: Luật Đất đai 2024 có hiệu lực."  # UCS-2, one segment

@@ -37,9 +37,9 @@ from sqlmodel import Session, col  # noqa: E402
 
 from broadcast.campaigns import service as campaigns  # noqa: E402
 from broadcast.campaigns.models import CampaignRun  # noqa: E402
-from broadcast.channels.models import Delivery  # noqa: E402
 from broadcast.contacts.models import Contact  # noqa: E402
 from broadcast.db import UTCDateTime, make_engine, upgrade, utcnow  # noqa: E402
+from broadcast.outbox.models import Delivery  # noqa: E402
 from tests.support.seed import approved_campaign, seed_communes  # noqa: E402
 
 TEXT = "Thông báo: Luật Đất đai 2024 có hiệu lực."
@@ -168,11 +168,11 @@ def peak_rss_kb() -> int:
 
 def memory_child(database_url: str, seconds: float) -> None:
     """(child process) Run the dispatcher for `seconds` against a simulator; print JSON with peak RSS."""
-    from broadcast.channels.dispatcher import Dispatcher
-    from broadcast.channels.simulator.process import SimulatorProcess
-    from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
-    from broadcast.channels.twilio_sms import TwilioSmsChannel
+    from broadcast.channels.core.dispatcher import Dispatcher
+    from broadcast.channels.twilio.sms import TwilioSmsChannel
     from broadcast.config import load_settings
+    from broadcast.simulators.twilio.process import SimulatorProcess
+    from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 
     with SimulatorProcess() as sim:
         sim.set_callback_mode("dropped")

@@ -1,7 +1,7 @@
 """Benchmark: import a 100,000-row residents CSV (or XLSX) into a fresh SQLite database, against a bare baseline.
 
 Run: .venv/bin/python bench/bench_import.py [--rows 100000] [--format csv|xlsx]
-Prints rows/s of broadcast.contacts.importer and of a bare loop (csv.reader + phonenumbers.parse +
+Prints rows/s of broadcast.contacts.importing.importer and of a bare loop (csv.reader + phonenumbers.parse +
 sqlite3 executemany INSERT over the same rows as CSV) measured in the same run, their ratio, and the
 importer's peak memory (ru_maxrss of a child process that does only the import, and of its own children:
 workbooks are parsed in a separate bounded process). Targets: ≥ 20,000 rows/s, < 300 MB.
@@ -104,7 +104,7 @@ def fresh_database(directory: Path, name: str) -> str:
 
 def run_import(url: str, path: Path) -> dict[str, float]:
     """The measured work (also run alone in a child process to read its peak memory)."""
-    from broadcast.contacts.importer import import_contacts
+    from broadcast.contacts.importing.importer import import_contacts
     from broadcast.db import make_engine
 
     engine = make_engine(url)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broadcast.audio.normalize import normalize_vi
-from broadcast.audio.vi_numbers import digits_words
+from broadcast.audio.text.normalize import normalize_vi
+from broadcast.audio.text.numbers import digits_words
 
 SIZES = (1_000, 10_000, 20_000, 40_000)
 MAX_DOUBLING_RATIO = 2.6

@@ -29,12 +29,12 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from broadcast.campaigns.models import Campaign
-from broadcast.campaigns.scheduling import ScheduleIn, normalize, occurrences
+from broadcast.campaigns.schedules.calendar import coming_runs
+from broadcast.campaigns.schedules.rules import ScheduleIn, normalize, occurrences
+from broadcast.campaigns.schedules.runs import next_run_at
 from broadcast.config import Settings, load_settings
 from broadcast.db import make_engine, upgrade, utcnow
 from scheduler import jobs
-from scheduler.calendar import coming_runs
-from scheduler.runs import next_run_at
 from scheduler.service import JOB_TABLE, JOBSTORE, SchedulerService, campaign_trigger, fingerprint, job_id
 
 

@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from broadcast.channels.simulator import TwilioSimulator  # noqa: E402
-from broadcast.channels.simulator.process import SimulatorControl, SimulatorProcess  # noqa: E402
-from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, callback_sink  # noqa: E402
-from broadcast.channels.twilio_client import make_twilio_client  # noqa: E402
+from broadcast.channels.twilio.client import make_twilio_client  # noqa: E402
+from broadcast.simulators.twilio import TwilioSimulator  # noqa: E402
+from broadcast.simulators.twilio.process import SimulatorControl, SimulatorProcess  # noqa: E402
+from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, callback_sink  # noqa: E402
 
 FROM = "+15005550006"
 

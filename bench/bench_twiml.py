@@ -30,10 +30,10 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 from bench.support import broadcast_serve, free_port  # noqa: E402
 from broadcast.audio.service import campaign_audio, render_clip_now  # noqa: E402
 from broadcast.campaigns.schemas import ContentIn  # noqa: E402
-from broadcast.channels.models import Delivery  # noqa: E402
-from broadcast.channels.voice_clips import render_prompts  # noqa: E402
+from broadcast.channels.voice.clips import render_prompts  # noqa: E402
 from broadcast.config import load_settings  # noqa: E402
 from broadcast.db import make_engine, upgrade  # noqa: E402
+from broadcast.outbox.models import Delivery  # noqa: E402
 from tests.support.seed import approved_campaign, seed_contacts, start  # noqa: E402
 
 TOKEN = "bench-auth-token-0123456789"

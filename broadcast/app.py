@@ -110,12 +110,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from broadcast.api import api_router
-    from broadcast.audio.api import public_router as audio_public
-    from broadcast.channels.gateway_webhooks import router as gateway_webhooks
-    from broadcast.channels.voice_routes import router as voice_webhooks
-    from broadcast.channels.webhooks import router as twilio_webhooks
-    from broadcast.engagement.pages import router as engagement_pages
-    from broadcast.engagement.webhooks import router as engagement_webhooks
+    from broadcast.api.audio import public_router as audio_public
+    from broadcast.channels.gateway.webhooks import router as gateway_webhooks
+    from broadcast.channels.twilio.incoming import router as engagement_webhooks
+    from broadcast.channels.twilio.status import router as twilio_webhooks
+    from broadcast.channels.voice.webhooks import router as voice_webhooks
+    from broadcast.web.links import router as engagement_pages
     from broadcast.web.pages import mount as mount_web
 
     # Provider webhooks first: routes are tried in order, and they are the hot path (hundreds of

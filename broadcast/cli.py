@@ -98,7 +98,7 @@ def communes_load(
     csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV with code,name[,division_type]")] = None,
 ) -> None:
     """Load the communes and wards of a province (from vietnam-provinces, or a CSV you give)."""
-    from broadcast.contacts.communes import province_communes, read_communes_csv, upsert_communes
+    from broadcast.communes.loading import province_communes, read_communes_csv, upsert_communes
     from broadcast.db import make_engine, session_scope, upgrade
 
     settings = _settings()
@@ -149,7 +149,7 @@ def simulator(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
 ) -> None:
     """Run the built-in Twilio simulator alone (GET /_simulator/messages lists what it accepted)."""
-    from broadcast.channels.simulator.cli import run_simulator
+    from broadcast.simulators.twilio.cli import run_simulator
 
     settings = _settings()
     run_simulator(host, port, settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())

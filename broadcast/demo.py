@@ -12,13 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from broadcast.accounts import service as accounts
-from broadcast.audio.airing import plan_airings
+from broadcast.audio.radio.airing import plan_airings
 from broadcast.audio.service import campaign_audio, render_clip_now
 from broadcast.campaigns import service as campaigns
 from broadcast.campaigns.models import Campaign
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, ContentIn
+from broadcast.communes.loading import province_communes, upsert_communes
 from broadcast.config import Settings
-from broadcast.contacts.communes import province_communes, upsert_communes
 from broadcast.contacts.models import Commune, Contact, ContactGroup, GroupMember
 from broadcast.db import make_engine, session_scope, upgrade, utcnow
 

@@ -13,14 +13,7 @@ from broadcast.campaigns.models import (
     ChannelKind,
     RunStatus,
 )
-from broadcast.channels.gateway_models import CommuneRoute, GatewayPhone
-from broadcast.channels.models import (
-    Delivery,
-    DeliveryAttempt,
-    DeliveryKind,
-    DeliveryStatus,
-    InboundMessage,
-)
+from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone
 from broadcast.contacts.models import (
     Commune,
     ConsentEvent,
@@ -32,6 +25,13 @@ from broadcast.contacts.models import (
     Tag,
 )
 from broadcast.engagement.models import Conversation, ConversationStatus, EngagementEvent, EventKind
+from broadcast.outbox.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryKind,
+    DeliveryStatus,
+    InboundMessage,
+)
 
 metadata = SQLModel.metadata
 

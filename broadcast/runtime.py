@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from broadcast.app import BackgroundService, create_app
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.gateway_runtime import start_gateways
-from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.gateway.runtime import start_gateways
+from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.db import make_engine, upgrade
 
@@ -25,7 +25,7 @@ def sms_channel(settings: Settings) -> tuple[TwilioSmsChannel, Callable[[], None
     """The Twilio channel, aimed at the built-in simulator when TWILIO_SIMULATOR is on."""
     if not settings.twilio_simulator:
         return TwilioSmsChannel(settings), lambda: None
-    from broadcast.channels.simulator.server import TwilioSimulator
+    from broadcast.simulators.twilio.server import TwilioSimulator
 
     simulator = TwilioSimulator(
         settings.twilio_account_sid,
@@ -48,15 +48,15 @@ def _api_url(channel: TwilioSmsChannel) -> str:
 
 def voice_dispatcher(engine: Engine, settings: Settings, api_base_url: str | None) -> Dispatcher:
     """The calls outbox: its own rate budget (calls per second), same claims, rules and records."""
-    from broadcast.channels.twilio_voice import TwilioVoiceChannel
-    from broadcast.channels.voice_dispatcher import VoiceDispatcher
+    from broadcast.channels.twilio.voice import TwilioVoiceChannel
+    from broadcast.channels.voice.dispatcher import VoiceDispatcher
 
     return VoiceDispatcher(engine, settings, TwilioVoiceChannel(settings, api_base_url=api_base_url))
 
 
 def render_voice_prompts(engine: Engine, settings: Settings) -> None:
     """Render the call menu prompts in the background (calls read them with <Say> until then)."""
-    from broadcast.channels.voice_clips import render_prompts
+    from broadcast.channels.voice.clips import render_prompts
 
     def run() -> None:
         try:
@@ -95,7 +95,7 @@ def scheduler_service(app: FastAPI) -> Callable[[], None]:
 
 
 def default_services(settings: Settings) -> list[BackgroundService]:
-    from broadcast.audio.api import start_audio_worker
+    from broadcast.api.audio import start_audio_worker
 
     services: list[BackgroundService] = [start_audio_worker]
     if settings.run_dispatcher_in_serve:

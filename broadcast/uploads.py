@@ -24,9 +24,9 @@ from broadcast.humanize import size
 
 FORM_SLACK = 64 * 1024  # multipart boundaries, part headers and the few text fields sent with the file
 MAX_FIELDS = 16
-# The framework's own ceiling on the upload routes (REQUEST_MAX_BYTES applies everywhere else); the limits
-# that matter, IMPORT_MAX_BYTES and AUDIO_UPLOAD_MAX_BYTES, are enforced by receive_upload below it.
-UPLOAD_ROUTE_MAX_BYTES = 4 * 1024**3 + FORM_SLACK
+# Lifts REQUEST_MAX_BYTES (every other route's limit) on the upload routes: their limits, IMPORT_MAX_BYTES and
+# AUDIO_UPLOAD_MAX_BYTES, are enforced by receive_upload, which names the file and the limit in its 413.
+UPLOAD_ROUTE_MAX_BYTES = 1 << 62
 MAX_FIELD_BYTES = 8 * 1024
 
 

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from broadcast.campaigns.progress import settle_finished
+from broadcast.campaigns.schedules.runs import run_due
 from broadcast.config import Settings
 from broadcast.db import session_scope
 from broadcast.engagement.rollup import refresh_rollup
-from scheduler.runs import run_due
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from broadcast.campaigns.models import Campaign
-from broadcast.campaigns.scheduling import trigger_for
+from broadcast.campaigns.schedules.rules import trigger_for
+from broadcast.campaigns.schedules.runs import RUNNABLE, next_run_at
 from broadcast.config import Settings
 from broadcast.db import utcnow
 from scheduler import jobs
-from scheduler.runs import RUNNABLE, next_run_at
 
 log = logging.getLogger(__name__)
 JOBSTORE = "campaigns"

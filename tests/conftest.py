@@ -239,7 +239,7 @@ def live_engine(live_settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def sim(live_settings: Settings) -> Iterator[Any]:
     """A Twilio simulator with the live settings' credentials, on a free loopback port."""
-    from broadcast.channels.simulator import TwilioSimulator
+    from broadcast.simulators.twilio import TwilioSimulator
 
     with TwilioSimulator(live_settings.twilio_account_sid,
                          live_settings.twilio_auth_token.get_secret_value()) as simulator:

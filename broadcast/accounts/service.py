@@ -19,9 +19,9 @@ from broadcast.accounts.security import (
     verify_password,
 )
 from broadcast.contacts.models import Commune
-from broadcast.contacts.phones import PhoneError, normalize_vn_phone
 from broadcast.db import utcnow
 from broadcast.exceptions import ConflictError, NotFoundError, ValidationFailed
+from broadcast.phones import PhoneError, normalize_vn_phone
 
 
 def create_user(

@@ -31,12 +31,12 @@ def say(
 ) -> None:
     """Đọc TEXT thành MP3 (chuẩn hóa, tổng hợp, xử lý, mã hóa) và in thời lượng, độ lớn, đỉnh thực."""
     # The audio stack (numpy, scipy, lameenc) loads here, not when any `broadcast` command starts.
-    from broadcast.audio.dsp import ProcessingSettings
-    from broadcast.audio.encode import ClipTags
-    from broadcast.audio.engines import make_synthesizer
-    from broadcast.audio.normalize import normalize_text
-    from broadcast.audio.pronunciation import load_dictionary
-    from broadcast.audio.render import render_clip
+    from broadcast.audio.processing.dsp import ProcessingSettings
+    from broadcast.audio.processing.encode import ClipTags
+    from broadcast.audio.processing.render import render_clip
+    from broadcast.audio.text.normalize import normalize_text
+    from broadcast.audio.text.pronunciation import load_dictionary
+    from broadcast.audio.tts.engines import make_synthesizer
 
     settings = get_settings()
     try:

@@ -17,17 +17,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from broadcast.audio.dsp import ProcessingSettings
-from broadcast.audio.encode import ClipTags
-from broadcast.audio.engines import ENGINE_NAMES, make_synthesizer
-from broadcast.audio.espeak import VOICES as ESPEAK_VOICES
-from broadcast.audio.gtts_engine import GTTS_VOICES
 from broadcast.audio.models import AudioClip, ClipStatus
-from broadcast.audio.normalize import normalize_text
-from broadcast.audio.pronunciation import load_dictionary
-from broadcast.audio.recordings import check_recording, decode_recording
-from broadcast.audio.render import render_clip
-from broadcast.audio.synth import Synthesizer
+from broadcast.audio.processing.dsp import ProcessingSettings
+from broadcast.audio.processing.encode import ClipTags
+from broadcast.audio.processing.recordings import check_recording, decode_recording
+from broadcast.audio.processing.render import render_clip
+from broadcast.audio.text.normalize import normalize_text
+from broadcast.audio.text.pronunciation import load_dictionary
+from broadcast.audio.tts.engines import ENGINE_NAMES, make_synthesizer
+from broadcast.audio.tts.espeak import VOICES as ESPEAK_VOICES
+from broadcast.audio.tts.gtts import GTTS_VOICES
+from broadcast.audio.tts.synth import Synthesizer
 from broadcast.campaigns.models import BulletinLevel, Campaign, CampaignContent, ChannelKind
 from broadcast.config import Settings
 from broadcast.db import session_scope, utcnow

@@ -10,9 +10,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.audio.engines import make_synthesizer
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.service import SynthesizerFactory, render_clip_now
+from broadcast.audio.tts.engines import make_synthesizer
 from broadcast.config import Settings
 
 log = logging.getLogger(__name__)

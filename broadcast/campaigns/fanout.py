@@ -11,9 +11,9 @@ from sqlmodel import Session, col
 
 from broadcast.campaigns.audience import audience_condition
 from broadcast.campaigns.models import Campaign, CampaignRun
-from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.contacts.models import Contact
 from broadcast.db import UTCDateTime, utcnow
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 
 MESSAGE_CHANNELS = ("sms", "voice")
 # After this many new rows PostgreSQL's statistics are stale enough to mislead the dispatcher's

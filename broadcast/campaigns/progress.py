@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
 from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
-from broadcast.channels.models import Delivery, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryStatus
 
 OPEN = [DeliveryStatus.queued, DeliveryStatus.sending]
 CALL_SETTLE = timedelta(minutes=30)

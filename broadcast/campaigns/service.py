@@ -18,9 +18,9 @@ from broadcast.campaigns.models import (
     RunStatus,
 )
 from broadcast.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate, ContentIn
-from broadcast.channels.models import Delivery, DeliveryStatus
 from broadcast.db import utcnow
 from broadcast.exceptions import InvalidTransition, NotFoundError, PermissionDenied, ValidationFailed
+from broadcast.outbox.models import Delivery, DeliveryStatus
 
 S = CampaignStatus
 EDITABLE = {S.draft, S.pending_approval, S.approved, S.scheduled, S.paused}

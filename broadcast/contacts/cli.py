@@ -12,8 +12,8 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from broadcast.config import get_settings
-from broadcast.contacts.import_read import ReadLimits, count_rows
-from broadcast.contacts.importer import ImportReport, import_contacts
+from broadcast.contacts.importing.importer import ImportReport, import_contacts
+from broadcast.contacts.importing.read import ReadLimits, count_rows
 from broadcast.db import make_engine
 from broadcast.exceptions import BroadcastError
 

@@ -26,9 +26,9 @@ from broadcast.contacts.models import (
     GroupUpdate,
     Tag,
 )
-from broadcast.contacts.phones import PhoneError, normalize_vn_phone
 from broadcast.db import utcnow
 from broadcast.exceptions import ConflictError, NotFoundError, ValidationFailed
+from broadcast.phones import PhoneError, normalize_vn_phone
 
 Named = TypeVar("Named", ContactGroup, Tag)
 

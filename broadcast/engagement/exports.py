@@ -11,12 +11,12 @@ from openpyxl.styles import Font
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
-from broadcast.channels.models import Delivery
-from broadcast.channels.voice_metrics import voice_metrics
+from broadcast.channels.voice.metrics import voice_metrics
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
+from broadcast.outbox.models import Delivery
 from broadcast.spreadsheet import append_row, csv_writer
 
 CALLS_SHEET = "Cuộc gọi"
@@ -37,7 +37,7 @@ FAILURE_COLUMNS = [("commune_code", "Mã xã"), ("status", "Trạng thái"), ("e
                    ("label", "Lý do"), ("count", "Số tin")]
 DAY_COLUMNS = [("day", "Ngày"), ("sent", "Đã gửi"), ("delivered", "Đã đến máy"), ("failed", "Lỗi"),
                ("replies", "Tin trả lời"), ("unique_clicks", "Lượt mở liên kết")]
-# Voice-call figures (broadcast/channels/voice_metrics.py); in the totals their keys get a "voice_" prefix.
+# Voice-call figures (broadcast/channels/voice/metrics.py); in the totals their keys get a "voice_" prefix.
 VOICE_COLUMNS = [
     ("residents", "Số người cần gọi"), ("calls_placed", "Số cuộc gọi đã thực hiện"),
     ("answered", "Cuộc gọi được nghe máy"), ("answered_by_machine", "Trong đó hộp thư thoại"),

@@ -21,15 +21,11 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User
 from broadcast.accounts.scope import commune_scope
-from broadcast.audio.airing import confirm_airing
+from broadcast.audio.radio.airing import confirm_airing
 from broadcast.campaigns.models import Campaign
-from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
-from broadcast.channels.service import outbox_row, queue_rows
 from broadcast.contacts.models import Commune, ConsentSource, Contact
-from broadcast.contacts.phones import PhoneError, mask_phone, normalize_vn_phone
 from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
-from broadcast.engagement.events import add_events_once, event_row
 from broadcast.engagement.inbox import Question, attach_questions
 from broadcast.engagement.keywords import (
     Classification,
@@ -40,7 +36,11 @@ from broadcast.engagement.keywords import (
     fill_reply,
 )
 from broadcast.engagement.models import EventKind
+from broadcast.events.service import add_events_once, event_row
 from broadcast.exceptions import BroadcastError
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
+from broadcast.outbox.queue import outbox_row, queue_rows
+from broadcast.phones import PhoneError, mask_phone, normalize_vn_phone
 
 C = Classification
 INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]

@@ -11,11 +11,11 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
 from broadcast.accounts.models import User
-from broadcast.channels.models import Delivery, DeliveryKind, InboundMessage
-from broadcast.channels.service import queue_message
 from broadcast.db import UTCDateTime, utcnow
 from broadcast.engagement.models import Conversation, ConversationStatus
 from broadcast.exceptions import InvalidTransition, NotFoundError, ValidationFailed
+from broadcast.outbox.models import Delivery, DeliveryKind, InboundMessage
+from broadcast.outbox.queue import queue_message
 
 S = ConversationStatus
 

@@ -18,12 +18,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from broadcast.audio.models import Airing
-from broadcast.channels.models import Delivery, DeliveryKind, InboundMessage
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune, Contact, GroupMember
 from broadcast.engagement.models import Conversation, DeliveryRollup, EventKind, EventRollup
 from broadcast.engagement.reasons import reason_label
 from broadcast.engagement.rollup import local_day
+from broadcast.outbox.models import Delivery, DeliveryKind, InboundMessage
 
 R = DeliveryRollup
 Key = tuple[Any, ...]

@@ -15,11 +15,11 @@ from sqlalchemy import String, case, delete, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.engagement.models import DeliveryRollup, EngagementEvent, EventKind, EventRollup, RollupState
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 
 STATE = "delivery"
 # Kinds counted from the event rollup; each is stamped with the time it was written, so a campaign

@@ -14,12 +14,12 @@ from sqlmodel import Session, SQLModel, col, select
 
 from broadcast.accounts import audit
 from broadcast.accounts.models import AuditLog
-from broadcast.channels.models import Delivery, DeliveryAttempt, InboundMessage
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Tag
-from broadcast.contacts.phones import PhoneError, mask_phone, normalize_vn_phone
 from broadcast.db import utcnow
 from broadcast.engagement.models import Conversation, EngagementEvent
 from broadcast.exceptions import NotFoundError, ValidationFailed
+from broadcast.outbox.models import Delivery, DeliveryAttempt, InboundMessage
+from broadcast.phones import PhoneError, mask_phone, normalize_vn_phone
 
 ERASED = "[đã xoá]"
 

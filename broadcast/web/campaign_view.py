@@ -11,14 +11,13 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
-from broadcast.audio.api import clip_public
+from broadcast.api.audio import clip_public
 from broadcast.audio.models import AudioClip
-from broadcast.audio.readiness import audio_worker, prepare_voice_clips
 from broadcast.bounds import DbId, PageNumber
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
-from broadcast.channels.models import Delivery, DeliveryStatus, InboundMessage
-from broadcast.channels.segments import estimate, strip_diacritics
+from broadcast.campaigns.schedules import plans
+from broadcast.channels.core.segments import estimate, strip_diacritics
 from broadcast.contacts.models import Commune, ContactGroup
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
@@ -26,6 +25,8 @@ from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
 from broadcast.engagement.rollup import ensure_recent, freshness
 from broadcast.exceptions import BroadcastError
+from broadcast.flows.audio import audio_worker, prepare_voice_clips
+from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.web import charts
 from broadcast.web.core import (
     EDITORS,
@@ -44,7 +45,6 @@ from broadcast.web.dashboard import progress_of
 from broadcast.web.i18n import fmt_number
 from broadcast.web.live import reachable
 from broadcast.web.voice_view import voice_panel, voice_script
-from scheduler import plans
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 PAGE_SIZE = 50

@@ -14,17 +14,17 @@ from broadcast.accounts.models import User
 from broadcast.bounds import MAX_ID, MAX_LIST, DbId, parse_count
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
-from broadcast.campaigns.scheduling import WEEKDAYS, ScheduleIn
+from broadcast.campaigns.schedules import plans
+from broadcast.campaigns.schedules.rules import WEEKDAYS, ScheduleIn
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignUpdate, ContentIn
-from broadcast.channels.segments import strip_diacritics
-from broadcast.channels.service import queue_message
+from broadcast.channels.core.segments import strip_diacritics
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
+from broadcast.outbox.queue import queue_message
 from broadcast.web.core import EDITORS, PageNotFound, csrf_protect, flash, page_user, redirect, render, settings_of, t
 from broadcast.web.residents import communes_of, groups_of
 from broadcast.web.voice_view import MACHINE_CHOICES, voice_defaults, voice_draft, voice_fields
-from scheduler import plans
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 CHANNELS = ("sms", "voice", "loudspeaker")

@@ -15,8 +15,8 @@ from broadcast.accounts import csrf
 from broadcast.accounts.deps import sees_phones
 from broadcast.accounts.models import Role, User
 from broadcast.config import Settings
-from broadcast.contacts.phones import mask_phone
 from broadcast.deps import SessionDep
+from broadcast.phones import mask_phone
 from broadcast.web import i18n
 
 TEMPLATES = Environment(
@@ -29,7 +29,7 @@ CSRF_FIELD = csrf.FIELD
 CSRF_HEADER = csrf.HEADER
 SAFE_METHODS = csrf.SAFE_METHODS
 
-# Page access by role (the JSON API has its own rules in broadcast/api.py).
+# Page access by role (the JSON API has its own rules in broadcast/api/__init__.py).
 ALL = frozenset(Role)
 READERS = frozenset({Role.admin, Role.officer, Role.approver, Role.viewer})
 EDITORS = frozenset({Role.admin, Role.officer})

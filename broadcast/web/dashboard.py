@@ -14,16 +14,16 @@ from sqlmodel import Session, col, select
 from broadcast.accounts.models import Role, User
 from broadcast.bounds import MAX_ID, DbId, parse_count
 from broadcast.campaigns.models import Campaign, CampaignStatus
-from broadcast.channels.models import InboundMessage
-from broadcast.channels.service import campaign_counts
+from broadcast.campaigns.schedules import calendar
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
 from broadcast.engagement.rollup import ensure_recent
+from broadcast.outbox.models import InboundMessage
+from broadcast.outbox.queue import campaign_counts
 from broadcast.web import charts
 from broadcast.web.core import ALL, READERS, csrf_protect, page_user, redirect, render, settings_of, t
-from scheduler import calendar
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view

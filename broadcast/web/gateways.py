@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from broadcast.accounts.models import User
-from broadcast.channels import gateway_service as service
-from broadcast.channels.gateway import webhook_url
-from broadcast.channels.gateway_service import Actor
+from broadcast.channels.gateway import service
+from broadcast.channels.gateway.channel import webhook_url
+from broadcast.channels.gateway.service import Actor
 from broadcast.deps import EngineDep, SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.core import ADMINS, csrf_protect, flash, page_user, redirect, render, settings_of, t

@@ -11,17 +11,17 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User
 from broadcast.accounts.service import user_communes
-from broadcast.audio import airing as airings
-from broadcast.audio.api import clip_public
-from broadcast.audio.feeds import feed_url
+from broadcast.api.audio import clip_public
 from broadcast.audio.models import Airing
+from broadcast.audio.radio import airing as airings
+from broadcast.audio.radio.feeds import feed_url
 from broadcast.bounds import DbId
+from broadcast.campaigns.schedules import calendar
 from broadcast.contacts.models import Commune
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.web.core import RADIO, PageNotFound, csrf_protect, flash, page_user, redirect, render, settings_of, t
-from scheduler import calendar
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 EARLIER_SHOWN = 10

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from broadcast.accounts.models import User
 from broadcast.bounds import MAX_ID, DbId, PageNumber, parse_count
 from broadcast.contacts import service as contacts
-from broadcast.contacts.import_header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
-from broadcast.contacts.import_read import ReadLimits, read_rows
-from broadcast.contacts.importer import import_contacts
+from broadcast.contacts.importing.header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
+from broadcast.contacts.importing.importer import import_contacts
+from broadcast.contacts.importing.read import ReadLimits, read_rows
 from broadcast.contacts.models import Commune, ConsentSource, Contact, ContactGroup, GroupMember
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError, ValidationFailed

@@ -6,15 +6,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from broadcast.audio.engines import ENGINE_NAMES
 from broadcast.audio.models import AudioClip, ClipStatus
-from broadcast.audio.pronunciation import load_dictionary
 from broadcast.audio.service import content_hash, processing_for, spoken_script
+from broadcast.audio.text.pronunciation import load_dictionary
+from broadcast.audio.tts.engines import ENGINE_NAMES
 from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, ChannelKind
-from broadcast.channels.voice_metrics import voice_metrics
-from broadcast.channels.voice_policy import policy_for
+from broadcast.channels.voice.metrics import voice_metrics
+from broadcast.channels.voice.policy import policy_for
 from broadcast.config import Settings
 from broadcast.exceptions import ValidationFailed
 

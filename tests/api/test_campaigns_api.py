@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcast.accounts.models import AuditLog
-from broadcast.channels.models import Delivery
+from broadcast.outbox.models import Delivery
 from tests.conftest import make_user
 from tests.support.seed import seed_contacts
 

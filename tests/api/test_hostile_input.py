@@ -52,8 +52,8 @@ def test_null_for_a_required_field_in_an_update_names_the_field(client: TestClie
 @pytest.mark.parametrize(("body", "field"), [
     ({"title": "x", "sms_text": ""}, "sms_text"),
     ({"title": "x", "sms_text": "a" * 20_001}, "sms_text"),
-    ({"title": "x", "description": "d" * 10_000_000}, "description"),
-    ({"title": "x", "audience": {"groups": list(range(1, 1_000_002))}}, "audience.groups"),
+    ({"title": "x", "description": "d" * 5_001}, "description"),
+    ({"title": "x", "audience": {"groups": list(range(1, 1_002))}}, "audience.groups"),
     ({"title": "x", "contents": [{"channel": "sms", "body": "b" * 1601}]}, "contents.0"),
 ])
 def test_campaign_bodies_are_bounded(client: TestClient, body: dict[str, Any], field: str) -> None:
@@ -64,10 +64,15 @@ def test_campaign_bodies_are_bounded(client: TestClient, body: dict[str, Any], f
 
 def test_residents_and_audiences_are_bounded(client: TestClient, engine: Engine) -> None:
     seed_communes(engine)
-    big_name = client.post("/api/v1/contacts", json={"phone": "0912345678", "full_name": "n" * 10_000_000})
+    big_name = client.post("/api/v1/contacts", json={"phone": "0912345678", "full_name": "n" * 201})
     assert big_name.status_code == 422 and big_name.json()["field"] == "full_name"
-    many = client.post("/api/v1/campaigns/audience/count", json={"groups": list(range(1, 1_000_002))})
+    many = client.post("/api/v1/campaigns/audience/count", json={"groups": list(range(1, 1_002))})
     assert many.status_code == 422
+    # Megabytes of text never reach validation: the body is refused first (REQUEST_MAX_BYTES).
+    huge = client.post("/api/v1/contacts", json={"phone": "0912345678", "full_name": "n" * 10_000_000})
+    assert huge.status_code == 413
+    million = client.post("/api/v1/campaigns/audience/count", json={"groups": list(range(1, 1_000_002))})
+    assert million.status_code == 413
     assert client.post("/api/v1/contacts", json={"phone": "0912345678", "note": "n" * 501}).status_code == 422
 
 
@@ -106,7 +111,7 @@ def test_signed_but_malformed_webhooks_are_not_server_errors(client: TestClient,
 
 
 def test_a_gateway_timestamp_that_is_not_a_number_is_403(client: TestClient) -> None:
-    from broadcast.channels.gateway import verify
+    from broadcast.channels.gateway.channel import verify
 
     for stamp in ("²", "9" * 5000, "-1", ""):
         assert not verify("key", b"{}", stamp, "00", tolerance=300)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from broadcast.audio.espeak import EspeakSynthesizer
+from broadcast.audio.tts.espeak import EspeakSynthesizer
 
 
 def mp3_bytes(seconds: float = 0.8, rate: int = 24000) -> bytes:

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from broadcast.audio.cli import audio_app
-from broadcast.audio.encode import measure_mp3, read_tags
+from broadcast.audio.processing.encode import measure_mp3, read_tags
 from broadcast.config import get_settings
 
 

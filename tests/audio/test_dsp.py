@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from broadcast.audio.dsp import (
+from broadcast.audio.processing.dsp import (
     ProcessingSettings,
     assemble,
     band_limit,
@@ -18,11 +18,11 @@ from broadcast.audio.dsp import (
     trim_silence,
     true_peak_db,
 )
-from broadcast.audio.encode import ClipTags, measure_mp3, read_tags
-from broadcast.audio.espeak import EspeakSynthesizer
-from broadcast.audio.normalize import normalize_vi
-from broadcast.audio.render import render_clip
-from broadcast.audio.synth import AudioPart
+from broadcast.audio.processing.encode import ClipTags, measure_mp3, read_tags
+from broadcast.audio.processing.render import render_clip
+from broadcast.audio.text.normalize import normalize_vi
+from broadcast.audio.tts.espeak import EspeakSynthesizer
+from broadcast.audio.tts.synth import AudioPart
 
 SEED = Path("/work/shared/reference/seed/ca-mau-de-an-977-2024-plan.vi.txt")
 TEXT = "Ủy ban nhân dân xã thông báo: từ ngày 11/8/2022, bà con tham gia Đề án 977 tại nhà văn hóa ấp."

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from broadcast.audio.engines import AutoSynthesizer, make_synthesizer
-from broadcast.audio.espeak import EspeakSynthesizer
-from broadcast.audio.gtts_engine import GttsSynthesizer
-from broadcast.audio.recordings import decode_recording
-from broadcast.audio.synth import (
+from broadcast.audio.processing.recordings import decode_recording
+from broadcast.audio.tts.engines import AutoSynthesizer, make_synthesizer
+from broadcast.audio.tts.espeak import EspeakSynthesizer
+from broadcast.audio.tts.gtts import GttsSynthesizer
+from broadcast.audio.tts.synth import (
     EngineUnavailable,
     SynthesisError,
     Synthesizer,

@@ -144,7 +144,7 @@ def test_range_with_thousands_of_digits_is_never_a_server_error(
 
 
 def test_parse_range_bounds_its_numbers() -> None:
-    from broadcast.audio.downloads import parse_range
+    from broadcast.audio.radio.downloads import parse_range
 
     huge: Any = parse_range("bytes=" + "7" * 100_000 + "-", 1024)
     assert huge is not None and huge[0] >= 1024

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broadcast.audio.normalize import MAX_NUMBER_DIGITS, MAX_TEXT_CHARS, bound_runs, normalize_text, normalize_vi
-from broadcast.audio.pronunciation import load_dictionary, save_dictionary
-from broadcast.audio.vi_numbers import decimal_words, digits_words, number_words, roman_to_int
+from broadcast.audio.text.normalize import MAX_NUMBER_DIGITS, MAX_TEXT_CHARS, bound_runs, normalize_text, normalize_vi
+from broadcast.audio.text.numbers import decimal_words, digits_words, number_words, roman_to_int
+from broadcast.audio.text.pronunciation import load_dictionary, save_dictionary
 from broadcast.exceptions import ValidationFailed
 
 SEED = Path("/work/shared/reference/seed/ca-mau-de-an-977-2024-plan.vi.txt")

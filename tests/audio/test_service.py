@@ -10,13 +10,13 @@ import soundfile as sf
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.audio import airing as airings
-from broadcast.audio.encode import measure_mp3
-from broadcast.audio.engines import make_synthesizer
-from broadcast.audio.gtts_engine import GttsSynthesizer
 from broadcast.audio.models import Airing, AudioClip
+from broadcast.audio.processing.encode import measure_mp3
+from broadcast.audio.radio import airing as airings
 from broadcast.audio.service import campaign_audio, clip_path, request_clip, upload_recording
-from broadcast.audio.synth import AudioPart, Synthesizer
+from broadcast.audio.tts.engines import make_synthesizer
+from broadcast.audio.tts.gtts import GttsSynthesizer
+from broadcast.audio.tts.synth import AudioPart, Synthesizer
 from broadcast.audio.worker import AudioWorker
 from broadcast.campaigns.models import Campaign, CampaignContent
 from broadcast.config import Settings
@@ -102,8 +102,8 @@ def test_unreachable_engine_is_recorded_on_the_row(engine: Engine, settings: Set
 
 
 def test_auto_records_the_engine_that_really_spoke(engine: Engine, settings: Settings) -> None:
-    from broadcast.audio.engines import AutoSynthesizer
-    from broadcast.audio.espeak import EspeakSynthesizer
+    from broadcast.audio.tts.engines import AutoSynthesizer
+    from broadcast.audio.tts.espeak import EspeakSynthesizer
 
     dead = GttsSynthesizer(endpoint="http://127.0.0.1:9/x", timeout=(0.5, 0.5), retries=0)
     auto = AutoSynthesizer(dead, EspeakSynthesizer())

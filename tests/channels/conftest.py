@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink, callback_sink
+from broadcast.simulators.twilio import TwilioSimulator
+from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink, callback_sink
 
 
 def _credentials(request: pytest.FixtureRequest) -> tuple[str, str]:

@@ -9,12 +9,12 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.models import Delivery, DeliveryAttempt, DeliveryStatus
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
+from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 D = DeliveryStatus
@@ -113,8 +113,8 @@ def test_an_answer_overtakes_a_campaign_being_sent(
     live_app: str, live_settings: Settings, live_engine: Engine, sim: TwilioSimulator
 ) -> None:
     """Replies are claimed before campaign messages, and only ~2 s of sending is claimed ahead of them."""
-    from broadcast.channels.models import DeliveryKind
-    from broadcast.channels.service import queue_message
+    from broadcast.outbox.models import DeliveryKind
+    from broadcast.outbox.queue import queue_message
 
     rate = 40
     settings = live_settings.model_copy(update={"sms_rate_per_second": rate, "dispatcher_lease_seconds": 120,

@@ -14,13 +14,13 @@ from twilio.request_validator import RequestValidator
 
 from broadcast.campaigns.fanout import fan_out
 from broadcast.campaigns.models import Campaign, CampaignRun
-from broadcast.channels import rules
-from broadcast.channels.models import Delivery
-from broadcast.channels.ratelimit import RateLimiter
-from broadcast.channels.status import apply_status
+from broadcast.channels.core import rules
+from broadcast.channels.core.budget import RateLimiter
 from broadcast.config import Settings
 from broadcast.db import utcnow
 from broadcast.models import ContactGroup, GroupMember
+from broadcast.outbox.models import Delivery
+from broadcast.outbox.status import apply_status
 from tests.support.seed import seed_contacts
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -175,9 +175,9 @@ def test_status_batches_retry_lock_conflicts_and_nothing_else(engine: Engine, mo
     import pytest
     from sqlalchemy.exc import OperationalError
 
-    from broadcast.channels import status
-    from broadcast.channels.status import StatusReport, write_statuses
     from broadcast.group_commit import GroupCommit, retryable
+    from broadcast.outbox import status
+    from broadcast.outbox.status import StatusReport, write_statuses
 
     deadlock = OperationalError("UPDATE delivery", {}, psycopg.errors.DeadlockDetected())
     assert retryable(deadlock)

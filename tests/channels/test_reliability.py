@@ -14,9 +14,9 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.channels.models import Delivery, DeliveryStatus
-from broadcast.channels.simulator import TwilioSimulator
 from broadcast.config import Settings
+from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
 
 D = DeliveryStatus

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broadcast.channels.segments import (
+from broadcast.channels.core.segments import (
     GSM_BASIC,
     GSM_EXTENSION,
     compare,

@@ -22,12 +22,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from broadcast.channels.simulator import TwilioSimulator, count_segments
-from broadcast.channels.simulator.process import SimulatorProcess
-from broadcast.channels.simulator.state import RecordedRequest
-from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink
-from broadcast.channels.twilio_client import make_twilio_client, retry_after_seconds
+from broadcast.channels.twilio.client import make_twilio_client, retry_after_seconds
 from broadcast.config import Settings
+from broadcast.simulators.twilio import TwilioSimulator, count_segments
+from broadcast.simulators.twilio.process import SimulatorProcess
+from broadcast.simulators.twilio.state import RecordedRequest
+from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink
 
 TO = "+84912345678"
 FROM = "+15005550006"
@@ -440,7 +440,7 @@ def test_empty_base_url_targets_real_twilio_without_calling_it() -> None:
 
 
 def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
-    code = ("from broadcast.channels.simulator.cli import run_simulator; "
+    code = ("from broadcast.simulators.twilio.cli import run_simulator; "
             f"run_simulator('127.0.0.1', 0, '{SIM_ACCOUNT_SID}', '{SIM_AUTH_TOKEN}')")
     process = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True,
                                cwd=Path(__file__).resolve().parents[2])

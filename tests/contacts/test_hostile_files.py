@@ -13,8 +13,8 @@ from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from broadcast.contacts.import_read import ReadLimits, count_rows, read_rows
-from broadcast.contacts.importer import ImportFileError, import_contacts
+from broadcast.contacts.importing.importer import ImportFileError, import_contacts
+from broadcast.contacts.importing.read import ReadLimits, count_rows, read_rows
 from broadcast.contacts.models import Contact
 from broadcast.sandbox import ChildLimits, child_lines
 from tests.support.hostile import counted_chunks, leftovers, one_big_cell_xlsx, sparse_xlsx

@@ -12,11 +12,11 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.contacts import importer
-from broadcast.contacts.import_rows import BadRow
-from broadcast.contacts.importer import ImportFileError, ImportReport, import_contacts
+from broadcast.contacts.importing import importer
+from broadcast.contacts.importing.importer import ImportFileError, ImportReport, import_contacts
+from broadcast.contacts.importing.rows import BadRow
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Tag
-from broadcast.contacts.phones import INVALID, MISSING, NOT_VN_MOBILE
+from broadcast.phones import INVALID, MISSING, NOT_VN_MOBILE
 
 UNKNOWN_COMMUNE = "Không tìm thấy xã/phường trong danh mục; vẫn nhập người dân nhưng chưa gán xã/phường"
 MANY_NUMBERS = "Ô có nhiều số; chỉ lấy số đầu tiên"
@@ -356,6 +356,6 @@ def test_excel_row_numbers_count_leading_empty_rows_and_columns(
     ],
 )
 def test_header_names_are_matched_without_accents_or_case(header: object, field: str | None) -> None:
-    from broadcast.contacts.import_header import header_field
+    from broadcast.contacts.importing.header import header_field
 
     assert header_field(header) == field

@@ -11,7 +11,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
-from broadcast.contacts.phones import (
+from broadcast.phones import (
     INVALID,
     MISSING,
     MOBILE_PATTERN,

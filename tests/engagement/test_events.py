@@ -6,8 +6,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.engagement.events import add_event_once, add_events_once, event_row
 from broadcast.engagement.models import EngagementEvent
+from broadcast.events.service import add_event_once, add_events_once, event_row
 
 
 def test_a_replayed_event_is_stored_once_and_reported_as_not_new(engine: Engine) -> None:

@@ -10,12 +10,12 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.models import Delivery, DeliveryKind
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.engagement.models import EngagementEvent
+from broadcast.outbox.models import Delivery, DeliveryKind
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
-from broadcast.channels.models import Delivery
 from broadcast.config import Settings
 from broadcast.contacts.models import Commune, Contact
 from broadcast.engagement.rollup import refresh_rollup
+from broadcast.outbox.models import Delivery
 from tests.support.seed import approved_campaign, seed_contacts, start
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3", "\t=1", "\r=1"]

@@ -15,13 +15,13 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.channels.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import session_scope, utcnow
 from broadcast.engagement.inbound import InboundResult, handle_inbound, handle_inbound_batch
 from broadcast.engagement.models import Conversation, EngagementEvent
 from broadcast.group_commit import GroupCommit
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import approved_campaign, phone, seed_communes
 

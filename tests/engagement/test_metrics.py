@@ -16,16 +16,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
-from broadcast.channels.models import Delivery, InboundMessage
-from broadcast.channels.status import apply_status
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.engagement import exports, inbox, links, metrics
 from broadcast.engagement.inbound import handle_inbound
 from broadcast.engagement.models import Conversation, EngagementEvent, RollupState
-from broadcast.engagement.pages import record_click
 from broadcast.engagement.rollup import ensure_recent, refresh_rollup
+from broadcast.outbox.models import Delivery, InboundMessage
+from broadcast.outbox.status import apply_status
+from broadcast.web.links import record_click
 from tests.engagement.conftest import inbound_params
 from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
 

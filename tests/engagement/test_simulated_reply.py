@@ -6,11 +6,11 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.channels.models import InboundMessage
-from broadcast.channels.simulator import TwilioSimulator
 from broadcast.config import Settings
 from broadcast.db import make_engine
 from broadcast.engagement.models import Conversation
+from broadcast.outbox.models import InboundMessage
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import phone, seed_contacts
 
 

@@ -10,12 +10,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from broadcast.accounts import audit
-from broadcast.channels.models import Delivery, DeliveryAttempt
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact, ContactCreate
 from broadcast.contacts.service import create_contact
 from broadcast.engagement import metrics
 from broadcast.engagement.rollup import refresh_rollup
+from broadcast.outbox.models import Delivery, DeliveryAttempt
 from tests.engagement.conftest import Send
 from tests.engagement.test_metrics import _populate
 

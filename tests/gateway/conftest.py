@@ -8,17 +8,17 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.gateway import webhook_url
-from broadcast.channels.gateway_dispatch import GatewayPool
-from broadcast.channels.gateway_runtime import route_twilio
-from broadcast.channels.gateway_service import register_phone, set_commune_route
-from broadcast.channels.models import Delivery
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.simulator.gateway_sim import GatewaySimulator
-from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.gateway.channel import webhook_url
+from broadcast.channels.gateway.dispatcher import GatewayPool
+from broadcast.channels.gateway.runtime import route_twilio
+from broadcast.channels.gateway.service import register_phone, set_commune_route
+from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.db import make_engine
+from broadcast.outbox.models import Delivery
+from broadcast.simulators.gateway import GatewaySimulator
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import seed_communes
 
 Phones = Callable[..., GatewaySimulator]

@@ -9,12 +9,12 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcast.channels.gateway_dispatch import GatewayPool
-from broadcast.channels.gateway_models import CommuneRoute
-from broadcast.channels.gateway_runtime import SIMULATED_PHONE, start_simulated_phone
-from broadcast.channels.gateway_service import get_phone
-from broadcast.channels.simulator import TwilioSimulator
+from broadcast.channels.gateway.dispatcher import GatewayPool
+from broadcast.channels.gateway.models import CommuneRoute
+from broadcast.channels.gateway.runtime import SIMULATED_PHONE, start_simulated_phone
+from broadcast.channels.gateway.service import get_phone
 from broadcast.config import Settings
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.gateway.conftest import statuses
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until

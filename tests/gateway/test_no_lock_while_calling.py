@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import AuditLog
-from broadcast.channels.gateway_service import get_phone, register_phone
+from broadcast.channels.gateway.service import get_phone, register_phone
 from broadcast.config import Settings
 from tests.conftest import make_user
 from tests.web.conftest import csrf_of, login, seed_web

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcast.channels.gateway_models import CommuneRoute
-from broadcast.channels.gateway_service import get_phone
-from broadcast.channels.simulator.gateway_sim import GatewaySimulator
+from broadcast.channels.gateway.models import CommuneRoute
+from broadcast.channels.gateway.service import get_phone
+from broadcast.simulators.gateway import GatewaySimulator
 from tests.web.conftest import Seeded, csrf_of, login, seed_web
 
 

@@ -9,9 +9,9 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.channels.gateway_dispatch import GatewayPool
-from broadcast.channels.models import Delivery, InboundMessage
-from broadcast.channels.simulator import TwilioSimulator
+from broadcast.channels.gateway.dispatcher import GatewayPool
+from broadcast.outbox.models import Delivery, InboundMessage
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.gateway.conftest import Phones, route_commune, statuses
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until

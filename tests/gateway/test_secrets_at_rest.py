@@ -19,13 +19,13 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from broadcast.app import create_app
-from broadcast.channels.gateway import sign
-from broadcast.channels.gateway_service import get_phone, register_phone
-from broadcast.channels.simulator.gateway_sim import GatewaySimulator
+from broadcast.channels.gateway.channel import sign
+from broadcast.channels.gateway.service import get_phone, register_phone
 from broadcast.config import Settings, get_settings
 from broadcast.crypto import Keyring, UndecryptableSecret, derived_key, rotate_secrets
 from broadcast.db import alembic_config, make_engine
 from broadcast.models import metadata
+from broadcast.simulators.gateway import GatewaySimulator
 from tests.conftest import make_user
 
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.channels.gateway_dispatch import GatewayPool
-from broadcast.channels.gateway_models import GatewayPhone
-from broadcast.channels.models import Delivery
-from broadcast.channels.simulator import TwilioSimulator
+from broadcast.channels.gateway.dispatcher import GatewayPool
+from broadcast.channels.gateway.models import GatewayPhone
+from broadcast.outbox.models import Delivery
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.gateway.conftest import Phones, route_commune, statuses
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 

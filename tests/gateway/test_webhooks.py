@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import AuditLog
-from broadcast.channels.gateway import sign, verify
-from broadcast.channels.models import Delivery
+from broadcast.channels.gateway.channel import sign, verify
 from broadcast.db import utcnow
+from broadcast.outbox.models import Delivery
 from tests.conftest import make_user
 from tests.gateway.conftest import Phones
 from tests.support.seed import phone
@@ -81,7 +81,7 @@ def test_gateway_api_is_for_admins(live_app: str, live_engine: Engine, role: str
 
 
 def test_admin_registers_a_phone_and_its_webhooks(live_app: str, live_engine: Engine) -> None:
-    from broadcast.channels.simulator.gateway_sim import GatewaySimulator
+    from broadcast.simulators.gateway import GatewaySimulator
 
     admin = {"Authorization": f"Bearer {make_user(live_engine, 'admin', username='quan-tri')}"}
     sim = GatewaySimulator("sms", "mat-khau", "khoa-ky")

@@ -9,9 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign, CampaignRun
-from broadcast.campaigns.scheduling import ScheduleIn
+from broadcast.campaigns.schedules.plans import set_schedule
+from broadcast.campaigns.schedules.rules import ScheduleIn
 from broadcast.config import Settings
-from scheduler.plans import set_schedule
 from tests.support.seed import approved_campaign
 
 

@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import CampaignStatus, RunStatus
-from broadcast.channels.models import Delivery
+from broadcast.campaigns.schedules.runs import run_due
 from broadcast.config import Settings
 from broadcast.db import session_scope
-from scheduler.runs import run_due
+from broadcast.outbox.models import Delivery
 from scheduler.service import SchedulerService
 from tests.scheduler.conftest import campaign_row, runs_of, scheduled_campaign
 from tests.support.seed import seed_contacts

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcast.campaigns.scheduling import ScheduleIn
+from broadcast.campaigns.schedules.plans import set_schedule
+from broadcast.campaigns.schedules.rules import ScheduleIn
 from broadcast.config import Settings
 from broadcast.db import utcnow
-from scheduler.plans import set_schedule
 from tests.scheduler.conftest import runs_of
 from tests.support.seed import approved_campaign, seed_contacts, wait_until
 

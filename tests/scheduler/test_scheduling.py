@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from broadcast.campaigns.scheduling import ScheduleIn, WindowIn, cron_fields, normalize, occurrences, window_intervals
+from broadcast.campaigns.schedules.rules import (
+    ScheduleIn,
+    WindowIn,
+    cron_fields,
+    normalize,
+    occurrences,
+    window_intervals,
+)
 from broadcast.exceptions import ValidationFailed
 from scheduler.service import campaign_trigger
 

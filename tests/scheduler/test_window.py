@@ -13,17 +13,17 @@ from sqlmodel import Session, col, select
 
 from broadcast.campaigns import service as campaigns
 from broadcast.campaigns.models import CampaignRun
-from broadcast.campaigns.scheduling import ScheduleIn
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.models import Delivery, DeliveryStatus
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.campaigns.schedules.plans import set_schedule
+from broadcast.campaigns.schedules.rules import ScheduleIn
+from broadcast.campaigns.schedules.runs import run_due
+from broadcast.campaigns.schedules.spread import spread_deliveries
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.db import make_engine, session_scope, utcnow
 from broadcast.exceptions import ValidationFailed
-from scheduler.plans import set_schedule
-from scheduler.runs import run_due
-from scheduler.spread import spread_deliveries
+from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.scheduler.conftest import scheduled_campaign
 from tests.support.seed import approved_campaign, seed_contacts, wait_until
 

@@ -8,9 +8,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.channels.models import Delivery, DeliveryAttempt, InboundMessage
-from broadcast.channels.voice_menu import CallContext, record_keypress
+from broadcast.channels.voice.menu import CallContext, record_keypress
 from broadcast.db import utcnow
+from broadcast.outbox.models import Delivery, DeliveryAttempt, InboundMessage
 
 PRICE_PER_MINUTE = 0.12  # Settings.voice_price_per_minute's default
 

@@ -12,13 +12,13 @@ from twilio.request_validator import RequestValidator
 
 from broadcast.audio.service import campaign_audio, render_clip_now
 from broadcast.campaigns.schemas import ContentIn
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.twilio_sms import TwilioSmsChannel
-from broadcast.channels.twilio_voice import TwilioVoiceChannel
-from broadcast.channels.voice_clips import clear_cache, render_prompts
-from broadcast.channels.voice_dispatcher import VoiceDispatcher
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.twilio.sms import TwilioSmsChannel
+from broadcast.channels.twilio.voice import TwilioVoiceChannel
+from broadcast.channels.voice.clips import clear_cache, render_prompts
+from broadcast.channels.voice.dispatcher import VoiceDispatcher
 from broadcast.config import Settings
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import approved_campaign
 
 VOICE_TEXT = "Thông báo của Ủy ban nhân dân xã: Luật Đất đai năm 2024 có hiệu lực từ ngày 1 tháng 8."

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.channels.models import Delivery, DeliveryStatus, InboundMessage
-from broadcast.channels.simulator import TwilioSimulator
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement.models import EngagementEvent, EventKind
+from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import phone, seed_contacts, start, wait_until
 from tests.voice.conftest import voice_campaign
 

@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import CampaignStatus
-from broadcast.channels.models import Delivery, DeliveryStatus, InboundMessage
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.voice_metrics import voice_metrics
+from broadcast.channels.voice.metrics import voice_metrics
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement.models import Conversation, EngagementEvent, EventKind
+from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import campaign, phone, seed_contacts, start, wait_until
 from tests.voice.test_calls_flow import statuses
 

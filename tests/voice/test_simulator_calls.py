@@ -8,10 +8,10 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.simulator.calls_flow import mp3_seconds
-from broadcast.channels.simulator.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink, callback_sink
-from broadcast.channels.twilio_client import make_twilio_client
+from broadcast.channels.twilio.client import make_twilio_client
+from broadcast.simulators.twilio import TwilioSimulator
+from broadcast.simulators.twilio.calls_flow import mp3_seconds
+from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink, callback_sink
 
 TO, FROM = "+84981234567", "+842903000977"
 

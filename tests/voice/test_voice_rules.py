@@ -11,13 +11,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcast.campaigns import service as campaigns
-from broadcast.channels.models import Delivery, DeliveryStatus
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.twilio_voice import TwilioVoiceChannel
-from broadcast.channels.voice_dispatcher import VoiceDispatcher
+from broadcast.channels.twilio.voice import TwilioVoiceChannel
+from broadcast.channels.voice.dispatcher import VoiceDispatcher
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
+from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import phone, seed_contacts, start, wait_until
 from tests.voice.conftest import signed_post, voice_campaign
 from tests.voice.test_calls_flow import statuses

@@ -23,11 +23,11 @@ from sqlmodel import Session, select
 
 from broadcast.accounts import service as accounts
 from broadcast.audio.models import Airing
-from broadcast.channels.dispatcher import Dispatcher
-from broadcast.channels.simulator import TwilioSimulator
-from broadcast.channels.twilio_sms import TwilioSmsChannel
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.engagement.rollup import refresh_rollup
+from broadcast.simulators.twilio import TwilioSimulator
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import seed_communes, wait_until
 from tests.web.conftest import password_of

@@ -207,8 +207,8 @@ def test_the_limiter_keys_on_the_address_the_configured_proxy_reports(settings: 
     import httpx
 
     from broadcast.app import create_app
-    from broadcast.channels.simulator.threaded import serve_in_thread
     from broadcast.runtime import proxy_options
+    from broadcast.simulators.threaded import serve_in_thread
 
     configured = settings.model_copy(update={"forwarded_allow_ips": "127.0.0.1" if trusted else ""})
     server = serve_in_thread(create_app(configured), "127.0.0.1", 0, name="web", lifespan="on",
@@ -230,7 +230,7 @@ def test_a_script_over_the_normaliser_cap_is_refused_by_the_page_and_the_api(
     anonymous_client: Any, seeded: Seeded, engine: Any
 ) -> None:
     """20,000 characters are read (linear: long digit runs in one pass); one more is a 422 naming the field."""
-    from broadcast.audio.normalize import MAX_TEXT_CHARS
+    from broadcast.audio.text.normalize import MAX_TEXT_CHARS
     from tests.conftest import make_user
 
     login(anonymous_client, "officer")

@@ -1,0 +1,281 @@
+"""Audio JSON API (under /api/v1) and the public download and feed routes for radio operators."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import annotated_types as at
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+
+from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow, require
+from broadcast.accounts.models import Role
+from broadcast.accounts.scope import commune_scope
+from broadcast.audio.models import AudioClip, ClipStatus
+from broadcast.audio.radio import airing as airings
+from broadcast.audio.radio.downloads import clip_response
+from broadcast.audio.radio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
+from broadcast.audio.service import campaign_audio, request_clip, upload_recording
+from broadcast.audio.text.normalize import normalize_text
+from broadcast.audio.text.pronunciation import MAX_ENTRIES as MAX_DICTIONARY_ENTRIES
+from broadcast.audio.text.pronunciation import load_dictionary, save_dictionary
+from broadcast.audio.worker import AudioWorker, render_after_commit
+from broadcast.bounds import MAX_ID, SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, DbId, LanguageCode, Offset
+from broadcast.contacts.models import Commune
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.exceptions import ERROR_RESPONSES, NotFoundError, ValidationFailed, file_response
+from broadcast.flows.audio import audio_worker
+from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, openapi_body, receive_upload
+
+router = APIRouter(prefix="/audio", tags=["audio"])
+public_router = APIRouter(tags=["audio-public"])
+# What the engine says is the officers' to decide (an approver approves it); radio operators only air clips.
+OFFICERS = [Depends(require(*EDITORS))]
+STAFF_READ = [Depends(allow(READERS))]
+# Airing confirmations: officers (on an operator's behalf) and the commune's own operator.
+AIRS = [Depends(require(*EDITORS, Role.radio_operator))]
+
+
+Engine = Literal["gtts", "espeak", "auto"]
+
+
+class NormalizeIn(BaseModel):
+    text: str = Field(max_length=SCRIPT_LENGTH)
+    language: LanguageCode = "vi"
+
+
+class RenderIn(BaseModel):
+    engine: Engine | None = None
+    force: bool = False
+
+
+class SayIn(BaseModel):
+    text: str = Field(min_length=1, max_length=SCRIPT_LENGTH)
+    language: LanguageCode = "vi"
+    engine: Engine | None = None
+    voice: str = Field(default="", max_length=40)
+    title: str = Field(default="", max_length=TITLE_LENGTH)
+    repeats: int = Field(default=1, ge=1, le=5)
+    chime: bool = False
+
+
+class UploadFields(BaseModel):
+    """The text fields sent with a recording (multipart form)."""
+
+    language: LanguageCode = "vi"
+    title: str = Field(default="", max_length=TITLE_LENGTH)
+    campaign_id: DbId | None = None
+    repeats: int = Field(default=1, ge=1, le=5)
+    chime: bool = False
+
+    @classmethod
+    def of(cls, fields: dict[str, str]) -> UploadFields:
+        """Validate the form's strings (empty means absent), naming the field that is wrong."""
+        try:
+            return cls.model_validate({k: v for k, v in fields.items() if k in cls.model_fields and v != ""})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
+
+
+class ConfirmIn(BaseModel):
+    code: str | None = Field(default=None, max_length=20)
+    aired_at: datetime | None = None
+
+
+class DictionaryIn(BaseModel):
+    entries: Annotated[dict[Annotated[str, StringConstraints(max_length=100)],
+                            Annotated[str, StringConstraints(max_length=300)]],
+                       at.MaxLen(MAX_DICTIONARY_ENTRIES)] = {}
+
+
+def start_audio_worker(app: FastAPI) -> Any:
+    """BackgroundService for create_app: renders clips in this process; returns its stop function."""
+    worker = AudioWorker(app.state.engine, app.state.settings)
+    app.state.audio_worker = worker
+    worker.start()
+    return worker.stop
+
+
+def _worker(request: Request) -> AudioWorker:
+    return audio_worker(request.app)  # apps built without background services still render
+
+
+def clip_public(clip: AudioClip, settings: Any, worker: AudioWorker | None = None) -> dict[str, Any]:
+    """A clip as the API shows it: status, error, measurements, download address."""
+    return {
+        "id": clip.id, "title": clip.title, "campaign_id": clip.campaign_id, "language": clip.language,
+        "source": clip.source, "engine": clip.engine, "voice": clip.voice, "status": clip.status,
+        "in_progress": bool(worker and worker.current == clip.id), "error": clip.error,
+        "normalized_text": clip.normalized_text, "duration_seconds": clip.duration_seconds,
+        "loudness_lufs": clip.loudness_lufs, "true_peak_dbtp": clip.true_peak_dbtp,
+        "size_bytes": clip.size_bytes, "rendered_at": clip.rendered_at,
+        "url": clip_url(settings, clip) if clip.status == "ready" else None,
+    }
+
+
+@router.post("/normalize", dependencies=OFFICERS)
+def normalize(body: NormalizeIn, settings: SettingsDep) -> dict[str, str]:
+    """Preview what the engine will read."""
+    return {"text": normalize_text(body.text, body.language, load_dictionary(settings.media_dir))}
+
+
+@router.post("/clips", status_code=202, dependencies=OFFICERS)
+def say(body: SayIn, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    """Render free text (queued); the same text and settings return the existing clip."""
+    clip = request_clip(session, settings, text=body.text, language=body.language, engine=body.engine,
+                        voice=body.voice, title=body.title, repeats=body.repeats, chime=body.chime)
+    worker = _worker(request)
+    render_after_commit(session, worker, [clip], force=False)
+    return clip_public(clip, settings, worker)
+
+
+@router.post("/campaigns/{campaign_id}/render", status_code=202, dependencies=OFFICERS)
+def render_campaign(campaign_id: DbId, body: RenderIn, session: SessionDep, settings: SettingsDep,
+                    request: Request) -> dict[str, Any]:
+    """Render (or with force, re-render) a campaign's loudspeaker/voice audio and plan its airings."""
+    pairs = campaign_audio(session, settings, campaign_id, engine=body.engine)
+    clips = [clip for _, clip in pairs]
+    planned = airings.plan_airings(session, settings, campaign_id,
+                                   [clip for channel, clip in pairs if channel == "loudspeaker"])
+    worker = _worker(request)
+    render_after_commit(session, worker, clips, force=body.force)
+    return {"clips": [clip_public(c, settings, worker) for c in clips], "airings_planned": len(planned)}
+
+
+@router.get("/clips", dependencies=STAFF_READ)
+def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
+               campaign_id: DbId | None = None, status: ClipStatus | None = None,
+               offset: Offset = 0,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    query = select(AudioClip)
+    if campaign_id is not None:
+        query = query.where(AudioClip.campaign_id == campaign_id)
+    if status:
+        query = query.where(AudioClip.status == status)
+    rows = session.exec(query.order_by(col(AudioClip.id).desc()).offset(offset).limit(limit)).all()
+    worker = getattr(request.app.state, "audio_worker", None)
+    return {"items": [clip_public(c, settings, worker) for c in rows], "offset": offset, "limit": limit}
+
+
+@router.get("/clips/{clip_id}", dependencies=STAFF_READ)
+def get_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    clip = session.get(AudioClip, clip_id)
+    if clip is None:
+        raise NotFoundError("Không tìm thấy đoạn âm thanh.")
+    return clip_public(clip, settings, getattr(request.app.state, "audio_worker", None))
+
+
+@router.post("/clips/{clip_id}/render", status_code=202, dependencies=OFFICERS)
+def rerender_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    clip = session.get(AudioClip, clip_id)
+    if clip is None:
+        raise NotFoundError("Không tìm thấy đoạn âm thanh.")
+    worker = _worker(request)
+    render_after_commit(session, worker, [clip], force=True)
+    return clip_public(clip, settings, worker)
+
+
+@router.post("/uploads", status_code=202, dependencies=OFFICERS, max_body_size=UPLOAD_ROUTE_MAX_BYTES,
+             openapi_extra=openapi_body(
+    language={"type": "string", "default": "vi", "pattern": "^(vi|km)$"},
+    title={"type": "string", "maxLength": TITLE_LENGTH},
+    campaign_id={"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    repeats={"type": "integer", "default": 1, "minimum": 1, "maximum": 5},
+    chime={"type": "boolean", "default": False}))
+async def upload(session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
+    """An officer's own recording (MP3/WAV, at most AUDIO_UPLOAD_MAX_BYTES and AUDIO_UPLOAD_MAX_SECONDS),
+    processed like TTS."""
+    with tempfile.TemporaryDirectory(prefix="broadcast-audio-") as tmp:
+        received = await receive_upload(request, Path(tmp) / "upload", max_bytes=settings.audio_upload_max_bytes)
+        form = UploadFields.of(received.fields)
+        clip = await run_in_threadpool(
+            upload_recording, session, settings, received.path, name=received.filename, language=form.language,
+            title=form.title or received.filename, campaign_id=form.campaign_id, repeats=form.repeats,
+            chime=form.chime)
+    worker = _worker(request)
+    render_after_commit(session, worker, [clip], force=False)
+    return clip_public(clip, settings, worker)
+
+
+@router.get("/pronunciations", dependencies=STAFF_READ)
+def get_pronunciations(settings: SettingsDep) -> dict[str, dict[str, str]]:
+    return {"entries": load_dictionary(settings.media_dir)}
+
+
+@router.put("/pronunciations", dependencies=OFFICERS)
+def put_pronunciations(body: DictionaryIn, settings: SettingsDep) -> dict[str, dict[str, str]]:
+    """Replace the dictionary: {"entries": {"Zalo": "da lô", …}}."""
+    return {"entries": save_dictionary(settings.media_dir, body.entries)}
+
+
+@router.get("/communes/{code}/catalogue")
+def commune_catalogue(code: CommuneCode, session: SessionDep, settings: SettingsDep,
+                      user: CurrentUser) -> dict[str, Any]:
+    """What the commune's operator should air, with slots, levels and the feed address (its private URL)."""
+    commune_scope(session, user).check(code)
+    commune = session.get(Commune, code)
+    if commune is None:
+        raise NotFoundError("Không tìm thấy xã.")
+    airings.ensure_feed_token(session, commune)
+    items = [{"airing_id": e.airing.id, "planned_at": e.airing.planned_at, "level": e.airing.level,
+              "level_label": LEVEL_LABELS.get(e.airing.level, e.airing.level),
+              "confirmation_code": e.airing.confirmation_code, "confirmed_at": e.airing.confirmed_at,
+              "clip": clip_public(e.clip, settings)} for e in airings.catalogue(session, code)]
+    return {"commune": code, "airing_slots": commune.airing_slots, "feed_url": feed_url(settings, commune),
+            "items": items}
+
+
+@router.post("/communes/{code}/feed-token", dependencies=[Depends(require(Role.admin, Role.radio_operator))])
+def rotate_token(code: CommuneCode, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> dict[str, str]:
+    """Issue a new feed address; the old one stops working (an admin, or the commune's own operator)."""
+    commune_scope(session, user).check(code)
+    airings.rotate_feed_token(session, code, actor=user)
+    commune = session.get(Commune, code)
+    assert commune is not None
+    return {"feed_url": feed_url(settings, commune)}
+
+
+@router.post("/airings/{airing_id}/confirm", dependencies=AIRS)
+def confirm_by_id(airing_id: DbId, body: ConfirmIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    a = airings.confirm_airing(session, airing_id=airing_id, aired_at=body.aired_at, source="api", user_id=user.id,
+                               scope=commune_scope(session, user))
+    return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
+
+
+@router.post("/airings/confirm", dependencies=AIRS)
+def confirm_by_code(body: ConfirmIn, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    """Confirm with the code printed in the catalogue and feed (also what an SMS reply would carry)."""
+    a = airings.confirm_airing(session, code=body.code, aired_at=body.aired_at, source="api", user_id=user.id,
+                               scope=commune_scope(session, user))
+    return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
+
+
+@public_router.head("/clips/{token}/{filename}", include_in_schema=False)
+@public_router.get("/clips/{token}/{filename}", response_class=Response,
+                   responses={**file_response("audio/mpeg", "The clip (Range requests: 206)"),
+                              404: ERROR_RESPONSES[404]})
+def download_clip(token: Annotated[str, PathParam(max_length=64)], filename: Annotated[str, PathParam(max_length=200)],
+                  request: Request, session: SessionDep, settings: SettingsDep,
+                  xa: CommuneCode | None = None) -> Response:
+    """The MP3 with Content-Length, ETag and Range support; each full or first-byte download is logged."""
+    return clip_response(request, session, settings, token, filename, commune_code=xa)
+
+
+@public_router.get("/feeds/{token}/{code}.xml", response_class=Response,
+                   responses={**file_response("application/rss+xml", "RSS 2.0 podcast feed"),
+                              404: ERROR_RESPONSES[404]})
+def commune_feed(token: Annotated[str, PathParam(max_length=64)], code: CommuneCode, session: SessionDep,
+                 settings: SettingsDep) -> Response:
+    """The commune's private podcast feed."""
+    commune = airings.commune_by_feed_token(session, token, code)
+    body = build_feed(settings, commune, airings.catalogue(session, code))
+    return Response(body, media_type="application/rss+xml; charset=utf-8")

@@ -1,0 +1,167 @@
+"""JSON routes for communes, residents and groups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import StringConstraints
+from sqlmodel import col, func, select
+
+from broadcast.accounts import audit
+from broadcast.accounts.deps import CurrentUser, sees_phones
+from broadcast.accounts.models import User
+from broadcast.bounds import CommuneCode, DbId, Offset, SearchText, TagName
+from broadcast.contacts import service
+from broadcast.contacts.models import (
+    Commune,
+    CommunePublic,
+    CommuneUpdate,
+    Contact,
+    ContactCreate,
+    ContactPublic,
+    ContactUpdate,
+    GroupCreate,
+    GroupPublic,
+    GroupUpdate,
+    page,
+)
+from broadcast.deps import SessionDep
+from broadcast.exceptions import NotFoundError, ValidationFailed
+from broadcast.phones import mask_phone
+
+router = APIRouter(tags=["residents"])
+
+Limit = Query(50, ge=1, le=500, description="Rows per page (at most 500)")
+
+
+def _public(contact: Contact, groups: list[str], tags: list[str], user: User) -> ContactPublic:
+    data = {**contact.model_dump(), "groups": groups, "tags": tags}
+    if not sees_phones(user):  # personal data: only roles that work with numbers see them whole
+        data["phone"] = mask_phone(contact.phone)
+    return ContactPublic.model_validate(data)
+
+
+@router.get("/communes", summary="List communes")
+def list_communes(
+    session: SessionDep,
+    q: SearchText | None = Query(None, description="Part of the name"),
+    province_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,2}$")] | None = None,
+    offset: Offset = 0,
+    limit: int = Query(100, ge=1, le=500),
+) -> dict[str, Any]:
+    query = select(Commune)
+    if q:
+        query = query.where(col(Commune.name).ilike(f"%{q}%"))
+    if province_code:
+        query = query.where(Commune.province_code == province_code)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Commune.name)).offset(offset).limit(limit)).all()
+    return page([CommunePublic.model_validate(c.model_dump()) for c in rows], total, offset, limit)
+
+
+@router.get("/communes/{code}", response_model=CommunePublic)
+def get_commune(code: CommuneCode, session: SessionDep) -> Commune:
+    commune = session.get(Commune, code)
+    if commune is None:
+        raise NotFoundError(f"Không có xã/phường mã {code}")
+    return commune
+
+
+@router.patch("/communes/{code}", response_model=CommunePublic)
+def update_commune(code: CommuneCode, data: CommuneUpdate, session: SessionDep, user: CurrentUser) -> Commune:
+    commune = get_commune(code, session)
+    before = audit.snapshot(commune)
+    if data.legal_aid_contact is not None:
+        commune.legal_aid_contact = data.legal_aid_contact
+    if data.airing_slots is not None:
+        from broadcast.config import _HHMM
+
+        bad = [s for s in data.airing_slots if not _HHMM.match(s)]
+        if bad or not data.airing_slots:
+            raise ValidationFailed(f"Giờ phát không hợp lệ: {', '.join(bad) or 'trống'} (dạng HH:MM)",
+                                   field="airing_slots")
+        commune.airing_slots = sorted(set(data.airing_slots))
+    session.add(commune)
+    audit.record(session, action="commune.update", entity="commune", entity_id=code, actor_id=user.id,
+                 actor=user.username, before=before, after=audit.snapshot(commune))
+    return commune
+
+
+@router.get("/contacts", summary="List residents with filters and pagination")
+def list_contacts(
+    session: SessionDep,
+    user: CurrentUser,
+    q: SearchText | None = Query(None, description="Name or part of the phone number"),
+    commune_code: CommuneCode | None = None,
+    group_id: DbId | None = None,
+    tag: TagName | None = None,
+    language: str | None = Query(None, pattern="^(vi|km)$"),
+    opted_out: bool | None = None,
+    offset: Offset = 0,
+    limit: int = Limit,
+) -> dict[str, Any]:
+    filters = service.ContactFilter(q=q, commune_code=commune_code, group_id=group_id, tag=tag,
+                                    language=language, opted_out=opted_out)
+    rows, total = service.list_contacts(session, filters, offset=offset, limit=limit)
+    extra = service.memberships(session, [c.id for c in rows if c.id is not None])
+    items = [_public(c, *extra[c.id], user) for c in rows if c.id is not None]
+    return page(items, total, offset, limit)
+
+
+@router.post("/contacts", status_code=201, response_model=ContactPublic)
+def create_contact(data: ContactCreate, session: SessionDep, user: CurrentUser) -> ContactPublic:
+    contact = service.create_contact(session, data, actor_id=user.id, actor=user.username)
+    assert contact.id is not None
+    return _public(contact, *service.memberships(session, [contact.id])[contact.id], user)
+
+
+@router.get("/contacts/{contact_id}", response_model=ContactPublic)
+def get_contact(contact_id: DbId, session: SessionDep, user: CurrentUser) -> ContactPublic:
+    contact = service.get_contact(session, contact_id)
+    return _public(contact, *service.memberships(session, [contact_id])[contact_id], user)
+
+
+@router.patch("/contacts/{contact_id}", response_model=ContactPublic)
+def update_contact(contact_id: DbId, data: ContactUpdate, session: SessionDep, user: CurrentUser) -> ContactPublic:
+    contact = service.update_contact(session, contact_id, data, actor_id=user.id, actor=user.username)
+    return _public(contact, *service.memberships(session, [contact_id])[contact_id], user)
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+def delete_contact(contact_id: DbId, session: SessionDep, user: CurrentUser) -> Response:
+    service.delete_contact(session, contact_id, actor_id=user.id, actor=user.username)
+    return Response(status_code=204)
+
+
+@router.get("/groups")
+def list_groups(session: SessionDep) -> dict[str, Any]:
+    rows = service.list_groups(session)
+    items = [GroupPublic(id=g.id or 0, name=g.name, description=g.description, member_count=n) for g, n in rows]
+    return page(items, len(items), 0, len(items))
+
+
+@router.post("/groups", status_code=201, response_model=GroupPublic)
+def create_group(data: GroupCreate, session: SessionDep, user: CurrentUser) -> GroupPublic:
+    group = service.create_group(session, data, actor_id=user.id)
+    return GroupPublic(id=group.id or 0, name=group.name, description=group.description)
+
+
+@router.get("/groups/{group_id}", response_model=GroupPublic)
+def get_group(group_id: DbId, session: SessionDep) -> GroupPublic:
+    group = service.get_group(session, group_id)
+    return GroupPublic(id=group_id, name=group.name, description=group.description,
+                       member_count=service.group_size(session, group_id))
+
+
+@router.patch("/groups/{group_id}", response_model=GroupPublic)
+def update_group(group_id: DbId, data: GroupUpdate, session: SessionDep, user: CurrentUser) -> GroupPublic:
+    group = service.update_group(session, group_id, data, actor_id=user.id)
+    return GroupPublic(id=group_id, name=group.name, description=group.description,
+                       member_count=service.group_size(session, group_id))
+
+
+@router.delete("/groups/{group_id}", status_code=204)
+def delete_group(group_id: DbId, session: SessionDep, user: CurrentUser) -> Response:
+    service.delete_group(session, group_id, actor_id=user.id)
+    return Response(status_code=204)

@@ -1,0 +1,160 @@
+"""JSON routes: metrics, report downloads, the audit delivery log and data-subject requests.
+
+Mounted for staff in broadcast/api/__init__.py; the routes below that expose full phone numbers (the audit
+delivery log and every data-subject request) are admin-only, route by route.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+
+from broadcast.accounts.deps import CurrentUser, require
+from broadcast.accounts.models import Role
+from broadcast.bounds import DbId, PhoneInput, ReportDay
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.engagement import exports, metrics, subjects
+from broadcast.engagement.rollup import ensure_recent, freshness, refresh_rollup
+from broadcast.exceptions import file_response
+
+router = APIRouter(tags=["metrics"])
+ADMIN = [Depends(require(Role.admin))]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+
+
+class PhoneIn(BaseModel):
+    phone: PhoneInput
+
+
+def _fresh(session: SessionDep, settings: SettingsDep) -> None:
+    ensure_recent(session, settings)
+
+
+def _attachment(body: bytes | str, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.post("/metrics/refresh", summary="Bring the delivery rollup up to date now")
+def refresh(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    runs = refresh_rollup(session, settings)
+    return {"runs_recomputed": runs, "as_of": freshness(session)}
+
+
+@router.get("/metrics/campaigns/{campaign_id}", summary="Campaign funnel and totals")
+def funnel(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    _fresh(session, settings)
+    return {**metrics.campaign_funnel(session, settings, campaign_id), "as_of": freshness(session)}
+
+
+@router.get("/metrics/campaigns/{campaign_id}/communes")
+def communes(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    _fresh(session, settings)
+    return metrics.commune_table(session, settings, campaign_id)
+
+
+@router.get("/metrics/campaigns/{campaign_id}/groups")
+def groups(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    return metrics.group_table(session, settings, campaign_id)
+
+
+@router.get("/metrics/campaigns/{campaign_id}/channels")
+def channels(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    _fresh(session, settings)
+    return metrics.channel_table(session, settings, campaign_id)
+
+
+@router.get("/metrics/campaigns/{campaign_id}/failures")
+def failures(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+    _fresh(session, settings)
+    return metrics.failures(session, campaign_id)
+
+
+@router.get("/metrics/timeseries", summary="Per-day figures for charts (optionally one campaign)")
+def timeseries(session: SessionDep, settings: SettingsDep, campaign_id: DbId | None = None,
+               start: ReportDay | None = None, end: ReportDay | None = None) -> list[dict[str, Any]]:
+    _fresh(session, settings)
+    return metrics.time_series(session, settings, campaign_id, metrics.Period(start, end))
+
+
+@router.get("/metrics/period", summary="Per-campaign and per-commune figures over a period")
+def period(session: SessionDep, settings: SettingsDep, start: ReportDay | None = None,
+           end: ReportDay | None = None) -> dict[str, Any]:
+    _fresh(session, settings)
+    span = metrics.Period(start, end)
+    return {"campaigns": metrics.campaign_table(session, settings, span),
+            "communes": metrics.commune_table(session, settings, None, span)}
+
+
+@router.get("/reports/campaigns/{campaign_id}.xlsx", summary="Campaign report (XLSX)", response_class=Response,
+            responses=file_response(XLSX, "The workbook"))
+def campaign_xlsx(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> Response:
+    _fresh(session, settings)
+    body = exports.to_xlsx(exports.campaign_report(session, settings, campaign_id))
+    return _attachment(body, XLSX, f"bao-cao-chien-dich-{campaign_id}.xlsx")
+
+
+@router.get("/reports/campaigns/{campaign_id}.csv", summary="Campaign report per commune (CSV)",
+            response_class=Response, responses=file_response(CSV, "One sheet of the report"))
+def campaign_csv(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
+                 sheet: Literal["communes", "failures", "totals", "days", "calls"] = "communes") -> Response:
+    _fresh(session, settings)
+    sheets = exports.campaign_report(session, settings, campaign_id)
+    names = {"communes": "Theo xã", "failures": "Lỗi gửi", "totals": "Tổng hợp", "days": "Theo ngày",
+             "calls": exports.CALLS_SHEET}
+    name = names[sheet]
+    if name not in sheets:  # a campaign without calls has no calls sheet
+        name = "Tổng hợp"
+    return _attachment(exports.to_csv(sheets[name]), CSV,
+                       f"bao-cao-chien-dich-{campaign_id}-{sheet}.csv")
+
+
+@router.get("/reports/period.xlsx", summary="Period report (XLSX)", response_class=Response,
+            responses=file_response(XLSX, "The workbook"))
+def period_xlsx(session: SessionDep, settings: SettingsDep, start: ReportDay | None = None,
+                end: ReportDay | None = None) -> Response:
+    _fresh(session, settings)
+    body = exports.to_xlsx(exports.period_report(session, settings, metrics.Period(start, end)))
+    return _attachment(body, XLSX, f"bao-cao-{start or 'dau'}-{end or 'nay'}.xlsx")
+
+
+@router.get("/reports/period.csv", summary="Period report per commune (CSV)", response_class=Response,
+            responses=file_response(CSV, "The report per commune"))
+def period_csv(session: SessionDep, settings: SettingsDep, start: ReportDay | None = None,
+               end: ReportDay | None = None) -> Response:
+    _fresh(session, settings)
+    sheets = exports.period_report(session, settings, metrics.Period(start, end))
+    return _attachment(exports.to_csv(sheets["Theo xã"]), CSV,
+                       f"bao-cao-{start or 'dau'}-{end or 'nay'}.csv")
+
+
+@router.get("/reports/delivery-log.csv", summary="Every delivery with full phone numbers, for audit (admin)",
+            response_class=Response, responses=file_response(CSV, "One row per delivery"),
+            dependencies=ADMIN)
+def delivery_log(session: SessionDep, campaign_id: DbId | None = None, contact_id: DbId | None = None) -> Response:
+    return StreamingResponse(exports.delivery_log(session, campaign_id=campaign_id, contact_id=contact_id),
+                             media_type=CSV,
+                             headers={"Content-Disposition": 'attachment; filename="nhat-ky-gui-tin.csv"'})
+
+
+@router.post("/data-subjects/lookup", summary="Everything held about a phone number (admin)", dependencies=ADMIN)
+def subject_lookup(data: PhoneIn, session: SessionDep) -> dict[str, Any]:
+    return subjects.find_subject(session, data.phone)
+
+
+@router.post("/data-subjects/export", summary="The same as a JSON download (admin)", dependencies=ADMIN,
+             response_class=Response, responses=file_response("application/json", "Everything held, as a file"))
+def subject_export(data: PhoneIn, session: SessionDep) -> Response:
+    import json
+
+    body = json.dumps(subjects.find_subject(session, data.phone), ensure_ascii=False, indent=2, default=str)
+    return _attachment(body, "application/json", "du-lieu-ca-nhan.json")
+
+
+@router.post("/data-subjects/erase", summary="Erase/anonymise a phone number everywhere (admin)", dependencies=ADMIN)
+def subject_erase(data: PhoneIn, session: SessionDep, user: CurrentUser) -> dict[str, int]:
+    return subjects.erase_subject(session, data.phone, actor_id=user.id, actor=user.username)

@@ -1,0 +1,98 @@
+"""JSON routes for SMS: segment/cost estimate, test sends, delivery records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from broadcast.accounts import audit
+from broadcast.accounts.deps import EDITORS, CurrentUser, require, sees_phones
+from broadcast.accounts.models import User
+from broadcast.bounds import BigDbId, DbId, PhoneInput
+from broadcast.channels.core.segments import estimate
+from broadcast.contacts.service import get_contact
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.outbox import queue as service
+from broadcast.outbox.models import Delivery
+from broadcast.phones import mask_phone
+
+router = APIRouter(tags=["sms"])
+
+
+class EstimateIn(BaseModel):
+    text: str = Field(max_length=1600)
+    strip_diacritics: bool = False
+
+
+class EstimateOut(BaseModel):
+    encoding: str
+    segments: int
+    characters: int
+    text: str
+    units_per_segment: int
+    remaining: int
+    cost: float
+    price_unit: str
+
+
+class TestSendIn(BaseModel):
+    to: PhoneInput = Field(description="Phone number in any Vietnamese format")
+    text: str = Field(min_length=1, max_length=1600)
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    campaign_id: DbId | None
+    run_id: DbId | None
+    contact_id: DbId | None
+    to_phone: str | None
+    channel: str
+    kind: str
+    status: str
+    provider_sid: str | None
+    provider_status: str | None
+    error_code: int | None
+    error_message: str | None
+    attempts: int
+    segments: int | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+@router.post("/sms/estimate", response_model=EstimateOut, summary="Encoding, segments and cost of an SMS text")
+def sms_estimate(data: EstimateIn, settings: SettingsDep) -> dict[str, Any]:
+    result = estimate(data.text, strip=data.strip_diacritics, price_per_segment=settings.sms_price_per_segment)
+    return {**result.to_dict(), "price_unit": settings.sms_price_unit}
+
+
+@router.post("/sms/test", status_code=201, response_model=DeliveryOut,
+             summary="Send one test SMS through the normal dispatcher (no quiet hours or caps)")
+def sms_test(data: TestSendIn, session: SessionDep, user: User = Depends(require(*EDITORS))) -> Any:
+    delivery = service.queue_message(session, to=data.to, body=data.text, created_by_id=user.id)
+    audit.record(session, action="sms.test", entity="delivery", entity_id=delivery.id, actor_id=user.id,
+                 actor=user.username, after={"to": delivery.to_phone})
+    return delivery
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
+def get_delivery(delivery_id: BigDbId, session: SessionDep, user: CurrentUser) -> Any:
+    return _masked(service.get_delivery(session, delivery_id), user)
+
+
+@router.get("/contacts/{contact_id}/deliveries", response_model=list[DeliveryOut],
+            summary="A resident's delivery history, newest first")
+def contact_deliveries(contact_id: DbId, session: SessionDep, user: CurrentUser) -> Any:
+    get_contact(session, contact_id)
+    return [_masked(d, user) for d in service.contact_history(session, contact_id)]
+
+
+def _masked(delivery: Delivery, user: User) -> DeliveryOut:
+    out = DeliveryOut.model_validate(delivery.model_dump())
+    if not sees_phones(user):
+        out.to_phone = mask_phone(out.to_phone)
+    return out

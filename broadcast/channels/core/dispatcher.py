@@ -1,0 +1,311 @@
+"""The outbox dispatcher: claims due deliveries, sends them within the rate budget, records outcomes.
+
+Crash safety: a row is `sending` from its claim until its outcome is written. If the process dies in
+between, or a call times out, the row stays `sending`; once its lease has expired any dispatcher
+reclaims it and asks the provider whether the message went out (`Channel.find_sent`) before it is
+ever sent again. So a crash can delay a message, never double it.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from broadcast.campaigns.models import Campaign, CampaignStatus
+from broadcast.campaigns.progress import settle_finished
+from broadcast.channels.core import rules
+from broadcast.channels.core.budget import RateLimiter
+from broadcast.channels.core.claims import Claimed, Outcome, claim_due, reclaim_stale, record_outcomes
+from broadcast.channels.core.contract import (
+    Channel,
+    PermanentSendError,
+    ProviderMessage,
+    TransientSendError,
+    UnknownOutcome,
+)
+from broadcast.channels.core.screening import Ready, load_campaigns, screen
+from broadcast.config import Settings
+from broadcast.contacts.models import ConsentSource, Contact
+from broadcast.contacts.service import set_opt_out
+from broadcast.db import utcnow
+from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus
+
+log = logging.getLogger(__name__)
+D = DeliveryStatus
+UNSUBSCRIBED = 21610
+# Requests reach the provider a little unevenly (thread wake-ups, GC, connection setup); pacing for a
+# 1.03 s window keeps the provider's own count within the budget in every second (bench_dispatch.py).
+ARRIVAL_GUARD_SECONDS = 0.03
+CLAIM_AHEAD_SECONDS = 2.0  # sending claimed ahead at the rate limit (enough to cover the provider's latency)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Dispatcher:
+    """Sends one channel's outbox; run several against PostgreSQL and each message still goes once."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        channel: Channel,
+        *,
+        channel_kind: str = "sms",
+        rate_per_second: float | None = None,
+        worker: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.channel = channel
+        self.kind = channel_kind
+        self.worker = worker or worker_name()
+        self.clock = clock
+        self.limiter = RateLimiter(rate_per_second or settings.sms_rate_per_second, guard=ARRIVAL_GUARD_SECONDS)
+        lease, timeout = settings.dispatcher_lease_seconds, settings.twilio_timeout_seconds
+        # Claim no more than can be sent well inside the lease, so a live worker's rows never look stale,
+        # and no more than about CLAIM_AHEAD_SECONDS of sending: replies and answers are claimed before
+        # campaign messages, but only once there is room, so this bounds how long a resident waits for
+        # an answer behind a large campaign.
+        ahead = min(CLAIM_AHEAD_SECONDS, max(lease - timeout, 1.0) / 2)
+        self.claim_cap = max(1, min(settings.dispatcher_batch_size, int(self.limiter.rate * ahead)))
+        self.send_deadline = max(lease - timeout - 1.0, 0.5)
+        self.callback_url = f"{settings.public_base_url}/webhooks/twilio/status" if self.kind == "sms" else None
+        # Extra conditions on the rows this dispatcher claims and reconciles (SMS routing to gateway phones).
+        self.claim_where: ColumnElement[bool] | None = None
+        self.stale_where: ColumnElement[bool] | None = None
+        self._halted: set[int] = set()
+        self._stop = threading.Event()
+        self._last = {"flush": 0.0, "reconcile": 0.0, "halt": 0.0, "settle": 0.0}
+
+    # ---- one cycle -----------------------------------------------------------------------------
+
+    def claim_batch(self, limit: int) -> tuple[list[Ready], list[Outcome]]:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            claimed = claim_due(conn, worker=self.worker, channel=self.kind, limit=limit, now=now,
+                                where=self.claim_where)
+            if not claimed:
+                return [], []
+            return screen(conn, claimed, self.settings, now=now, callback_url=self.callback_url)
+
+    def send_one(self, ready: Ready, claimed_at: float) -> Outcome:
+        """Send one message (called from pool threads); never raises."""
+        claimed = ready.claimed
+        if claimed.campaign_id in self._halted:
+            return Outcome(claimed.id, claimed.attempts, D.queued, "released")
+        halted = lambda: self._stop.is_set() or claimed.campaign_id in self._halted  # noqa: E731
+        if not self.limiter.acquire(ready.segments, cancelled=halted):
+            return Outcome(claimed.id, claimed.attempts, D.queued, "released")
+        if time.monotonic() - claimed_at > self.send_deadline:
+            return Outcome(claimed.id, claimed.attempts, D.queued, "released")  # the lease may be gone
+        try:
+            result = self.channel.send(ready.message)
+        except TransientSendError as exc:
+            return self._retry(claimed, exc.code, exc.message, exc.retry_after)
+        except PermanentSendError as exc:
+            return Outcome(claimed.id, claimed.attempts, D.failed, "permanent", error_code=exc.code,
+                           error_message=exc.message)
+        except UnknownOutcome as exc:
+            log.warning("delivery %s: outcome unknown (%s); will reconcile", claimed.id, exc.message)
+            return Outcome(claimed.id, claimed.attempts, D.sending, "unknown", error_message=exc.message)
+        except Exception as exc:  # a bug or an unexpected library error: treat as unknown, reconcile
+            log.exception("delivery %s: unexpected send error", claimed.id)
+            return Outcome(claimed.id, claimed.attempts, D.sending, "unknown", error_message=repr(exc)[:200])
+        return Outcome(claimed.id, claimed.attempts, D.sent, "accepted", provider=self.channel.name,
+                       provider_sid=result.provider_sid, provider_status=result.status,
+                       segments=result.segments or ready.segments, price=result.price, at=self.clock())
+
+    def _retry(self, claimed: Claimed, code: int | None, message: str, retry_after: float | None) -> Outcome:
+        if claimed.attempts >= self.settings.max_send_attempts:
+            return Outcome(claimed.id, claimed.attempts, D.failed, "transient", error_code=code,
+                           error_message=f"gave up after {claimed.attempts} attempts: {message}")
+        delay = rules.backoff_seconds(claimed.attempts, base=self.settings.retry_base_seconds,
+                                      cap=self.settings.retry_max_seconds)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return Outcome(claimed.id, claimed.attempts, D.queued, "transient", error_code=code,
+                       error_message=message, next_attempt_at=self.clock() + timedelta(seconds=delay))
+
+    def record(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        with Session(self.engine) as session:
+            record_outcomes(session.connection(), outcomes, now=self.clock())
+            for outcome in outcomes:
+                if outcome.error_code == UNSUBSCRIBED:
+                    self._mark_unsubscribed(session, outcome.delivery_id)
+            session.commit()
+
+    def _mark_unsubscribed(self, session: Session, delivery_id: int) -> None:
+        """Twilio 21610: the handset texted STOP to the carrier; honour it for every later send."""
+        contact_id = session.exec(select(Delivery.contact_id).where(Delivery.id == delivery_id)).first()
+        contact = session.get(Contact, contact_id) if contact_id else None
+        if contact is not None:
+            set_opt_out(session, contact, channel="sms", opted_out=True, source=ConsentSource.provider,
+                        detail="Twilio 21610: recipient unsubscribed")
+
+    def reconcile_stale(self) -> int:
+        """Reclaim rows whose outcome is unknown and settle each with the provider's own record."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            stale = reclaim_stale(conn, worker=self.worker, channel=self.kind,
+                                  lease_seconds=self.settings.dispatcher_lease_seconds, now=now,
+                                  where=self.stale_where)
+            if not stale:
+                return 0
+            campaigns = load_campaigns(conn, {r.campaign_id for r in stale if r.campaign_id}, self.settings)
+            languages: dict[int, str] = dict(conn.execute(
+                select(Contact.id, Contact.language).where(col(Contact.id).in_({r.contact_id for r in stale}))
+            ).all())
+        outcomes = []
+        for row in stale:
+            body = row.body
+            info = campaigns.get(row.campaign_id) if row.campaign_id else None
+            if body is None and info is not None:
+                body = info.body_for(row.channel, languages.get(row.contact_id, "vi") if row.contact_id else "vi")
+            try:
+                found = self.channel.find_sent(row.to_phone or "", row.claimed_at) if row.to_phone else []
+            except Exception as exc:  # provider unreachable: try again after another lease
+                log.warning("reconcile delivery %s: provider lookup failed (%s)", row.id, exc)
+                continue
+            match = self._match(found, body or "")
+            if match is not None:
+                outcomes.append(Outcome(row.id, row.attempts, D.sent, "accepted", provider=self.channel.name,
+                                        provider_sid=match.provider_sid, provider_status=match.status,
+                                        segments=match.segments, at=match.created_at or now))
+            else:
+                outcomes.append(Outcome(row.id, row.attempts, D.queued, "not_sent", next_attempt_at=now,
+                                        error_message="reconciled: provider has no such message"))
+        self.record(outcomes)
+        return len(outcomes)
+
+    def _match(self, found: list[ProviderMessage], body: str) -> ProviderMessage | None:
+        """The provider's message with our text that no other delivery has claimed, oldest first."""
+        if not found:
+            return None
+        with self.engine.connect() as conn:
+            taken = set(conn.execute(
+                select(Delivery.provider_sid).where(col(Delivery.provider_sid).in_([m.provider_sid for m in found]))
+            ).scalars())
+            if self.kind == "voice":  # a retried call's earlier calls are named only in its attempts
+                taken |= set(conn.execute(select(DeliveryAttempt.detail).where(
+                    col(DeliveryAttempt.detail).in_([m.provider_sid for m in found]))).scalars())
+        for message in sorted(found, key=lambda m: m.created_at or self.clock()):
+            # A call has no text: any call to the number in the window that no delivery owns is ours.
+            if message.provider_sid not in taken and (self.kind == "voice" or message.body == body):
+                return message
+        return None
+
+    def refresh_halted(self) -> None:
+        """Campaigns paused or cancelled since their rows were claimed stop within a second."""
+        with self.engine.connect() as conn:
+            ids = set(conn.execute(
+                select(Campaign.id).where(col(Campaign.status).in_([CampaignStatus.paused,
+                                                                     CampaignStatus.cancelled]))
+            ).scalars())
+        self._halted = ids
+
+    def settle(self) -> None:
+        with Session(self.engine) as session:
+            settle_finished(session, now=self.clock())
+            session.commit()
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Dispatch until `stop` is set; in-flight sends finish and are recorded before returning."""
+        if stop is not None:
+            self._stop = stop
+        # Everything loaded so far lives as long as the process: keep it out of the full collections,
+        # whose 50–100 ms pauses would otherwise stall every sending thread at once.
+        gc.freeze()
+        pool = ThreadPoolExecutor(self.settings.dispatcher_concurrency, thread_name_prefix=f"send-{self.kind}",
+                                  initializer=self._warm_up)
+        # Start (and warm) every send thread now: one starting mid-campaign would stall the others' sends.
+        for ready in [pool.submit(time.sleep, 0.01) for _ in range(self.settings.dispatcher_concurrency)]:
+            ready.result()
+        inflight: dict[Future[Outcome], Claimed] = {}
+        pending: list[Outcome] = []
+        try:
+            while not self._stop.is_set():
+                try:
+                    pending = self._cycle(pool, inflight, pending)
+                except Exception:  # the database or provider hiccuped: keep the worker alive
+                    log.exception("dispatcher cycle failed; retrying shortly")
+                    self._stop.wait(1.0)
+        finally:
+            for future in list(inflight):
+                pending.append(future.result())
+            pool.shutdown(wait=True)
+            self.record(pending)
+
+    def _warm_up(self) -> None:
+        """In each new send thread, before its first rate slot: build the channel's client there."""
+        warm_up = getattr(self.channel, "warm_up", None)
+        if callable(warm_up):
+            try:
+                warm_up()
+            except Exception:  # the first send will report the problem properly
+                log.exception("channel warm-up failed")
+
+    def _cycle(self, pool: ThreadPoolExecutor, inflight: dict[Future[Outcome], Claimed],
+               pending: list[Outcome]) -> list[Outcome]:
+        """Housekeeping, then claim what there is room for, then collect finished sends."""
+        tick = time.monotonic()
+        if tick - self._last["halt"] > 1.0:
+            self.refresh_halted()
+            self._last["halt"] = tick
+        if tick - self._last["reconcile"] > min(5.0, self.settings.dispatcher_lease_seconds / 2):
+            self.reconcile_stale()
+            self._last["reconcile"] = tick
+        claimed_any = False
+        room = self.claim_cap - len(inflight)
+        if room >= max(1, self.claim_cap // 2):
+            ready, screened = self.claim_batch(room)
+            pending.extend(screened)
+            claimed_any = bool(ready or screened)
+            for item in ready:
+                inflight[pool.submit(self.send_one, item, time.monotonic())] = item.claimed
+        if inflight:
+            done, _ = wait(list(inflight), timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in done:
+                inflight.pop(future)
+                pending.append(future.result())
+        if pending and (len(pending) >= 100 or time.monotonic() - self._last["flush"] > 0.25 or not inflight):
+            self.record(pending)
+            pending = []
+            self._last["flush"] = time.monotonic()
+        if tick - self._last["settle"] > 2.0:
+            self.settle()
+            self._last["settle"] = tick
+        if not inflight and not claimed_any:
+            self._stop.wait(self.settings.dispatcher_poll_seconds)
+        return pending
+
+    def start(self) -> Callable[[], None]:
+        """Run in a background thread; returns a function that stops it and waits."""
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self.run, name=f"dispatcher-{self.kind}", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            self._stop.set()
+            thread.join(timeout=self.settings.twilio_timeout_seconds + 5)
+
+        return stop
+

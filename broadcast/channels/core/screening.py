@@ -1,0 +1,191 @@
+"""Right before sending: build each message's text and re-check the rules (opt-out, pause, expiry,
+quiet hours, daily cap) for a claimed batch with a few set-based queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlmodel import col
+
+from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
+from broadcast.channels.core import rules
+from broadcast.channels.core.claims import Claimed, Outcome
+from broadcast.channels.core.contract import OutboundMessage
+from broadcast.channels.core.segments import estimate
+from broadcast.channels.twilio.voice import OutboundCall
+from broadcast.channels.voice.dispatch import plan_calls
+from broadcast.config import Settings
+from broadcast.contacts.models import Contact
+from broadcast.engagement.links import short_link
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
+
+D = DeliveryStatus
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    status: str
+    strip_diacritics: bool
+    quiet_start: time
+    quiet_end: time
+    daily_cap: int
+    expires_at: datetime | None
+    contents: dict[tuple[str, str], str] = field(default_factory=dict)
+    link_enabled: bool = False
+
+    def body_for(self, channel: str, language: str) -> str | None:
+        text = (
+            self.contents.get((channel, language))
+            or self.contents.get((channel, "vi"))
+            or next((b for (c, _), b in self.contents.items() if c == channel), None)
+        )
+        if text is None:
+            return None
+        return estimate(text, strip=True).text if self.strip_diacritics else text
+
+
+@dataclass(frozen=True)
+class Ready:
+    claimed: Claimed
+    message: OutboundMessage
+    segments: int
+
+
+def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[int, CampaignInfo]:
+    """Campaign rules and contents for the campaigns in a batch."""
+    if not ids:
+        return {}
+    contents: dict[int, dict[tuple[str, str], str]] = {i: {} for i in ids}
+    for cid, channel, language, body in conn.execute(
+        select(col(CampaignContent.campaign_id), col(CampaignContent.channel), col(CampaignContent.language),
+               col(CampaignContent.body)).where(col(CampaignContent.campaign_id).in_(ids))
+    ):
+        contents[cid][(channel, language)] = body
+    default_start, default_end = settings.quiet_hours
+    info = {}
+    rows = conn.execute(
+        select(col(Campaign.id), col(Campaign.status), col(Campaign.strip_diacritics),
+               col(Campaign.quiet_hours_start), col(Campaign.quiet_hours_end), col(Campaign.daily_cap),
+               col(Campaign.expires_at), col(Campaign.link_enabled))
+        .where(col(Campaign.id).in_(ids))
+    )
+    for campaign_id, status, strip, q_start, q_end, cap, expires, link in rows:
+        if campaign_id is None:
+            continue
+        info[campaign_id] = CampaignInfo(
+            status=status,
+            strip_diacritics=strip,
+            quiet_start=time.fromisoformat(q_start) if q_start else default_start,
+            quiet_end=time.fromisoformat(q_end) if q_end else default_end,
+            daily_cap=cap if cap is not None else settings.daily_cap_per_resident,
+            expires_at=expires,
+            contents=contents[campaign_id],
+            link_enabled=bool(link),
+        )
+    return info
+
+
+def screen(
+    conn: Connection, batch: Sequence[Claimed], settings: Settings, *, now: datetime, callback_url: str | None
+) -> tuple[list[Ready], list[Outcome]]:
+    """Split a claimed batch into messages to send now and outcomes for the rest."""
+    campaigns = load_campaigns(conn, {c.campaign_id for c in batch if c.campaign_id is not None}, settings)
+    contact_ids = {c.contact_id for c in batch if c.contact_id is not None}
+    contacts = {
+        row.id: row
+        for row in conn.execute(
+            select(col(Contact.id), col(Contact.language), col(Contact.sms_opted_out),
+                   col(Contact.voice_opted_out))
+            .where(col(Contact.id).in_(contact_ids))
+        )
+    } if contact_ids else {}
+    recent = _recent_sends(conn, [c.contact_id for c in batch if c.kind == DeliveryKind.campaign
+                                  and c.contact_id is not None], now)
+    ready: list[Ready] = []
+    outcomes: list[Outcome] = []
+    zone = settings.zone
+    calls = [c for c in batch if c.channel == "voice"]
+    call_plans = plan_calls(conn, settings, calls, {i: r.language for i, r in contacts.items()}, now=now) \
+        if calls else {}
+
+    def done(claimed: Claimed, status: str, result: str, reason: str | None = None,
+             next_at: datetime | None = None) -> None:
+        outcomes.append(Outcome(claimed.id, claimed.attempts, status, result, error_message=reason,
+                                next_attempt_at=next_at))
+
+    for claimed in batch:
+        contact = contacts.get(claimed.contact_id) if claimed.contact_id is not None else None
+        campaign = campaigns.get(claimed.campaign_id) if claimed.campaign_id is not None else None
+        if not claimed.to_phone:
+            done(claimed, D.skipped, "skipped", "no phone number (erased)")
+            continue
+        # Tests and system notices (the opt-out confirmation itself) reach an opted-out resident.
+        if contact is not None and claimed.kind not in (DeliveryKind.test, DeliveryKind.system) and (
+            (claimed.channel == "sms" and contact.sms_opted_out)
+            or (claimed.channel == "voice" and contact.voice_opted_out)
+        ):
+            done(claimed, D.skipped, "skipped", "opted out")
+            continue
+        body = claimed.body
+        if campaign is not None:
+            if campaign.status == CampaignStatus.cancelled:
+                done(claimed, D.cancelled, "cancelled", "campaign cancelled")
+                continue
+            if campaign.status != CampaignStatus.sending:
+                done(claimed, D.queued, "released")
+                continue
+            if campaign.expires_at is not None and now >= campaign.expires_at:
+                done(claimed, D.skipped, "skipped", "campaign expired before sending")
+                continue
+            if rules.in_quiet_hours(now, campaign.quiet_start, campaign.quiet_end, zone):
+                done(claimed, D.queued, "released",
+                     next_at=rules.quiet_hours_end(now, campaign.quiet_start, campaign.quiet_end, zone))
+                continue
+            if claimed.contact_id is not None and campaign.daily_cap:
+                count, oldest = recent.get(claimed.contact_id, (0, None))
+                if count >= campaign.daily_cap and oldest is not None:
+                    done(claimed, D.queued, "released", next_at=oldest + timedelta(days=1, seconds=1))
+                    continue
+                recent[claimed.contact_id] = (count + 1, oldest or now)
+            if body is None:
+                language = contact.language if contact is not None else "vi"
+                body = campaign.body_for(claimed.channel, language)
+                if body and campaign.link_enabled and claimed.channel == "sms":
+                    body = f"{body}\n{short_link(settings, claimed.id)}"
+        elif claimed.kind == DeliveryKind.reply and rules.in_quiet_hours(now, *settings.quiet_hours, zone):
+            done(claimed, D.queued, "released", next_at=rules.quiet_hours_end(now, *settings.quiet_hours, zone))
+            continue
+        if claimed.channel == "voice":  # a call plays a clip: see voice_dispatch.plan_calls
+            plan = call_plans.get(claimed.id, "no voice content for this campaign and language")
+            if isinstance(plan, OutboundCall):
+                ready.append(Ready(claimed, plan, 1))
+            elif isinstance(plan, datetime):
+                done(claimed, D.queued, "released", next_at=plan)
+            else:
+                done(claimed, D.failed, "permanent", plan)
+            continue
+        if not body:
+            done(claimed, D.failed, "permanent", "no content for this channel and language")
+            continue
+        url = f"{callback_url}?d={claimed.id}" if callback_url else None
+        message = OutboundMessage(delivery_id=claimed.id, to=claimed.to_phone, body=body, status_callback=url)
+        ready.append(Ready(claimed, message, max(1, estimate(body).segments)))
+    return ready, outcomes
+
+
+def _recent_sends(conn: Connection, contact_ids: list[int], now: datetime) -> dict[int, tuple[int, datetime | None]]:
+    """Campaign messages each resident got in the last 24 hours (Decree 91's cap window)."""
+    if not contact_ids:
+        return {}
+    since = now - timedelta(days=1)
+    rows = conn.execute(
+        select(col(Delivery.contact_id), func.count(), func.min(col(Delivery.sent_at)))
+        .where(col(Delivery.contact_id).in_(set(contact_ids)), col(Delivery.kind) == DeliveryKind.campaign,
+               col(Delivery.sent_at) >= since)
+        .group_by(col(Delivery.contact_id))
+    )
+    return {cid: (int(n), oldest) for cid, n, oldest in rows if cid is not None}

@@ -1,0 +1,240 @@
+"""One outbox dispatcher per gateway phone (its own rate budget and daily limit), health marks, and
+the pool that starts them for the registered phones and probes the phones that are down."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from broadcast.channels.core.budget import RateLimiter
+from broadcast.channels.core.claims import Outcome, claim_due, reclaim_stale
+from broadcast.channels.core.contract import OutboundMessage
+from broadcast.channels.core.dispatcher import Dispatcher
+from broadcast.channels.core.screening import Ready, screen
+from broadcast.channels.gateway.channel import UNREACHABLE, GatewayChannel, PhoneConfig, message_id
+from broadcast.channels.gateway.models import GatewayPhone, PhoneStatus
+from broadcast.channels.gateway.routing import phone_may_take, phone_stale
+from broadcast.channels.gateway.service import day_start, sent_since, set_status
+from broadcast.config import Settings
+from broadcast.outbox.models import Delivery, DeliveryStatus
+
+log = logging.getLogger(__name__)
+D = DeliveryStatus
+
+
+@dataclass(frozen=True)
+class GatewayMessage(OutboundMessage):
+    """An outbound SMS with the attempt number, which makes the id the phone keeps for it."""
+
+    attempt: int = 1
+
+
+class PerMessageLimiter(RateLimiter):
+    """A SIM's carrier throttles messages, not segments: every message costs one unit."""
+
+    def acquire(self, units: int = 1, *, cancelled: Callable[[], bool] | None = None) -> bool:
+        return super().acquire(1, cancelled=cancelled)
+
+
+class PhoneHealth:
+    """Consecutive failures of one phone; marks it down after GATEWAY_DOWN_AFTER_FAILURES, up on an answer."""
+
+    def __init__(self, engine: Engine, name: str, threshold: int, down: bool = False) -> None:
+        self.engine, self.name, self.threshold = engine, name, threshold
+        self.down = down
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def failure(self, reason: str) -> None:
+        with self._lock:
+            self._failures += 1
+            mark = not self.down and self._failures >= self.threshold
+            if mark:
+                self.down = True
+        if mark:
+            log.warning("gateway phone %s marked down after %d failures: %s", self.name, self.threshold, reason)
+            set_status(self.engine, self.name, PhoneStatus.down, error=reason)
+
+    def success(self, *, record: bool = False) -> None:
+        with self._lock:
+            self._failures = 0
+            was_down, self.down = self.down, False
+        if was_down or record:
+            if was_down:
+                log.warning("gateway phone %s answers again: marked up", self.name)
+            set_status(self.engine, self.name, PhoneStatus.up, seen=True)
+
+
+class GatewayDispatcher(Dispatcher):
+    """The outbox dispatcher for one phone: claims the rows routed to it, stamps them with the phone."""
+
+    def __init__(self, engine: Engine, settings: Settings, phone: GatewayPhone, health: PhoneHealth,
+                 **kwargs: Any) -> None:
+        config = PhoneConfig(phone.name, phone.base_url, phone.login, phone.password,
+                             timeout=settings.gateway_timeout_seconds)
+        small = settings.model_copy(update={"dispatcher_concurrency": settings.gateway_concurrency})
+        super().__init__(engine, small, GatewayChannel(config), channel_kind="sms",
+                         rate_per_second=phone.rate_per_minute / 60.0, **kwargs)
+        self.limiter = PerMessageLimiter(phone.rate_per_minute / 60.0)
+        self.gateway: GatewayChannel = self.channel  # type: ignore[assignment]
+        self.phone_name, self.daily_limit, self.health = phone.name, phone.daily_limit, health
+        self.callback_url = None  # states come from the phone's own webhooks
+        self.claim_where = phone_may_take(phone.name, settings.gateway_default_route)
+        self.stale_where = phone_stale(phone.name)
+        self._today: tuple[datetime, int, float] | None = None  # (day, sent, refreshed at)
+
+    def remaining_today(self) -> int:
+        """How many more messages the daily limit allows (counted from the outbox every few seconds)."""
+        day = day_start(self.clock(), self.settings.zone)
+        if self._today is None or self._today[0] != day or time.monotonic() - self._today[2] > 5.0:
+            with self.engine.connect() as conn:
+                self._today = (day, sent_since(conn, self.phone_name, day), time.monotonic())
+        return max(0, self.daily_limit - self._today[1])
+
+    def claim_batch(self, limit: int) -> tuple[list[Ready], list[Outcome]]:
+        if self.health.down:
+            return [], []
+        limit = min(limit, self.remaining_today())
+        if limit <= 0:
+            return [], []
+        now = self.clock()
+        with self.engine.begin() as conn:
+            claimed = claim_due(conn, worker=self.worker, channel=self.kind, limit=limit, now=now,
+                                where=self.claim_where)
+            if not claimed:
+                return [], []
+            conn.execute(update(Delivery).where(col(Delivery.id).in_([c.id for c in claimed]))
+                         .values(provider=self.gateway.name).execution_options(synchronize_session=False))
+            ready, outcomes = screen(conn, claimed, self.settings, now=now, callback_url=None)
+        base = {f.name for f in fields(OutboundMessage)}
+        return [Ready(r.claimed, GatewayMessage(**{k: getattr(r.message, k) for k in base},
+                                                attempt=r.claimed.attempts), r.segments)
+                for r in ready], outcomes
+
+    def send_one(self, ready: Ready, claimed_at: float) -> Outcome:
+        if self.health.down:
+            return Outcome(ready.claimed.id, ready.claimed.attempts, D.queued, "released")
+        outcome = super().send_one(ready, claimed_at)
+        if outcome.result == "transient" and outcome.error_code == UNREACHABLE:
+            self.health.failure(outcome.error_message or "unreachable")
+            # Never reached the phone: hand the row back at once, without using up an attempt.
+            return Outcome(outcome.delivery_id, outcome.attempt, D.queued, "released")
+        if outcome.result == "unknown":
+            self.health.failure(outcome.error_message or "no answer")
+        elif outcome.result in ("accepted", "permanent") or outcome.result == "transient":
+            self.health.success()
+        if outcome.result == "accepted" and self._today is not None:
+            day, sent, at = self._today
+            self._today = (day, sent + 1, at)
+        return outcome
+
+    def reconcile_stale(self) -> int:
+        """Rows left `sending` on this phone: ask the phone for our message id before any resend."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            stale = reclaim_stale(conn, worker=self.worker, channel=self.kind,
+                                  lease_seconds=self.settings.dispatcher_lease_seconds, now=now,
+                                  where=self.stale_where)
+        outcomes = []
+        for row in stale:
+            sid = message_id(row.id, row.attempts)
+            try:
+                state = self.gateway.lookup(sid)
+            except Exception as exc:  # the phone is unreachable: ask again after another lease
+                log.warning("reconcile delivery %s on %s: %s", row.id, self.phone_name, exc.__class__.__name__)
+                continue
+            if state is not None:
+                outcomes.append(Outcome(row.id, row.attempts, D.sent, "accepted", provider=self.gateway.name,
+                                        provider_sid=sid, provider_status=state.state.value.lower(),
+                                        at=state.created_at or now))
+            else:
+                outcomes.append(Outcome(row.id, row.attempts, D.queued, "not_sent", next_attempt_at=now,
+                                        error_message="reconciled: the phone has no such message"))
+        self.record(outcomes)
+        return len(outcomes)
+
+
+class GatewayPool:
+    """Runs a dispatcher per enabled phone, follows registrations, and probes phones for health."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.dispatchers: dict[str, tuple[tuple[Any, ...], GatewayDispatcher, Callable[[], None]]] = {}
+        self.health: dict[str, PhoneHealth] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sync(self) -> None:
+        """Start dispatchers for new or changed phones, stop those removed or disabled."""
+        with Session(self.engine) as session:
+            phones = {p.name: p for p in session.exec(select(GatewayPhone).where(col(GatewayPhone.enabled))).all()}
+            for phone in phones.values():
+                session.expunge(phone)
+        for name in [n for n in self.dispatchers if n not in phones]:
+            self._stop_one(name)
+        for name, phone in phones.items():
+            key = (phone.base_url, phone.login, phone.password, phone.rate_per_minute, phone.daily_limit)
+            health = self.health.get(name)
+            if health is None:
+                health = self.health[name] = PhoneHealth(self.engine, name, self.settings.gateway_down_after_failures)
+            health.down = phone.status == PhoneStatus.down  # another process may have marked it
+            current = self.dispatchers.get(name)
+            if current is not None and current[0] == key:
+                continue
+            if current is not None:
+                self._stop_one(name)
+            dispatcher = GatewayDispatcher(self.engine, self.settings, phone, health)
+            self.dispatchers[name] = (key, dispatcher, dispatcher.start())
+            log.info("gateway phone %s: dispatcher started (%g/min, %d/day)", name, phone.rate_per_minute,
+                     phone.daily_limit)
+
+    def _stop_one(self, name: str) -> None:
+        _key, _dispatcher, stop = self.dispatchers.pop(name)
+        stop()
+
+    def check_health(self) -> None:
+        """Ask every phone for /health: marks down phones up again when they answer."""
+        for name, (_key, dispatcher, _stop) in list(self.dispatchers.items()):
+            health = self.health[name]
+            try:
+                dispatcher.gateway.health()
+            except Exception as exc:
+                health.failure(f"health check: {exc.__class__.__name__}")
+                continue
+            health.success(record=True)
+
+    def run(self) -> None:
+        last_health = 0.0
+        while not self._stop.is_set():
+            try:
+                self.sync()
+                if time.monotonic() - last_health >= self.settings.gateway_health_seconds:
+                    last_health = time.monotonic()
+                    self.check_health()
+            except Exception:  # the database hiccuped: try again next round
+                log.exception("gateway pool round failed")
+            self._stop.wait(self.settings.gateway_sync_seconds)
+
+    def start(self) -> Callable[[], None]:
+        """Run in a background thread; returns a function that stops every phone's dispatcher and waits."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="gateway-pool", daemon=True)
+        self._thread.start()
+
+        def stop() -> None:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            for name in list(self.dispatchers):
+                self._stop_one(name)
+
+        return stop

@@ -1,0 +1,48 @@
+"""Twilio's incoming-message webhook: signature checked, handled once per MessageSid, empty TwiML back.
+
+Concurrent requests are group-committed (see `broadcast.group_commit`): each answers only after its
+message is committed, but a burst of replies after a campaign costs one transaction per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.engine import Engine
+
+from broadcast.channels.twilio.signatures import verify_twilio
+from broadcast.db import session_scope
+from broadcast.engagement.inbound import InboundResult, handle_inbound_batch
+from broadcast.exceptions import WEBHOOK_ERRORS
+from broadcast.group_commit import GroupCommit
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], responses=WEBHOOK_ERRORS)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+Params = Mapping[str, str]
+
+
+@router.post("/sms", summary="Twilio incoming SMS webhook")
+async def twilio_incoming(request: Request) -> Response:
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    verify_twilio(request, request.app.state.settings, params)
+    await _batcher(request).submit(params)
+    # Replies go through the outbox (rate limits, quiet hours, records), never as TwiML.
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def write_inbound(engine: Engine, batch: Sequence[Params]) -> list[InboundResult]:
+    """Handle a batch of incoming messages in one transaction."""
+    with session_scope(engine) as session:
+        return handle_inbound_batch(session, batch)
+
+
+def _batcher(request: Request) -> GroupCommit[Params, InboundResult]:
+    batcher: GroupCommit[Params, InboundResult] | None = getattr(request.app.state, "inbound_batcher", None)
+    if batcher is None:
+        engine = request.app.state.engine
+        batcher = GroupCommit(lambda batch: write_inbound(engine, batch), name="incoming messages")
+        request.app.state.inbound_batcher = batcher
+    return batcher

@@ -1,0 +1,48 @@
+"""Twilio Programmable Messaging through the official SDK, as a Channel."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from broadcast.channels.core.contract import OutboundMessage, ProviderMessage, SendResult
+from broadcast.channels.twilio.rest import TwilioRestChannel
+
+# Errors that will never succeed for this recipient/content (twilio_facts.md §4).
+PERMANENT_CODES = frozenset({21211, 21212, 21408, 21610, 21612, 21614, 21617, 21635, 30004, 30006})
+
+
+class TwilioSmsChannel(TwilioRestChannel):
+    """Sends SMS with `messages.create`."""
+
+    name = "twilio"
+    resource = "messages"
+    permanent_codes = PERMANENT_CODES
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        sender: dict[str, str] = {}
+        if self._settings.twilio_messaging_service_sid:
+            sender["messaging_service_sid"] = self._settings.twilio_messaging_service_sid
+        else:
+            sender["from_"] = self._settings.twilio_from
+        kwargs: dict[str, Any] = {"to": message.to, "body": message.body, **sender}
+        if message.status_callback:
+            kwargs["status_callback"] = message.status_callback
+        with self.provider_errors() as client:
+            created = client.messages.create(**kwargs)
+        segments = int(created.num_segments) if created.num_segments not in (None, "", "0") else None
+        price = abs(float(created.price)) if created.price not in (None, "") else None
+        return SendResult(provider_sid=str(created.sid), status=str(created.status), segments=segments,
+                          price=price)
+
+    def find_sent(self, to: str, since: datetime) -> list[ProviderMessage]:
+        found = []
+        window_start = since - timedelta(minutes=5)  # clock skew between us and the provider
+        for msg in self._client().messages.stream(to=to, date_sent_after=window_start, page_size=100):
+            created = msg.date_created or msg.date_sent
+            if created is not None and created < window_start:
+                continue
+            segments = int(msg.num_segments) if msg.num_segments not in (None, "") else None
+            found.append(ProviderMessage(provider_sid=str(msg.sid), to=str(msg.to), body=str(msg.body or ""),
+                                         status=str(msg.status), created_at=created, segments=segments))
+        return found

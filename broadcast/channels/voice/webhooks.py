@@ -1,0 +1,116 @@
+"""Twilio voice webhooks (TwiML for answered calls, key presses, call status, missed calls), every one
+signature-checked, and the voice metrics API route.
+
+The webhook routes are async to read the form; database work runs in the thread pool (see webhooks.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from twilio.twiml.voice_response import VoiceResponse
+
+from broadcast.bounds import DbId, parse_count
+from broadcast.channels.twilio.signatures import verify_twilio
+from broadcast.channels.voice.calls import CallReport, apply_call_status
+from broadcast.channels.voice.menu import call_twiml, gather_twiml, load_context, read_context, record_keypress
+from broadcast.channels.voice.metrics import voice_metrics
+from broadcast.channels.voice.missed import handle_missed_call
+from broadcast.db import session_scope, utcnow
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.exceptions import WEBHOOK_ERRORS
+
+router = APIRouter(prefix="/voice", tags=["voice-webhooks"], responses=WEBHOOK_ERRORS)
+api_router = APIRouter(prefix="/voice", tags=["voice"])
+TWIML = "text/xml"
+# A final status that beat the dispatcher's own record of the call waits a little; after that the
+# voice dispatcher asks the provider (VOICE_STATUS_TIMEOUT_SECONDS), so nothing holds a request long.
+EARLY_RETRY_SECONDS = 0.25
+EARLY_RETRY_LIMIT = 6
+
+
+async def _signed_form(request: Request, settings: Any) -> dict[str, str]:
+    form = await request.form()
+    params = {k: str(v) for k, v in form.items()}
+    verify_twilio(request, settings, params)
+    return params
+
+
+def _delivery_id(request: Request) -> int | None:
+    value = request.query_params.get("d", "")
+    return parse_count(value)
+
+
+@router.post("/twiml", summary="TwiML for an answered campaign call")
+async def twiml(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+
+    def build() -> str:
+        engine = request.app.state.engine
+        ctx = read_context(engine, settings, delivery_id) if delivery_id is not None else None
+        with Session(engine) as session:  # used only when the clip cache has to be filled
+            return call_twiml(session, settings, ctx, params.get("AnsweredBy"))
+
+    return Response(await run_in_threadpool(build), media_type=TWIML)
+
+
+@router.post("/gather", summary="Key press in the call's menu")
+async def gather(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+    round_text = request.query_params.get("n", "1")
+    round_ = parse_count(round_text, maximum=100) or 1
+    digit = params.get("Digits", "")[:1]
+
+    def handle() -> str:
+        with session_scope(request.app.state.engine) as session:
+            ctx = load_context(session, settings, delivery_id) if delivery_id is not None else None
+            if ctx is not None and params.get("CallSid"):
+                record_keypress(session, ctx, call_sid=params["CallSid"], digit=digit, round_=round_,
+                                at=utcnow())
+            return gather_twiml(session, settings, ctx, digit, round_)
+
+    return Response(await run_in_threadpool(handle), media_type=TWIML)
+
+
+@router.post("/status", summary="Twilio call status callback")
+async def status(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+    report = CallReport.from_params(params)
+    if delivery_id is None or not report.call_sid or not report.status:
+        return Response(status_code=200)
+
+    def apply() -> str:
+        with session_scope(request.app.state.engine) as session:
+            return apply_call_status(session, settings, report, delivery_id=delivery_id, now=utcnow())
+
+    for _ in range(EARLY_RETRY_LIMIT):
+        if await run_in_threadpool(apply) != "early":
+            break
+        await asyncio.sleep(EARLY_RETRY_SECONDS)
+    return Response(status_code=200)
+
+
+@router.post("/incoming", summary="Missed-call number: reject (free for the caller) and call back")
+async def incoming(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+
+    def handle() -> None:
+        with session_scope(request.app.state.engine) as session:
+            handle_missed_call(session, settings, params, now=utcnow())
+
+    await run_in_threadpool(handle)
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return Response(str(response), media_type=TWIML)
+
+
+@api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign")
+def campaign_voice_metrics(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    return voice_metrics(session, settings, campaign_id)

@@ -1,0 +1,103 @@
+"""Control API under /_simulator/ (JSON): inspect recordings and inject faults over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from broadcast.simulators.twilio.callbacks import CallbackDispatcher
+from broadcast.simulators.twilio.state import SimulatorState
+
+PREFIX = "/_simulator"
+
+
+def control_routes(state: SimulatorState, callbacks: CallbackDispatcher, account_sid: str = "") -> list[Route]:
+    """Routes that let a test, a benchmark or the demo steer the simulator from another process."""
+
+    async def messages(request: Request) -> Response:
+        found = state.messages(request.query_params.get("to"))
+        return JSONResponse({"messages": [m.as_dict() for m in found]})
+
+    async def requests(request: Request) -> Response:
+        return JSONResponse({"requests": [r.as_dict() for r in state.requests()]})
+
+    async def callback_log(request: Request) -> Response:
+        return JSONResponse({"callbacks": [a.__dict__ for a in callbacks.attempts()],
+                             "pending": callbacks.pending})
+
+    async def reset(body: dict[str, Any]) -> None:
+        state.reset()
+        callbacks.clear()
+
+    async def latency(body: dict[str, Any]) -> None:
+        state.set_latency(float(body.get("seconds", 0.0)), float(body.get("jitter", 0.0)))
+
+    async def errors(body: dict[str, Any]) -> None:
+        count = body.get("count")
+        seconds = body.get("seconds")
+        state.inject_error(
+            int(body["status"]),
+            count=int(count) if count is not None else (None if seconds is not None else 1),
+            seconds=float(seconds) if seconds is not None else None,
+            retry_after=int(body.get("retry_after", 1)),
+            method=body.get("method"),
+        )
+
+    async def fail_numbers(body: dict[str, Any]) -> None:
+        state.fail_numbers(list(body["numbers"]), int(body["code"]))
+
+    async def outcomes(body: dict[str, Any]) -> None:
+        state.set_outcome(list(body["numbers"]), str(body["status"]), int(body["error_code"]))
+
+    async def callback_mode(body: dict[str, Any]) -> None:
+        step = body.get("step_delay")
+        state.set_callback_mode(str(body["mode"]), float(body.get("delay", 0.0)),
+                                float(step) if step is not None else None)
+
+    Action = Callable[[dict[str, Any]], Awaitable[None]]
+
+    def command(action: Action) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                body = (await request.json()) if raw else {}
+                await action(body)
+            except (KeyError, TypeError, ValueError) as exc:
+                return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+            return JSONResponse({"ok": True})
+
+        return endpoint
+
+    async def inbound(request: Request) -> Response:
+        """A resident replies: {"from": "+849…", "body": "…", "to"?, "url"?} → the signed incoming webhook."""
+        try:
+            body = await request.json()
+            sender, text = str(body["from"]), str(body["body"])
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"ok": False, "error": "give from and body"}, status_code=400)
+        url = body.get("url") or state.incoming_url
+        if not url:
+            return JSONResponse({"ok": False, "error": "no incoming URL configured; give url"}, status_code=400)
+        status = await callbacks.send_incoming(url, account_sid, sender, str(body.get("to") or state.incoming_to), text)
+        return JSONResponse({"ok": status == 200, "status": status}, status_code=200 if status == 200 else 502)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "messages": len(state.messages())})
+
+    return [
+        Route(PREFIX + "/health", health, methods=["GET"]),
+        Route(PREFIX + "/messages", messages, methods=["GET"]),
+        Route(PREFIX + "/requests", requests, methods=["GET"]),
+        Route(PREFIX + "/callbacks", callback_log, methods=["GET"]),
+        Route(PREFIX + "/inbound", inbound, methods=["POST"]),
+        Route(PREFIX + "/reset", command(reset), methods=["POST"]),
+        Route(PREFIX + "/latency", command(latency), methods=["POST"]),
+        Route(PREFIX + "/errors", command(errors), methods=["POST"]),
+        Route(PREFIX + "/fail-numbers", command(fail_numbers), methods=["POST"]),
+        Route(PREFIX + "/outcomes", command(outcomes), methods=["POST"]),
+        Route(PREFIX + "/callback-mode", command(callback_mode), methods=["POST"]),
+    ]
