@@ -23,6 +23,15 @@ ERROR_MESSAGES: dict[int, str] = {
     30034: "Message from an unregistered number",
     30036: "Validity Period Expired",
 }
+
+
+def client_limits(connections: int) -> httpx.Limits:
+    """Connections to the app are dropped after 2 s idle, before uvicorn closes them (5 s keep-alive): a request
+    sent on a connection the server is closing at that moment fails with ReadError, which real Twilio would
+    not see as often as a busy test machine does."""
+    return httpx.Limits(max_connections=connections, keepalive_expiry=2.0)
+
+
 RETRY_DELAYS = (0.05, 0.1, 0.25)  # after a refused connection; Twilio itself retries a few times too
 
 
@@ -66,7 +75,7 @@ class CallbackDispatcher:
         """Create the HTTP client and worker tasks on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
-        self._client = httpx.AsyncClient(timeout=5.0, limits=httpx.Limits(max_connections=self._workers * 2))
+        self._client = httpx.AsyncClient(timeout=5.0, limits=client_limits(self._workers * 2))
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
 
     async def stop(self) -> None:

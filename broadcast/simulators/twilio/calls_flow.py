@@ -21,6 +21,7 @@ import httpx
 import soundfile
 from twilio.request_validator import RequestValidator
 
+from broadcast.simulators.twilio.callbacks import client_limits
 from broadcast.simulators.twilio.calls import CallState, ClipCheck, SimCall
 
 MAX_DOCUMENTS = 20  # a TwiML loop (Redirect to itself) ends the call instead of running forever
@@ -55,8 +56,7 @@ class CallPlayer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(self._concurrency)
-        self._client = httpx.AsyncClient(timeout=15.0, trust_env=False,
-                                         limits=httpx.Limits(max_connections=self._concurrency))
+        self._client = httpx.AsyncClient(timeout=15.0, trust_env=False, limits=client_limits(self._concurrency))
 
     async def stop(self) -> None:
         for task in list(self._tasks):
