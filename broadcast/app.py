@@ -110,11 +110,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from broadcast.api import api_router
-    from broadcast.api.audio import public_router as audio_public
     from broadcast.channels.gateway.webhooks import router as gateway_webhooks
     from broadcast.channels.twilio.incoming import router as engagement_webhooks
     from broadcast.channels.twilio.status import router as twilio_webhooks
     from broadcast.channels.voice.webhooks import router as voice_webhooks
+    from broadcast.web.downloads import public_router as audio_public
     from broadcast.web.links import router as engagement_pages
     from broadcast.web.pages import mount as mount_web
 

@@ -138,7 +138,7 @@ def worker() -> None:
 @app.command()
 def scheduler() -> None:
     """Run the campaign scheduler alone (with several against one PostgreSQL, one is active)."""
-    from broadcast.runtime import run_scheduler
+    from scheduler.process import run_scheduler
 
     run_scheduler(_production_settings())
 

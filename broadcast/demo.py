@@ -18,8 +18,9 @@ from broadcast.campaigns import service as campaigns
 from broadcast.campaigns.models import Campaign
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, ContentIn
 from broadcast.communes.loading import province_communes, upsert_communes
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune, Contact, ContactGroup, GroupMember
+from broadcast.contacts.models import Contact, ContactGroup, GroupMember
 from broadcast.db import make_engine, session_scope, upgrade, utcnow
 
 # Communes of the new Cà Mau (codes from vietnam-provinces), with a legal-aid contact each.

@@ -14,17 +14,10 @@ from broadcast.campaigns.models import (
     RunStatus,
 )
 from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone
-from broadcast.contacts.models import (
-    Commune,
-    ConsentEvent,
-    Contact,
-    ContactGroup,
-    ContactTag,
-    GroupMember,
-    Language,
-    Tag,
-)
-from broadcast.engagement.models import Conversation, ConversationStatus, EngagementEvent, EventKind
+from broadcast.communes.models import Commune
+from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Language, Tag
+from broadcast.engagement.models import Conversation, ConversationStatus
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.outbox.models import (
     Delivery,
     DeliveryAttempt,

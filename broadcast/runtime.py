@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from collections.abc import Callable
@@ -10,13 +11,21 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from broadcast.app import BackgroundService, create_app
 from broadcast.channels.core.dispatcher import Dispatcher
-from broadcast.channels.gateway.runtime import start_gateways
+from broadcast.channels.gateway.channel import GatewayChannel, PhoneConfig, webhook_url
+from broadcast.channels.gateway.models import GatewayPhone, PhoneStatus
+from broadcast.channels.gateway.runtime import start_gateways, twilio_rows
+from broadcast.channels.gateway.service import register_phone, set_commune_route
 from broadcast.channels.twilio.sms import TwilioSmsChannel
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
 from broadcast.db import make_engine, upgrade
+from broadcast.demo import DEMO_COMMUNES
+from broadcast.logs import configure_logging
+from broadcast.simulators.gateway import GatewaySimulator
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +57,10 @@ def _api_url(channel: TwilioSmsChannel) -> str:
 
 def voice_dispatcher(engine: Engine, settings: Settings, api_base_url: str | None) -> Dispatcher:
     """The calls outbox: its own rate budget (calls per second), same claims, rules and records."""
-    from broadcast.channels.twilio.voice import TwilioVoiceChannel
+    from broadcast.channels.voice.channel import CallChannel
     from broadcast.channels.voice.dispatcher import VoiceDispatcher
 
-    return VoiceDispatcher(engine, settings, TwilioVoiceChannel(settings, api_base_url=api_base_url))
+    return VoiceDispatcher(engine, settings, CallChannel(settings, api_base_url=api_base_url))
 
 
 def render_voice_prompts(engine: Engine, settings: Settings) -> None:
@@ -67,11 +76,47 @@ def render_voice_prompts(engine: Engine, settings: Settings) -> None:
     threading.Thread(target=run, name="voice-prompts", daemon=True).start()
 
 
+SIMULATED_PHONE = "mo-phong"
+
+
+def start_simulated_phone(engine: Engine, settings: Settings,
+                          communes: list[str] | None = None) -> GatewaySimulator:
+    """Serve a simulated phone, (re)register it as `mo-phong` and route the demo communes through it."""
+    password, key = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+    simulator = GatewaySimulator("sms", password, key, port=settings.gateway_simulator_port)
+    url = simulator.start()
+    with Session(engine) as session:
+        phone = session.exec(select(GatewayPhone).where(GatewayPhone.name == SIMULATED_PHONE)).first()
+        if phone is None:
+            phone = register_phone(session, name=SIMULATED_PHONE, base_url=url, rate_per_minute=60,
+                                   daily_limit=5000)
+        phone.base_url, phone.login, phone.password, phone.signing_key = url, "sms", password, key
+        phone.status, phone.enabled = PhoneStatus.up, True
+        session.add(phone)
+        for code in communes if communes is not None else list(DEMO_COMMUNES):
+            if session.get(Commune, code) is not None:
+                set_commune_route(session, code, f"gateway:{SIMULATED_PHONE}")
+        session.commit()
+    channel = GatewayChannel(PhoneConfig(SIMULATED_PHONE, url, "sms", password))
+    channel.register_webhooks(webhook_url(settings.public_base_url, SIMULATED_PHONE))
+    log.warning("simulated gateway phone %s at %s: no real SMS will be sent; a resident's reply: "
+                "POST %s/_simulator/inbound {\"from\": \"+8498…\", \"text\": \"…\"}", SIMULATED_PHONE, url, url)
+    return simulator
+
+
+def simulated_phone_service(engine: Engine, settings: Settings) -> Callable[[], None]:
+    """GATEWAY_SIMULATOR: a simulated phone taking the demo communes; returns its stop function."""
+    if not settings.gateway_simulator:
+        return lambda: None
+    return start_simulated_phone(engine, settings).close
+
+
 def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     settings: Settings = app.state.settings
     channel, stop_channel = sms_channel(settings)
-    dispatcher = Dispatcher(app.state.engine, settings, channel)
-    stop_gateways = start_gateways(app.state.engine, settings, dispatcher)  # before the first claim
+    dispatcher = Dispatcher(app.state.engine, settings, channel, **twilio_rows(settings))
+    stop_phone = simulated_phone_service(app.state.engine, settings)
+    stop_gateways = start_gateways(app.state.engine, settings)
     stop_dispatcher = dispatcher.start()
     stop_calls = voice_dispatcher(app.state.engine, settings, _api_url(channel)).start()
     render_voice_prompts(app.state.engine, settings)
@@ -80,6 +125,7 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
         stop_calls()
         stop_dispatcher()
         stop_gateways()
+        stop_phone()
         stop_channel()
 
     return stop
@@ -95,7 +141,7 @@ def scheduler_service(app: FastAPI) -> Callable[[], None]:
 
 
 def default_services(settings: Settings) -> list[BackgroundService]:
-    from broadcast.api.audio import start_audio_worker
+    from broadcast.audio.worker import start_audio_worker
 
     services: list[BackgroundService] = [start_audio_worker]
     if settings.run_dispatcher_in_serve:
@@ -103,14 +149,6 @@ def default_services(settings: Settings) -> list[BackgroundService]:
     if settings.run_scheduler_in_serve:
         services.append(scheduler_service)
     return services
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request at INFO
-    # APScheduler logs each run of the 5-second sync job at INFO ("Running job …", "executed successfully"),
-    # which buries what an operator needs to read; the scheduler logs the campaign runs it starts itself.
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
@@ -143,8 +181,9 @@ def run_worker(settings: Settings) -> None:
     upgrade(settings.database_url, settings=settings)
     engine = make_engine(settings.database_url, settings=settings)
     channel, stop_channel = sms_channel(settings)
-    dispatcher = Dispatcher(engine, settings, channel)
-    stop_gateways = start_gateways(engine, settings, dispatcher)
+    dispatcher = Dispatcher(engine, settings, channel, **twilio_rows(settings))
+    stop_phone = simulated_phone_service(engine, settings)
+    stop_gateways = start_gateways(engine, settings)
     calls = voice_dispatcher(engine, settings, _api_url(channel))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,21 +196,6 @@ def run_worker(settings: Settings) -> None:
     finally:
         calls_thread.join(timeout=settings.twilio_timeout_seconds + 5)
         stop_gateways()
+        stop_phone()
         stop_channel()
-        engine.dispose()
-
-
-def run_scheduler(settings: Settings) -> None:
-    """The scheduler alone, until SIGINT/SIGTERM; with several processes one is active, the rest wait."""
-    from scheduler.service import SchedulerRunner
-
-    configure_logging()
-    upgrade(settings.database_url, settings=settings)
-    engine = make_engine(settings.database_url, settings=settings)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        SchedulerRunner(engine, settings).run(stop)
-    finally:
         engine.dispose()

@@ -6,7 +6,7 @@ import sys
 
 from broadcast.config import load_settings
 from broadcast.exceptions import BroadcastError
-from broadcast.runtime import run_scheduler
+from scheduler.process import run_scheduler
 
 
 def main() -> int:

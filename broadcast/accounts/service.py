@@ -18,7 +18,7 @@ from broadcast.accounts.security import (
     token_digest,
     verify_password,
 )
-from broadcast.contacts.models import Commune
+from broadcast.communes.models import Commune
 from broadcast.db import utcnow
 from broadcast.exceptions import ConflictError, NotFoundError, ValidationFailed
 from broadcast.phones import PhoneError, normalize_vn_phone

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
@@ -20,22 +18,20 @@ from broadcast.accounts.models import Role
 from broadcast.accounts.scope import commune_scope
 from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.radio import airing as airings
-from broadcast.audio.radio.downloads import clip_response
-from broadcast.audio.radio.feeds import LEVEL_LABELS, build_feed, clip_url, feed_url
+from broadcast.audio.radio.feeds import LEVEL_LABELS, feed_url
 from broadcast.audio.service import campaign_audio, request_clip, upload_recording
 from broadcast.audio.text.normalize import normalize_text
 from broadcast.audio.text.pronunciation import MAX_ENTRIES as MAX_DICTIONARY_ENTRIES
 from broadcast.audio.text.pronunciation import load_dictionary, save_dictionary
-from broadcast.audio.worker import AudioWorker, render_after_commit
+from broadcast.audio.views import clip_public
+from broadcast.audio.worker import AudioWorker, audio_worker, render_after_commit
 from broadcast.bounds import MAX_ID, SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, DbId, LanguageCode, Offset
-from broadcast.contacts.models import Commune
+from broadcast.communes.models import Commune
 from broadcast.deps import SessionDep, SettingsDep
-from broadcast.exceptions import ERROR_RESPONSES, NotFoundError, ValidationFailed, file_response
-from broadcast.flows.audio import audio_worker
+from broadcast.exceptions import NotFoundError, ValidationFailed
 from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, openapi_body, receive_upload
 
 router = APIRouter(prefix="/audio", tags=["audio"])
-public_router = APIRouter(tags=["audio-public"])
 # What the engine says is the officers' to decide (an approver approves it); radio operators only air clips.
 OFFICERS = [Depends(require(*EDITORS))]
 STAFF_READ = [Depends(allow(READERS))]
@@ -97,29 +93,8 @@ class DictionaryIn(BaseModel):
                        at.MaxLen(MAX_DICTIONARY_ENTRIES)] = {}
 
 
-def start_audio_worker(app: FastAPI) -> Any:
-    """BackgroundService for create_app: renders clips in this process; returns its stop function."""
-    worker = AudioWorker(app.state.engine, app.state.settings)
-    app.state.audio_worker = worker
-    worker.start()
-    return worker.stop
-
-
 def _worker(request: Request) -> AudioWorker:
     return audio_worker(request.app)  # apps built without background services still render
-
-
-def clip_public(clip: AudioClip, settings: Any, worker: AudioWorker | None = None) -> dict[str, Any]:
-    """A clip as the API shows it: status, error, measurements, download address."""
-    return {
-        "id": clip.id, "title": clip.title, "campaign_id": clip.campaign_id, "language": clip.language,
-        "source": clip.source, "engine": clip.engine, "voice": clip.voice, "status": clip.status,
-        "in_progress": bool(worker and worker.current == clip.id), "error": clip.error,
-        "normalized_text": clip.normalized_text, "duration_seconds": clip.duration_seconds,
-        "loudness_lufs": clip.loudness_lufs, "true_peak_dbtp": clip.true_peak_dbtp,
-        "size_bytes": clip.size_bytes, "rendered_at": clip.rendered_at,
-        "url": clip_url(settings, clip) if clip.status == "ready" else None,
-    }
 
 
 @router.post("/normalize", dependencies=OFFICERS)
@@ -257,25 +232,3 @@ def confirm_by_code(body: ConfirmIn, session: SessionDep, user: CurrentUser) -> 
     a = airings.confirm_airing(session, code=body.code, aired_at=body.aired_at, source="api", user_id=user.id,
                                scope=commune_scope(session, user))
     return {"id": a.id, "confirmed_at": a.confirmed_at, "commune_code": a.commune_code}
-
-
-@public_router.head("/clips/{token}/{filename}", include_in_schema=False)
-@public_router.get("/clips/{token}/{filename}", response_class=Response,
-                   responses={**file_response("audio/mpeg", "The clip (Range requests: 206)"),
-                              404: ERROR_RESPONSES[404]})
-def download_clip(token: Annotated[str, PathParam(max_length=64)], filename: Annotated[str, PathParam(max_length=200)],
-                  request: Request, session: SessionDep, settings: SettingsDep,
-                  xa: CommuneCode | None = None) -> Response:
-    """The MP3 with Content-Length, ETag and Range support; each full or first-byte download is logged."""
-    return clip_response(request, session, settings, token, filename, commune_code=xa)
-
-
-@public_router.get("/feeds/{token}/{code}.xml", response_class=Response,
-                   responses={**file_response("application/rss+xml", "RSS 2.0 podcast feed"),
-                              404: ERROR_RESPONSES[404]})
-def commune_feed(token: Annotated[str, PathParam(max_length=64)], code: CommuneCode, session: SessionDep,
-                 settings: SettingsDep) -> Response:
-    """The commune's private podcast feed."""
-    commune = airings.commune_by_feed_token(session, token, code)
-    body = build_feed(settings, commune, airings.catalogue(session, code))
-    return Response(body, media_type="application/rss+xml; charset=utf-8")

@@ -9,6 +9,7 @@ from sqlmodel import col, func, select
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
+from broadcast.audio.worker import audio_worker
 from broadcast.bounds import DbId, Offset
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
@@ -16,7 +17,7 @@ from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
 from broadcast.contacts.models import page
 from broadcast.deps import SessionDep, wake_scheduler
-from broadcast.flows.audio import audio_worker, prepare_campaign_audio, prepare_voice_clips
+from broadcast.flows.audio import prepare_campaign_audio, prepare_voice_clips
 from broadcast.outbox.queue import campaign_counts
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])

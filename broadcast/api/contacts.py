@@ -12,9 +12,9 @@ from broadcast.accounts import audit
 from broadcast.accounts.deps import CurrentUser, sees_phones
 from broadcast.accounts.models import User
 from broadcast.bounds import CommuneCode, DbId, Offset, SearchText, TagName
+from broadcast.communes.models import Commune
 from broadcast.contacts import service
 from broadcast.contacts.models import (
-    Commune,
     CommunePublic,
     CommuneUpdate,
     Contact,

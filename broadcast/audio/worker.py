@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -103,3 +105,21 @@ def render_after_commit(session: Session, worker: AudioWorker, clips: list[Audio
             worker.submit(clip_id, force=force)
 
     event.listen(session, "after_commit", submit, once=True)
+
+
+def start_audio_worker(app: FastAPI) -> Any:
+    """BackgroundService for create_app: renders clips in this process; returns its stop function."""
+    worker = AudioWorker(app.state.engine, app.state.settings)
+    app.state.audio_worker = worker
+    worker.start()
+    return worker.stop
+
+
+def audio_worker(app: FastAPI) -> AudioWorker:
+    """The app's render worker (started on first use when the app runs without background services)."""
+    worker: AudioWorker | None = getattr(app.state, "audio_worker", None)
+    if worker is None:
+        worker = AudioWorker(app.state.engine, app.state.settings)
+        app.state.audio_worker = worker
+        worker.start()
+    return worker

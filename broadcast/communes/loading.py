@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from broadcast.contacts.models import Commune, DivisionType
+from broadcast.communes.models import Commune, DivisionType
 from broadcast.exceptions import NotFoundError, ValidationFailed
 
 _DIVISION_BY_NAME = {"xã": DivisionType.xa, "phường": DivisionType.phuong, "đặc khu": DivisionType.dac_khu}

@@ -1,4 +1,4 @@
-"""Communes, residents (contacts), groups, tags and the consent history."""
+"""Residents (contacts), groups, tags and the consent history."""
 
 from __future__ import annotations
 
@@ -8,17 +8,11 @@ from typing import Annotated, Any
 
 import annotated_types as at
 from pydantic import field_validator
-from sqlalchemy import JSON, Column, ForeignKey, Index, String
+from sqlalchemy import Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
 from broadcast.bounds import MAX_LIST, CommuneCode, GroupName, HhMm, PhoneInput, TagName, not_null
 from broadcast.db import BigIntId, UTCDateTime, utcnow
-
-
-class DivisionType(StrEnum):
-    xa = "xa"
-    phuong = "phuong"
-    dac_khu = "dac_khu"
 
 
 class Language(StrEnum):
@@ -39,20 +33,6 @@ class ConsentSource(StrEnum):
     provider = "provider"  # e.g. Twilio error 21610: the handset replied STOP to the carrier
     api = "api"
     demo = "demo"
-
-
-class Commune(SQLModel, table=True):
-    """A commune-level unit of the 2025 two-tier administration (xã, phường, đặc khu); no districts."""
-
-    code: str = Field(primary_key=True, max_length=5)
-    province_code: str = Field(max_length=2, index=True)
-    name: str = Field(max_length=120)
-    division_type: str = Field(default=DivisionType.xa, sa_type=String(10))
-    codename: str = Field(default="", max_length=120)
-    legal_aid_contact: str = Field(default="", max_length=300)  # told to residents who text HELP
-    airing_slots: list[str] = Field(default_factory=lambda: ["05:30", "17:00"], sa_column=Column(JSON))
-    feed_token: str = Field(default="", max_length=64, index=True)  # unguessable part of the podcast URL
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Contact(SQLModel, table=True):

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcast.accounts import audit
+from broadcast.communes.models import Commune
 from broadcast.contacts.models import (
-    Commune,
     ConsentAction,
     ConsentEvent,
     ConsentSource,

@@ -11,10 +11,10 @@ from openpyxl.styles import Font
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
-from broadcast.channels.voice.metrics import voice_metrics
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement import metrics
+from broadcast.engagement.calls import voice_metrics
 from broadcast.engagement.reasons import reason_label
 from broadcast.outbox.models import Delivery
 from broadcast.spreadsheet import append_row, csv_writer

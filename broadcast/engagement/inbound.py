@@ -23,7 +23,8 @@ from broadcast.accounts.models import Role, User
 from broadcast.accounts.scope import commune_scope
 from broadcast.audio.radio.airing import confirm_airing
 from broadcast.campaigns.models import Campaign
-from broadcast.contacts.models import Commune, ConsentSource, Contact
+from broadcast.communes.models import Commune
+from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
 from broadcast.engagement.inbox import Question, attach_questions
@@ -35,7 +36,7 @@ from broadcast.engagement.keywords import (
     effective_keywords,
     fill_reply,
 )
-from broadcast.engagement.models import EventKind
+from broadcast.events.models import EventKind
 from broadcast.events.service import add_events_once, event_row
 from broadcast.exceptions import BroadcastError
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage

@@ -18,11 +18,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from broadcast.audio.models import Airing
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune, Contact, GroupMember
-from broadcast.engagement.models import Conversation, DeliveryRollup, EventKind, EventRollup
+from broadcast.contacts.models import Contact, GroupMember
+from broadcast.engagement.models import Conversation, DeliveryRollup, EventRollup
 from broadcast.engagement.reasons import reason_label
 from broadcast.engagement.rollup import local_day
+from broadcast.events.models import EventKind
 from broadcast.outbox.models import Delivery, DeliveryKind, InboundMessage
 
 R = DeliveryRollup

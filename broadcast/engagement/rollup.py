@@ -18,7 +18,8 @@ from sqlmodel import Session, col
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
-from broadcast.engagement.models import DeliveryRollup, EngagementEvent, EventKind, EventRollup, RollupState
+from broadcast.engagement.models import DeliveryRollup, EventRollup, RollupState
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 
 STATE = "delivery"

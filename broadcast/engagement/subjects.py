@@ -16,7 +16,8 @@ from broadcast.accounts import audit
 from broadcast.accounts.models import AuditLog
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Tag
 from broadcast.db import utcnow
-from broadcast.engagement.models import Conversation, EngagementEvent
+from broadcast.engagement.models import Conversation
+from broadcast.events.models import EngagementEvent
 from broadcast.exceptions import NotFoundError, ValidationFailed
 from broadcast.outbox.models import Delivery, DeliveryAttempt, InboundMessage
 from broadcast.phones import PhoneError, mask_phone, normalize_vn_phone

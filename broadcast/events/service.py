@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from broadcast.db import utcnow
-from broadcast.engagement.models import EngagementEvent
+from broadcast.events.models import EngagementEvent
 
 EVENTS: Table = EngagementEvent.__table__  # type: ignore[attr-defined]
 

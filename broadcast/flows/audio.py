@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from sqlalchemy import event
 from sqlmodel import Session
 
@@ -12,16 +11,6 @@ from broadcast.audio.service import campaign_audio, freeze_scripts
 from broadcast.audio.worker import AudioWorker, render_after_commit
 from broadcast.campaigns.models import Campaign, ChannelKind
 from broadcast.config import Settings
-
-
-def audio_worker(app: FastAPI) -> AudioWorker:
-    """The app's render worker (started on first use when the app runs without background services)."""
-    worker: AudioWorker | None = getattr(app.state, "audio_worker", None)
-    if worker is None:
-        worker = AudioWorker(app.state.engine, app.state.settings)
-        app.state.audio_worker = worker
-        worker.start()
-    return worker
 
 
 def prepare_voice_clips(session: Session, settings: Settings, worker: AudioWorker, campaign: Campaign) -> int:

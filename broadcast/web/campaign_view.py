@@ -11,21 +11,23 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
-from broadcast.api.audio import clip_public
 from broadcast.audio.models import AudioClip
+from broadcast.audio.views import clip_public
+from broadcast.audio.worker import audio_worker
 from broadcast.bounds import DbId, PageNumber
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import plans
 from broadcast.channels.core.segments import estimate, strip_diacritics
-from broadcast.contacts.models import Commune, ContactGroup
+from broadcast.communes.models import Commune
+from broadcast.contacts.models import ContactGroup
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import metrics
 from broadcast.engagement.reasons import reason_label
 from broadcast.engagement.rollup import ensure_recent, freshness
 from broadcast.exceptions import BroadcastError
-from broadcast.flows.audio import audio_worker, prepare_voice_clips
+from broadcast.flows.audio import prepare_voice_clips
 from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.web import charts
 from broadcast.web.core import (

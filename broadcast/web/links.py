@@ -15,7 +15,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement import links
-from broadcast.engagement.models import EventKind
+from broadcast.events.models import EventKind
 from broadcast.events.service import add_event_once
 from broadcast.exceptions import NotFoundError
 from broadcast.outbox.models import Delivery

@@ -12,18 +12,17 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
-from broadcast.api.audio import clip_public
 from broadcast.audio.models import AudioClip
 from broadcast.audio.service import campaign_audio
 from broadcast.audio.text.normalize import MAX_TEXT_CHARS, normalize_text
 from broadcast.audio.text.pronunciation import load_dictionary
-from broadcast.audio.worker import render_after_commit
+from broadcast.audio.views import clip_public
+from broadcast.audio.worker import audio_worker, render_after_commit
 from broadcast.bounds import DbId
 from broadcast.campaigns.audience import count_reachable
 from broadcast.channels.core.segments import estimate
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
-from broadcast.flows.audio import audio_worker
 from broadcast.web.core import EDITORS, READERS, csrf_protect, flash, page_user, redirect, settings_of, t
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)

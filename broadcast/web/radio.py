@@ -11,13 +11,13 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User
 from broadcast.accounts.service import user_communes
-from broadcast.api.audio import clip_public
 from broadcast.audio.models import Airing
 from broadcast.audio.radio import airing as airings
 from broadcast.audio.radio.feeds import feed_url
+from broadcast.audio.views import clip_public
 from broadcast.bounds import DbId
 from broadcast.campaigns.schedules import calendar
-from broadcast.contacts.models import Commune
+from broadcast.communes.models import Commune
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError

@@ -16,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from broadcast.accounts.models import User
 from broadcast.bounds import MAX_ID, DbId, PageNumber, parse_count
+from broadcast.communes.models import Commune
 from broadcast.contacts import service as contacts
 from broadcast.contacts.importing.header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
 from broadcast.contacts.importing.importer import import_contacts
 from broadcast.contacts.importing.read import ReadLimits, read_rows
-from broadcast.contacts.models import Commune, ConsentSource, Contact, ContactGroup, GroupMember
+from broadcast.contacts.models import ConsentSource, Contact, ContactGroup, GroupMember
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError, ValidationFailed
 from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, receive_upload

@@ -13,9 +13,9 @@ from broadcast.audio.tts.engines import ENGINE_NAMES
 from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, ChannelKind
-from broadcast.channels.voice.metrics import voice_metrics
 from broadcast.channels.voice.policy import policy_for
 from broadcast.config import Settings
+from broadcast.engagement.calls import voice_metrics
 from broadcast.exceptions import ValidationFailed
 
 VOICE = ChannelKind.voice.value

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcast.app import create_app
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune
-from broadcast.engagement.models import EngagementEvent
+from broadcast.events.models import EngagementEvent
 from tests.audio.test_service import SCRIPT, seed
 from tests.conftest import make_user
 

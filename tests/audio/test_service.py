@@ -19,10 +19,10 @@ from broadcast.audio.tts.gtts import GttsSynthesizer
 from broadcast.audio.tts.synth import AudioPart, Synthesizer
 from broadcast.audio.worker import AudioWorker
 from broadcast.campaigns.models import Campaign, CampaignContent
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune
 from broadcast.db import session_scope
-from broadcast.engagement.models import EngagementEvent
+from broadcast.events.models import EngagementEvent
 
 SCRIPT = "UBND xã thông báo: ngày 11/8/2022 họp dân lúc 07:30 tại nhà văn hóa ấp Tân Thành."
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcast.contacts.models import Commune
+from broadcast.communes.models import Commune
 
 COMMUNES = [("32248", "Xã Đất Mũi", "xa"), ("31825", "Phường Bạc Liêu", "phuong"),
             ("32002", "Phường An Xuyên", "phuong")]

@@ -6,7 +6,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.engagement.models import EngagementEvent
+from broadcast.events.models import EngagementEvent
 from broadcast.events.service import add_event_once, add_events_once, event_row
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
-from broadcast.engagement.models import EngagementEvent
+from broadcast.events.models import EngagementEvent
 from broadcast.outbox.models import Delivery, DeliveryKind
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user

@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune, Contact
+from broadcast.contacts.models import Contact
 from broadcast.engagement.rollup import refresh_rollup
 from broadcast.outbox.models import Delivery
 from tests.support.seed import approved_campaign, seed_contacts, start

@@ -9,10 +9,12 @@ from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import Role, User, UserCommune
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune, ConsentEvent, Contact
+from broadcast.contacts.models import ConsentEvent, Contact
 from broadcast.db import utcnow
-from broadcast.engagement.models import Conversation, EngagementEvent
+from broadcast.engagement.models import Conversation
+from broadcast.events.models import EngagementEvent
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from tests.engagement.conftest import Send, inbound_params
 from tests.support.seed import approved_campaign, phone, seed_contacts

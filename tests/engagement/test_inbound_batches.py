@@ -19,7 +19,8 @@ from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import session_scope, utcnow
 from broadcast.engagement.inbound import InboundResult, handle_inbound, handle_inbound_batch
-from broadcast.engagement.models import Conversation, EngagementEvent
+from broadcast.engagement.models import Conversation
+from broadcast.events.models import EngagementEvent
 from broadcast.group_commit import GroupCommit
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from tests.engagement.conftest import inbound_params, signature

@@ -21,8 +21,9 @@ from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.engagement import exports, inbox, links, metrics
 from broadcast.engagement.inbound import handle_inbound
-from broadcast.engagement.models import Conversation, EngagementEvent, RollupState
+from broadcast.engagement.models import Conversation, RollupState
 from broadcast.engagement.rollup import ensure_recent, refresh_rollup
+from broadcast.events.models import EngagementEvent
 from broadcast.outbox.models import Delivery, InboundMessage
 from broadcast.outbox.status import apply_status
 from broadcast.web.links import record_click

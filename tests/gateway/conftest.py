@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.gateway.channel import webhook_url
 from broadcast.channels.gateway.dispatcher import GatewayPool
-from broadcast.channels.gateway.runtime import route_twilio
+from broadcast.channels.gateway.runtime import twilio_rows
 from broadcast.channels.gateway.service import register_phone, set_commune_route
 from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
@@ -81,8 +81,8 @@ def run_dispatchers(live_engine: Engine, gw_settings: Settings,
     stops: list[Callable[[], None]] = []
 
     def start() -> GatewayPool:
-        dispatcher = Dispatcher(live_engine, gw_settings, TwilioSmsChannel(gw_settings, api_base_url=twilio.base_url))
-        route_twilio(dispatcher, gw_settings)
+        dispatcher = Dispatcher(live_engine, gw_settings, TwilioSmsChannel(gw_settings, api_base_url=twilio.base_url),
+                                **twilio_rows(gw_settings))
         pool = GatewayPool(live_engine, gw_settings)
         stops.extend([dispatcher.start(), pool.start()])
         return pool

@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from broadcast.channels.gateway.dispatcher import GatewayPool
 from broadcast.channels.gateway.models import CommuneRoute
-from broadcast.channels.gateway.runtime import SIMULATED_PHONE, start_simulated_phone
 from broadcast.channels.gateway.service import get_phone
 from broadcast.config import Settings
+from broadcast.runtime import SIMULATED_PHONE, start_simulated_phone
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.gateway.conftest import statuses

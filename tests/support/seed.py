@@ -12,7 +12,8 @@ from sqlmodel import Session
 from broadcast.campaigns import service as campaigns
 from broadcast.campaigns.models import Campaign
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate
-from broadcast.contacts.models import Commune, Contact
+from broadcast.communes.models import Commune
+from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 
 COMMUNES = [("32248", "Xã Đất Mũi"), ("31825", "Phường Bạc Liêu"), ("32002", "Phường An Xuyên")]

@@ -14,7 +14,7 @@ from broadcast.audio.service import campaign_audio, render_clip_now
 from broadcast.campaigns.schemas import ContentIn
 from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.twilio.sms import TwilioSmsChannel
-from broadcast.channels.twilio.voice import TwilioVoiceChannel
+from broadcast.channels.voice.channel import CallChannel
 from broadcast.channels.voice.clips import clear_cache, render_prompts
 from broadcast.channels.voice.dispatcher import VoiceDispatcher
 from broadcast.config import Settings
@@ -64,7 +64,7 @@ def dispatchers(live_engine: Engine, live_settings: Settings,
     def start(**kwargs: Any) -> Callable[[], None]:
         sms = Dispatcher(live_engine, live_settings, TwilioSmsChannel(live_settings, api_base_url=sim.base_url))
         calls = VoiceDispatcher(live_engine, live_settings,
-                                TwilioVoiceChannel(live_settings, api_base_url=sim.base_url), **kwargs)
+                                CallChannel(live_settings, api_base_url=sim.base_url), **kwargs)
         started = [sms.start(), calls.start()]
 
         def stop() -> None:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
-from broadcast.engagement.models import EngagementEvent, EventKind
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import phone, seed_contacts, start, wait_until

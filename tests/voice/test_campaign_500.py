@@ -12,10 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import CampaignStatus
-from broadcast.channels.voice.metrics import voice_metrics
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
-from broadcast.engagement.models import Conversation, EngagementEvent, EventKind
+from broadcast.engagement.calls import voice_metrics
+from broadcast.engagement.models import Conversation
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.support.seed import campaign, phone, seed_contacts, start, wait_until

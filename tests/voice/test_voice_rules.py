@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcast.campaigns import service as campaigns
-from broadcast.channels.twilio.voice import TwilioVoiceChannel
+from broadcast.channels.voice.channel import CallChannel
 from broadcast.channels.voice.dispatcher import VoiceDispatcher
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
@@ -77,7 +77,7 @@ def test_cancelled_campaign_calls_never_start_and_live_calls_hear_an_apology(
             session.add(row)
         session.commit()
     stop()
-    calls = VoiceDispatcher(live_engine, live_settings, TwilioVoiceChannel(live_settings, api_base_url=sim.base_url))
+    calls = VoiceDispatcher(live_engine, live_settings, CallChannel(live_settings, api_base_url=sim.base_url))
     assert calls.claim_batch(100) == ([], [])  # nothing of a cancelled campaign is even claimed
     assert len(sim.calls) == 30
     assert statuses(live_engine, campaign_id) == {D.cancelled: 30}

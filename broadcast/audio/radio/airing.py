@@ -14,10 +14,10 @@ from broadcast.accounts.models import User
 from broadcast.accounts.scope import CommuneScope
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
 from broadcast.campaigns.models import BulletinLevel, Campaign
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune
 from broadcast.db import utcnow
-from broadcast.engagement.models import EngagementEvent, EventKind
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.exceptions import NotFoundError, ValidationFailed
 
 LEVEL_RANK = {BulletinLevel.emergency.value: 0, BulletinLevel.priority.value: 1, BulletinLevel.normal.value: 2}

@@ -9,8 +9,8 @@ from feedgen.feed import FeedGenerator
 
 from broadcast.audio.models import AudioClip
 from broadcast.audio.radio.airing import CatalogueEntry
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune
 
 LEVEL_LABELS = {"normal": "Thông thường", "priority": "Ưu tiên", "emergency": "Khẩn cấp"}
 

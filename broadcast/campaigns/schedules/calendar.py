@@ -12,8 +12,8 @@ from sqlmodel import Session, col
 
 from broadcast.campaigns.models import BulletinLevel, Campaign, CampaignStatus
 from broadcast.campaigns.schedules.rules import next_after, trigger_for, window_intervals
+from broadcast.communes.models import Commune
 from broadcast.config import Settings
-from broadcast.contacts.models import Commune
 from broadcast.exceptions import NotFoundError
 
 S = CampaignStatus

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from broadcast.campaigns.models import Campaign, CampaignStatus
+from broadcast.channels.core.contract import Result
 from broadcast.db import UTCDateTime
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus
 
@@ -45,7 +46,7 @@ class Outcome:
     delivery_id: int
     attempt: int
     status: str  # sent | queued (retry/release) | failed | skipped | cancelled | sending (unknown)
-    result: str  # accepted | transient | permanent | unknown | released | skipped | cancelled
+    result: Result
     provider: str | None = None
     provider_sid: str | None = None
     provider_status: str | None = None
@@ -161,7 +162,7 @@ def reclaim_stale(conn: Connection, *, worker: str, channel: str, lease_seconds:
 def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datetime) -> None:
     """Write outcomes in one statement per kind; a provider state never moves backwards."""
     outcomes = sorted(outcomes, key=lambda o: o.delivery_id)  # lock rows in id order, as status reports do
-    accepted = [o for o in outcomes if o.result == "accepted"]
+    accepted = [o for o in outcomes if o.result == Result.accepted]
     if accepted:
         # A status callback may already have advanced the row (delivered before we wrote `sent`).
         # (`or_` rather than `in_`: expanding IN parameters cannot be used with executemany.)
@@ -194,7 +195,7 @@ def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datet
                 for o in accepted
             ],
         )
-    others = [o for o in outcomes if o.result != "accepted" and o.result != "unknown"]
+    others = [o for o in outcomes if o.result != Result.accepted and o.result != Result.unknown]
     if others:
         conn.execute(
             update(Delivery)
@@ -213,7 +214,7 @@ def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datet
                 updated_at=now,
             ),
             [
-                {"b_id": o.delivery_id, "b_status": o.status, "b_undo": 1 if o.result == "released" else 0,
+                {"b_id": o.delivery_id, "b_status": o.status, "b_undo": 1 if o.result == Result.released else 0,
                  "b_code": o.error_code, "b_message": (o.error_message or None) and o.error_message[:500],
                  "b_next": o.next_attempt_at,
                  "b_finished": now if o.status in (D.failed, D.skipped, D.cancelled) else None}
@@ -224,7 +225,7 @@ def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datet
 
 
 def _finish_attempts(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-    rows = [o for o in outcomes if o.result != "released"]
+    rows = [o for o in outcomes if o.result != Result.released]
     if rows:
         conn.execute(
             update(DeliveryAttempt)
@@ -240,7 +241,7 @@ def _finish_attempts(conn: Connection, outcomes: Sequence[Outcome], *, now: date
                 for o in rows
             ],
         )
-    released = [o for o in outcomes if o.result == "released"]
+    released = [o for o in outcomes if o.result == Result.released]
     if released:
         conn.execute(
             delete(DeliveryAttempt).where(

@@ -1,10 +1,49 @@
-"""The Channel protocol every provider implements (Twilio SMS today; gateways and voice beside it)."""
+"""The channel contract: what a provider must do, and the hooks a kind of delivery can change.
+
+A channel sends deliveries of one kind (`delivery_channel`: "sms" or "voice") through one provider. The
+dispatcher (core/dispatcher.py) claims due rows of that kind, applies the rules every channel shares (opt-out,
+campaign state, expiry, quiet hours, daily cap, the rate budget), records every outcome and reconciles unknown
+ones; a channel only says how its messages are made, sent, counted and recognised:
+
+- `send` and `find_sent` (required): hand one message to the provider; list what it accepted for a number.
+- `prepare`: turn screened deliveries into provider messages, or a time to wait until, or why one cannot go
+  (default: the text, with the status callback the channel asks for).
+- `opted_out`: whether a resident refused this kind of message (default: SMS opt-out).
+- `status_callback`: the address the provider reports a delivery's states to (default: none).
+- `units`: how much of the rate budget a message takes (default: its SMS segments).
+- `owns`: whether a message the provider lists is the one a stale delivery sent (default: same text).
+- `also_taken`: provider ids other records already own, beyond the deliveries' own (default: none).
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
+
+from broadcast.channels.core.segments import estimate
+from broadcast.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from broadcast.channels.core.claims import Claimed
+
+
+class Result(StrEnum):
+    """What one claimed delivery came to (stored as the attempt's outcome)."""
+
+    accepted = "accepted"  # the provider took it
+    transient = "transient"  # not sent, retried later (or failed after MAX_SEND_ATTEMPTS)
+    permanent = "permanent"  # will never succeed for this recipient or content
+    unknown = "unknown"  # may have reached the provider: reconciled before any resend
+    released = "released"  # handed back unsent (quiet hours, daily cap, paused, budget): not an attempt
+    skipped = "skipped"  # not sent on purpose (opted out, expired, number erased)
+    cancelled = "cancelled"  # its campaign was cancelled
+    not_sent = "not_sent"  # reconciliation found that the provider never had it
 
 
 @dataclass(frozen=True)
@@ -62,15 +101,61 @@ class UnknownOutcome(SendError):
     """The request may or may not have reached the provider (timeout): reconcile before resending."""
 
 
-class Channel(Protocol):
-    """A way to send one message; implementations must be safe to call from several threads."""
+@dataclass(frozen=True)
+class Composed:
+    """A screened delivery ready to be prepared: its text (None when the channel finds its own content)."""
 
-    name: str
+    claimed: Claimed
+    body: str | None
+    language: str
 
+
+# What `prepare` decides for a delivery: send this message, wait until then, or fail with this reason.
+Prepared = OutboundMessage | datetime | str
+
+
+class Channel(ABC):
+    """One provider sending one kind of delivery; implementations must be safe to call from several threads."""
+
+    name: str  # recorded as the delivery's provider
+    delivery_channel: ClassVar[str] = "sms"
+    carries_links: ClassVar[bool] = True  # a campaign's short link may follow the text
+
+    @abstractmethod
     def send(self, message: OutboundMessage) -> SendResult:
         """Send one message or raise a SendError subclass."""
-        ...
 
+    @abstractmethod
     def find_sent(self, to: str, since: datetime) -> list[ProviderMessage]:
         """Messages the provider accepted for `to` since `since` (to reconcile an unknown outcome)."""
-        ...
+
+    def warm_up(self) -> None:
+        """Prepare a sending thread (build clients) before the first message; nothing by default."""
+        return None
+
+    def opted_out(self, *, sms: bool, voice: bool) -> bool:
+        return sms
+
+    def status_callback(self, settings: Settings, delivery_id: int) -> str | None:
+        return None
+
+    def units(self, message: OutboundMessage) -> int:
+        return max(1, estimate(message.body).segments)
+
+    def prepare(self, conn: Connection, settings: Settings, batch: Sequence[Composed], *,
+                now: datetime) -> dict[int, Prepared]:
+        prepared: dict[int, Prepared] = {}
+        for item in batch:
+            claimed = item.claimed
+            if not item.body or not claimed.to_phone:
+                prepared[claimed.id] = "no content for this channel and language"
+                continue
+            prepared[claimed.id] = OutboundMessage(delivery_id=claimed.id, to=claimed.to_phone, body=item.body,
+                                                   status_callback=self.status_callback(settings, claimed.id))
+        return prepared
+
+    def owns(self, found: ProviderMessage, body: str) -> bool:
+        return found.body == body
+
+    def also_taken(self, conn: Connection, provider_ids: list[str]) -> set[str]:
+        return set()

@@ -32,6 +32,7 @@ from broadcast.channels.core.contract import (
     Channel,
     PermanentSendError,
     ProviderMessage,
+    Result,
     TransientSendError,
     UnknownOutcome,
 )
@@ -40,7 +41,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
-from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 D = DeliveryStatus
@@ -64,18 +65,23 @@ class Dispatcher:
         settings: Settings,
         channel: Channel,
         *,
-        channel_kind: str = "sms",
         rate_per_second: float | None = None,
+        limiter: RateLimiter | None = None,
+        claim_where: ColumnElement[bool] | None = None,
+        stale_where: ColumnElement[bool] | None = None,
         worker: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`claim_where`/`stale_where` narrow the rows this dispatcher claims and reconciles (SMS routed to
+        gateway phones); `limiter` replaces the rate budget (a phone's per-message pacing)."""
         self.engine = engine
         self.settings = settings
         self.channel = channel
-        self.kind = channel_kind
+        self.kind = channel.delivery_channel
         self.worker = worker or worker_name()
         self.clock = clock
-        self.limiter = RateLimiter(rate_per_second or settings.sms_rate_per_second, guard=ARRIVAL_GUARD_SECONDS)
+        self.limiter = limiter or RateLimiter(rate_per_second or settings.sms_rate_per_second,
+                                              guard=ARRIVAL_GUARD_SECONDS)
         lease, timeout = settings.dispatcher_lease_seconds, settings.twilio_timeout_seconds
         # Claim no more than can be sent well inside the lease, so a live worker's rows never look stale,
         # and no more than about CLAIM_AHEAD_SECONDS of sending: replies and answers are claimed before
@@ -84,10 +90,7 @@ class Dispatcher:
         ahead = min(CLAIM_AHEAD_SECONDS, max(lease - timeout, 1.0) / 2)
         self.claim_cap = max(1, min(settings.dispatcher_batch_size, int(self.limiter.rate * ahead)))
         self.send_deadline = max(lease - timeout - 1.0, 0.5)
-        self.callback_url = f"{settings.public_base_url}/webhooks/twilio/status" if self.kind == "sms" else None
-        # Extra conditions on the rows this dispatcher claims and reconciles (SMS routing to gateway phones).
-        self.claim_where: ColumnElement[bool] | None = None
-        self.stale_where: ColumnElement[bool] | None = None
+        self.claim_where, self.stale_where = claim_where, stale_where
         self._halted: set[int] = set()
         self._stop = threading.Event()
         self._last = {"flush": 0.0, "reconcile": 0.0, "halt": 0.0, "settle": 0.0}
@@ -101,44 +104,44 @@ class Dispatcher:
                                 where=self.claim_where)
             if not claimed:
                 return [], []
-            return screen(conn, claimed, self.settings, now=now, callback_url=self.callback_url)
+            return screen(conn, claimed, self.settings, self.channel, now=now)
 
     def send_one(self, ready: Ready, claimed_at: float) -> Outcome:
         """Send one message (called from pool threads); never raises."""
         claimed = ready.claimed
         if claimed.campaign_id in self._halted:
-            return Outcome(claimed.id, claimed.attempts, D.queued, "released")
+            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
         halted = lambda: self._stop.is_set() or claimed.campaign_id in self._halted  # noqa: E731
         if not self.limiter.acquire(ready.segments, cancelled=halted):
-            return Outcome(claimed.id, claimed.attempts, D.queued, "released")
+            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
         if time.monotonic() - claimed_at > self.send_deadline:
-            return Outcome(claimed.id, claimed.attempts, D.queued, "released")  # the lease may be gone
+            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)  # the lease may be gone
         try:
             result = self.channel.send(ready.message)
         except TransientSendError as exc:
             return self._retry(claimed, exc.code, exc.message, exc.retry_after)
         except PermanentSendError as exc:
-            return Outcome(claimed.id, claimed.attempts, D.failed, "permanent", error_code=exc.code,
+            return Outcome(claimed.id, claimed.attempts, D.failed, Result.permanent, error_code=exc.code,
                            error_message=exc.message)
         except UnknownOutcome as exc:
             log.warning("delivery %s: outcome unknown (%s); will reconcile", claimed.id, exc.message)
-            return Outcome(claimed.id, claimed.attempts, D.sending, "unknown", error_message=exc.message)
+            return Outcome(claimed.id, claimed.attempts, D.sending, Result.unknown, error_message=exc.message)
         except Exception as exc:  # a bug or an unexpected library error: treat as unknown, reconcile
             log.exception("delivery %s: unexpected send error", claimed.id)
-            return Outcome(claimed.id, claimed.attempts, D.sending, "unknown", error_message=repr(exc)[:200])
-        return Outcome(claimed.id, claimed.attempts, D.sent, "accepted", provider=self.channel.name,
+            return Outcome(claimed.id, claimed.attempts, D.sending, Result.unknown, error_message=repr(exc)[:200])
+        return Outcome(claimed.id, claimed.attempts, D.sent, Result.accepted, provider=self.channel.name,
                        provider_sid=result.provider_sid, provider_status=result.status,
                        segments=result.segments or ready.segments, price=result.price, at=self.clock())
 
     def _retry(self, claimed: Claimed, code: int | None, message: str, retry_after: float | None) -> Outcome:
         if claimed.attempts >= self.settings.max_send_attempts:
-            return Outcome(claimed.id, claimed.attempts, D.failed, "transient", error_code=code,
+            return Outcome(claimed.id, claimed.attempts, D.failed, Result.transient, error_code=code,
                            error_message=f"gave up after {claimed.attempts} attempts: {message}")
         delay = rules.backoff_seconds(claimed.attempts, base=self.settings.retry_base_seconds,
                                       cap=self.settings.retry_max_seconds)
         if retry_after is not None:
             delay = max(delay, retry_after)
-        return Outcome(claimed.id, claimed.attempts, D.queued, "transient", error_code=code,
+        return Outcome(claimed.id, claimed.attempts, D.queued, Result.transient, error_code=code,
                        error_message=message, next_attempt_at=self.clock() + timedelta(seconds=delay))
 
     def record(self, outcomes: list[Outcome]) -> None:
@@ -185,11 +188,11 @@ class Dispatcher:
                 continue
             match = self._match(found, body or "")
             if match is not None:
-                outcomes.append(Outcome(row.id, row.attempts, D.sent, "accepted", provider=self.channel.name,
+                outcomes.append(Outcome(row.id, row.attempts, D.sent, Result.accepted, provider=self.channel.name,
                                         provider_sid=match.provider_sid, provider_status=match.status,
                                         segments=match.segments, at=match.created_at or now))
             else:
-                outcomes.append(Outcome(row.id, row.attempts, D.queued, "not_sent", next_attempt_at=now,
+                outcomes.append(Outcome(row.id, row.attempts, D.queued, Result.not_sent, next_attempt_at=now,
                                         error_message="reconciled: provider has no such message"))
         self.record(outcomes)
         return len(outcomes)
@@ -199,15 +202,11 @@ class Dispatcher:
         if not found:
             return None
         with self.engine.connect() as conn:
-            taken = set(conn.execute(
-                select(Delivery.provider_sid).where(col(Delivery.provider_sid).in_([m.provider_sid for m in found]))
-            ).scalars())
-            if self.kind == "voice":  # a retried call's earlier calls are named only in its attempts
-                taken |= set(conn.execute(select(DeliveryAttempt.detail).where(
-                    col(DeliveryAttempt.detail).in_([m.provider_sid for m in found]))).scalars())
+            sids = [m.provider_sid for m in found]
+            taken = set(conn.execute(select(Delivery.provider_sid).where(col(Delivery.provider_sid).in_(sids)))
+                        .scalars()) | self.channel.also_taken(conn, sids)
         for message in sorted(found, key=lambda m: m.created_at or self.clock()):
-            # A call has no text: any call to the number in the window that no delivery owns is ours.
-            if message.provider_sid not in taken and (self.kind == "voice" or message.body == body):
+            if message.provider_sid not in taken and self.channel.owns(message, body):
                 return message
         return None
 
@@ -256,12 +255,10 @@ class Dispatcher:
 
     def _warm_up(self) -> None:
         """In each new send thread, before its first rate slot: build the channel's client there."""
-        warm_up = getattr(self.channel, "warm_up", None)
-        if callable(warm_up):
-            try:
-                warm_up()
-            except Exception:  # the first send will report the problem properly
-                log.exception("channel warm-up failed")
+        try:
+            self.channel.warm_up()
+        except Exception:  # the first send will report the problem properly
+            log.exception("channel warm-up failed")
 
     def _cycle(self, pool: ThreadPoolExecutor, inflight: dict[Future[Outcome], Claimed],
                pending: list[Outcome]) -> list[Outcome]:

@@ -1,5 +1,6 @@
-"""Right before sending: build each message's text and re-check the rules (opt-out, pause, expiry,
-quiet hours, daily cap) for a claimed batch with a few set-based queries."""
+"""Right before sending: re-check the rules every channel shares (opt-out, pause, expiry, quiet hours, daily
+cap) for a claimed batch with a few set-based queries, compose each message's text, and let the channel
+prepare what it sends (core/contract.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,8 @@ from sqlmodel import col
 from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
 from broadcast.channels.core import rules
 from broadcast.channels.core.claims import Claimed, Outcome
-from broadcast.channels.core.contract import OutboundMessage
+from broadcast.channels.core.contract import Channel, Composed, OutboundMessage, Result
 from broadcast.channels.core.segments import estimate
-from broadcast.channels.twilio.voice import OutboundCall
-from broadcast.channels.voice.dispatch import plan_calls
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement.links import short_link
@@ -90,7 +89,7 @@ def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[
 
 
 def screen(
-    conn: Connection, batch: Sequence[Claimed], settings: Settings, *, now: datetime, callback_url: str | None
+    conn: Connection, batch: Sequence[Claimed], settings: Settings, channel: Channel, *, now: datetime
 ) -> tuple[list[Ready], list[Outcome]]:
     """Split a claimed batch into messages to send now and outcomes for the rest."""
     campaigns = load_campaigns(conn, {c.campaign_id for c in batch if c.campaign_id is not None}, settings)
@@ -105,14 +104,11 @@ def screen(
     } if contact_ids else {}
     recent = _recent_sends(conn, [c.contact_id for c in batch if c.kind == DeliveryKind.campaign
                                   and c.contact_id is not None], now)
-    ready: list[Ready] = []
+    composed: list[Composed] = []
     outcomes: list[Outcome] = []
     zone = settings.zone
-    calls = [c for c in batch if c.channel == "voice"]
-    call_plans = plan_calls(conn, settings, calls, {i: r.language for i, r in contacts.items()}, now=now) \
-        if calls else {}
 
-    def done(claimed: Claimed, status: str, result: str, reason: str | None = None,
+    def done(claimed: Claimed, status: str, result: Result, reason: str | None = None,
              next_at: datetime | None = None) -> None:
         outcomes.append(Outcome(claimed.id, claimed.attempts, status, result, error_message=reason,
                                 next_attempt_at=next_at))
@@ -121,59 +117,54 @@ def screen(
         contact = contacts.get(claimed.contact_id) if claimed.contact_id is not None else None
         campaign = campaigns.get(claimed.campaign_id) if claimed.campaign_id is not None else None
         if not claimed.to_phone:
-            done(claimed, D.skipped, "skipped", "no phone number (erased)")
+            done(claimed, D.skipped, Result.skipped, "no phone number (erased)")
             continue
         # Tests and system notices (the opt-out confirmation itself) reach an opted-out resident.
-        if contact is not None and claimed.kind not in (DeliveryKind.test, DeliveryKind.system) and (
-            (claimed.channel == "sms" and contact.sms_opted_out)
-            or (claimed.channel == "voice" and contact.voice_opted_out)
-        ):
-            done(claimed, D.skipped, "skipped", "opted out")
+        if contact is not None and claimed.kind not in (DeliveryKind.test, DeliveryKind.system) \
+                and channel.opted_out(sms=contact.sms_opted_out, voice=contact.voice_opted_out):
+            done(claimed, D.skipped, Result.skipped, "opted out")
             continue
         body = claimed.body
+        language = contact.language if contact is not None else "vi"
         if campaign is not None:
             if campaign.status == CampaignStatus.cancelled:
-                done(claimed, D.cancelled, "cancelled", "campaign cancelled")
+                done(claimed, D.cancelled, Result.cancelled, "campaign cancelled")
                 continue
             if campaign.status != CampaignStatus.sending:
-                done(claimed, D.queued, "released")
+                done(claimed, D.queued, Result.released)
                 continue
             if campaign.expires_at is not None and now >= campaign.expires_at:
-                done(claimed, D.skipped, "skipped", "campaign expired before sending")
+                done(claimed, D.skipped, Result.skipped, "campaign expired before sending")
                 continue
             if rules.in_quiet_hours(now, campaign.quiet_start, campaign.quiet_end, zone):
-                done(claimed, D.queued, "released",
+                done(claimed, D.queued, Result.released,
                      next_at=rules.quiet_hours_end(now, campaign.quiet_start, campaign.quiet_end, zone))
                 continue
             if claimed.contact_id is not None and campaign.daily_cap:
                 count, oldest = recent.get(claimed.contact_id, (0, None))
                 if count >= campaign.daily_cap and oldest is not None:
-                    done(claimed, D.queued, "released", next_at=oldest + timedelta(days=1, seconds=1))
+                    done(claimed, D.queued, Result.released, next_at=oldest + timedelta(days=1, seconds=1))
                     continue
                 recent[claimed.contact_id] = (count + 1, oldest or now)
             if body is None:
-                language = contact.language if contact is not None else "vi"
                 body = campaign.body_for(claimed.channel, language)
-                if body and campaign.link_enabled and claimed.channel == "sms":
+                if body and campaign.link_enabled and channel.carries_links:
                     body = f"{body}\n{short_link(settings, claimed.id)}"
         elif claimed.kind == DeliveryKind.reply and rules.in_quiet_hours(now, *settings.quiet_hours, zone):
-            done(claimed, D.queued, "released", next_at=rules.quiet_hours_end(now, *settings.quiet_hours, zone))
+            done(claimed, D.queued, Result.released,
+                 next_at=rules.quiet_hours_end(now, *settings.quiet_hours, zone))
             continue
-        if claimed.channel == "voice":  # a call plays a clip: see voice_dispatch.plan_calls
-            plan = call_plans.get(claimed.id, "no voice content for this campaign and language")
-            if isinstance(plan, OutboundCall):
-                ready.append(Ready(claimed, plan, 1))
-            elif isinstance(plan, datetime):
-                done(claimed, D.queued, "released", next_at=plan)
-            else:
-                done(claimed, D.failed, "permanent", plan)
-            continue
-        if not body:
-            done(claimed, D.failed, "permanent", "no content for this channel and language")
-            continue
-        url = f"{callback_url}?d={claimed.id}" if callback_url else None
-        message = OutboundMessage(delivery_id=claimed.id, to=claimed.to_phone, body=body, status_callback=url)
-        ready.append(Ready(claimed, message, max(1, estimate(body).segments)))
+        composed.append(Composed(claimed, body, language))
+    ready: list[Ready] = []
+    prepared = channel.prepare(conn, settings, composed, now=now) if composed else {}
+    for item in composed:
+        plan = prepared.get(item.claimed.id, "nothing to send")
+        if isinstance(plan, OutboundMessage):
+            ready.append(Ready(item.claimed, plan, channel.units(plan)))
+        elif isinstance(plan, datetime):  # e.g. outside the calling window, or a clip still rendering
+            done(item.claimed, D.queued, Result.released, next_at=plan)
+        else:
+            done(item.claimed, D.failed, Result.permanent, plan)
     return ready, outcomes
 
 

@@ -11,9 +11,10 @@ import hmac
 import re
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from android_sms_gateway import APIClient, Message, MessageState, TextMessage, Webhook, WebhookEvent
@@ -22,13 +23,20 @@ from android_sms_gateway.http import RequestsHttpClient
 
 from broadcast.bounds import parse_count
 from broadcast.channels.core.contract import (
+    Channel,
+    Composed,
     OutboundMessage,
     PermanentSendError,
+    Prepared,
     ProviderMessage,
     SendResult,
     TransientSendError,
     UnknownOutcome,
 )
+from broadcast.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 PROVIDER_PREFIX = "gateway:"
 # A code of our own on TransientSendError: the phone did not answer at all (counts towards "down").
@@ -103,8 +111,16 @@ def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return "NewConnectionError" in text or "Connection refused" in text or "Failed to establish" in text
 
 
-class GatewayChannel:
-    """Sends through one phone; one client (requests session) per thread."""
+@dataclass(frozen=True)
+class GatewayMessage(OutboundMessage):
+    """An outbound SMS with the attempt number, which makes the id the phone keeps for it."""
+
+    attempt: int = 1
+
+
+class GatewayChannel(Channel):
+    """Sends through one phone; one client (requests session) per thread. States come from the phone's own
+    webhooks (no status callback per message), and a SIM's carrier counts messages, not segments."""
 
     def __init__(self, phone: PhoneConfig) -> None:
         self.phone = phone
@@ -125,8 +141,20 @@ class GatewayChannel:
         """Build this thread's client before its first rate slot."""
         self.client()
 
+    def units(self, message: OutboundMessage) -> int:
+        return 1
+
+    def prepare(self, conn: Connection, settings: Settings, batch: Sequence[Composed], *,
+                now: datetime) -> dict[int, Prepared]:
+        """The text, with the attempt number that makes the phone's message id."""
+        attempts = {item.claimed.id: item.claimed.attempts for item in batch}
+        return {delivery_id: GatewayMessage(**{f.name: getattr(plan, f.name) for f in fields(OutboundMessage)},
+                                            attempt=attempts[delivery_id])
+                if isinstance(plan, OutboundMessage) else plan
+                for delivery_id, plan in super().prepare(conn, settings, batch, now=now).items()}
+
     def send(self, message: OutboundMessage) -> SendResult:
-        attempt = getattr(message, "attempt", 1)
+        attempt = message.attempt if isinstance(message, GatewayMessage) else 1
         outgoing = Message(phone_numbers=[message.to], text_message=TextMessage(message.body),
                            with_delivery_report=True, id=message_id(message.delivery_id, attempt))
         state = self._call(lambda c: c.send(outgoing, skip_phone_validation=True))

@@ -7,7 +7,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +14,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.channels.core.budget import RateLimiter
 from broadcast.channels.core.claims import Outcome, claim_due, reclaim_stale
-from broadcast.channels.core.contract import OutboundMessage
+from broadcast.channels.core.contract import Result
 from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.core.screening import Ready, screen
 from broadcast.channels.gateway.channel import UNREACHABLE, GatewayChannel, PhoneConfig, message_id
@@ -29,20 +27,6 @@ from broadcast.outbox.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 D = DeliveryStatus
-
-
-@dataclass(frozen=True)
-class GatewayMessage(OutboundMessage):
-    """An outbound SMS with the attempt number, which makes the id the phone keeps for it."""
-
-    attempt: int = 1
-
-
-class PerMessageLimiter(RateLimiter):
-    """A SIM's carrier throttles messages, not segments: every message costs one unit."""
-
-    def acquire(self, units: int = 1, *, cancelled: Callable[[], bool] | None = None) -> bool:
-        return super().acquire(1, cancelled=cancelled)
 
 
 class PhoneHealth:
@@ -82,14 +66,11 @@ class GatewayDispatcher(Dispatcher):
         config = PhoneConfig(phone.name, phone.base_url, phone.login, phone.password,
                              timeout=settings.gateway_timeout_seconds)
         small = settings.model_copy(update={"dispatcher_concurrency": settings.gateway_concurrency})
-        super().__init__(engine, small, GatewayChannel(config), channel_kind="sms",
-                         rate_per_second=phone.rate_per_minute / 60.0, **kwargs)
-        self.limiter = PerMessageLimiter(phone.rate_per_minute / 60.0)
-        self.gateway: GatewayChannel = self.channel  # type: ignore[assignment]
+        self.gateway = GatewayChannel(config)
+        super().__init__(engine, small, self.gateway, rate_per_second=phone.rate_per_minute / 60.0,
+                         claim_where=phone_may_take(phone.name, settings.gateway_default_route),
+                         stale_where=phone_stale(phone.name), **kwargs)
         self.phone_name, self.daily_limit, self.health = phone.name, phone.daily_limit, health
-        self.callback_url = None  # states come from the phone's own webhooks
-        self.claim_where = phone_may_take(phone.name, settings.gateway_default_route)
-        self.stale_where = phone_stale(phone.name)
         self._today: tuple[datetime, int, float] | None = None  # (day, sent, refreshed at)
 
     def remaining_today(self) -> int:
@@ -114,25 +95,21 @@ class GatewayDispatcher(Dispatcher):
                 return [], []
             conn.execute(update(Delivery).where(col(Delivery.id).in_([c.id for c in claimed]))
                          .values(provider=self.gateway.name).execution_options(synchronize_session=False))
-            ready, outcomes = screen(conn, claimed, self.settings, now=now, callback_url=None)
-        base = {f.name for f in fields(OutboundMessage)}
-        return [Ready(r.claimed, GatewayMessage(**{k: getattr(r.message, k) for k in base},
-                                                attempt=r.claimed.attempts), r.segments)
-                for r in ready], outcomes
+            return screen(conn, claimed, self.settings, self.channel, now=now)
 
     def send_one(self, ready: Ready, claimed_at: float) -> Outcome:
         if self.health.down:
-            return Outcome(ready.claimed.id, ready.claimed.attempts, D.queued, "released")
+            return Outcome(ready.claimed.id, ready.claimed.attempts, D.queued, Result.released)
         outcome = super().send_one(ready, claimed_at)
-        if outcome.result == "transient" and outcome.error_code == UNREACHABLE:
+        if outcome.result == Result.transient and outcome.error_code == UNREACHABLE:
             self.health.failure(outcome.error_message or "unreachable")
             # Never reached the phone: hand the row back at once, without using up an attempt.
-            return Outcome(outcome.delivery_id, outcome.attempt, D.queued, "released")
-        if outcome.result == "unknown":
+            return Outcome(outcome.delivery_id, outcome.attempt, D.queued, Result.released)
+        if outcome.result == Result.unknown:
             self.health.failure(outcome.error_message or "no answer")
-        elif outcome.result in ("accepted", "permanent") or outcome.result == "transient":
+        elif outcome.result in (Result.accepted, Result.permanent) or outcome.result == Result.transient:
             self.health.success()
-        if outcome.result == "accepted" and self._today is not None:
+        if outcome.result == Result.accepted and self._today is not None:
             day, sent, at = self._today
             self._today = (day, sent + 1, at)
         return outcome
@@ -153,11 +130,11 @@ class GatewayDispatcher(Dispatcher):
                 log.warning("reconcile delivery %s on %s: %s", row.id, self.phone_name, exc.__class__.__name__)
                 continue
             if state is not None:
-                outcomes.append(Outcome(row.id, row.attempts, D.sent, "accepted", provider=self.gateway.name,
+                outcomes.append(Outcome(row.id, row.attempts, D.sent, Result.accepted, provider=self.gateway.name,
                                         provider_sid=sid, provider_status=state.state.value.lower(),
                                         at=state.created_at or now))
             else:
-                outcomes.append(Outcome(row.id, row.attempts, D.queued, "not_sent", next_attempt_at=now,
+                outcomes.append(Outcome(row.id, row.attempts, D.queued, Result.not_sent, next_attempt_at=now,
                                         error_message="reconciled: the phone has no such message"))
         self.record(outcomes)
         return len(outcomes)

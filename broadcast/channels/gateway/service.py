@@ -21,7 +21,7 @@ from broadcast.campaigns.models import Campaign
 from broadcast.channels.gateway.channel import PROVIDER_PREFIX, GatewayChannel, PhoneConfig, webhook_url
 from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone, PhoneStatus
 from broadcast.channels.gateway.routing import phone_may_take, valid_route
-from broadcast.contacts.models import Commune
+from broadcast.communes.models import Commune
 from broadcast.db import session_scope, utcnow
 from broadcast.exceptions import BroadcastError, ConflictError, NotFoundError, ValidationFailed
 from broadcast.outbox.models import Delivery, DeliveryStatus

@@ -11,7 +11,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
-from broadcast.channels.core.contract import PermanentSendError, TransientSendError, UnknownOutcome
+from broadcast.channels.core.contract import Channel, PermanentSendError, TransientSendError, UnknownOutcome
 from broadcast.channels.twilio.client import make_twilio_client, retry_after_seconds
 from broadcast.config import Settings
 
@@ -24,7 +24,7 @@ def never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-class TwilioRestChannel:
+class TwilioRestChannel(Channel):
     """Base of the Twilio channels; `resource` is the SDK attribute they use (messages, calls)."""
 
     resource = ""

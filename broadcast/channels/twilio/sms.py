@@ -7,6 +7,7 @@ from typing import Any
 
 from broadcast.channels.core.contract import OutboundMessage, ProviderMessage, SendResult
 from broadcast.channels.twilio.rest import TwilioRestChannel
+from broadcast.config import Settings
 
 # Errors that will never succeed for this recipient/content (twilio_facts.md §4).
 PERMANENT_CODES = frozenset({21211, 21212, 21408, 21610, 21612, 21614, 21617, 21635, 30004, 30006})
@@ -18,6 +19,10 @@ class TwilioSmsChannel(TwilioRestChannel):
     name = "twilio"
     resource = "messages"
     permanent_codes = PERMANENT_CODES
+
+    def status_callback(self, settings: Settings, delivery_id: int) -> str | None:
+        """Reports name the delivery (`d`), so one that arrives before the SID is recorded still lands."""
+        return f"{settings.public_base_url}/webhooks/twilio/status?d={delivery_id}"
 
     def send(self, message: OutboundMessage) -> SendResult:
         sender: dict[str, str] = {}

@@ -24,7 +24,7 @@ from broadcast.channels.voice.clips import campaign_script
 from broadcast.channels.voice.policy import NOT_REACHED, RETRYABLE, is_machine, next_call_at, policy_for
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
-from broadcast.engagement.models import EventKind
+from broadcast.events.models import EventKind
 from broadcast.events.service import add_event_once
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus
 

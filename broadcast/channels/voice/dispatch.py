@@ -1,7 +1,7 @@
 """Screening for calls: the calling window, and what each claimed voice delivery will play.
 
-Called by channels/screening.py for the voice rows of a claimed batch, after the rules every
-channel shares (opt-out, cancel, expiry, quiet hours, daily cap).
+The call channel's `prepare` (voice/channel.py), called for the voice rows of a claimed batch after the rules
+every channel shares (opt-out, cancel, expiry, quiet hours, daily cap).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
-from broadcast.channels.core.claims import Claimed
+from broadcast.channels.core.contract import Composed
 from broadcast.channels.twilio.voice import OutboundCall
 from broadcast.channels.voice.clips import campaign_script
 from broadcast.channels.voice.policy import VoicePolicy, policy_for, window_opens
@@ -41,23 +41,23 @@ def load_policies(session: Session, settings: Settings, campaign_ids: set[int]) 
     return {c.id: policy_for(settings, c) for c in rows if c.id is not None}
 
 
-def plan_calls(conn: Connection, settings: Settings, batch: Sequence[Claimed], languages: dict[int, str],
-               *, now: datetime) -> dict[int, Plan]:
-    """For each claimed voice delivery: the call to place, a time to wait for, or why it cannot go."""
+def plan_calls(conn: Connection, settings: Settings, batch: Sequence[Composed], *, now: datetime) -> dict[int, Plan]:
+    """For each screened voice delivery: the call to place, a time to wait for, or why it cannot go."""
     plans: dict[int, Plan] = {}
     if not batch:
         return plans
     zone = settings.zone
     with Session(bind=conn) as session:
-        policies = load_policies(session, settings, {c.campaign_id for c in batch if c.campaign_id})
+        policies = load_policies(session, settings, {i.claimed.campaign_id for i in batch if i.claimed.campaign_id})
         default = policy_for(settings)
-        for claimed in batch:
+        for item in batch:
+            claimed = item.claimed
             policy = policies.get(claimed.campaign_id, default) if claimed.campaign_id else default
             opens = window_opens(now, policy, zone)
             if opens > now:
                 plans[claimed.id] = opens
                 continue
-            language = languages.get(claimed.contact_id, "vi") if claimed.contact_id else "vi"
+            language = item.language
             if claimed.campaign_id is None:  # a callback or one-off call: it names its clip itself
                 what = claimed.body
             else:

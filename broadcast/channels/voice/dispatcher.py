@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.channels.core.dispatcher import Dispatcher
-from broadcast.channels.twilio.voice import TwilioVoiceChannel
 from broadcast.channels.voice.calls import FINAL_CALL_STATUSES, CallReport, apply_call_status
+from broadcast.channels.voice.channel import CallChannel
 from broadcast.config import Settings
 from broadcast.outbox.models import Delivery, DeliveryStatus
 
@@ -24,9 +24,9 @@ class VoiceDispatcher(Dispatcher):
     """The outbox dispatcher for calls, which also asks the provider about calls whose final status
     callback never came (lost webhook, or one that arrived before the call's own record)."""
 
-    def __init__(self, engine: Engine, settings: Settings, channel: TwilioVoiceChannel, **kwargs: Any) -> None:
+    def __init__(self, engine: Engine, settings: Settings, channel: CallChannel, **kwargs: Any) -> None:
         kwargs.setdefault("rate_per_second", settings.voice_rate_per_second)
-        super().__init__(engine, settings, channel, channel_kind="voice", **kwargs)
+        super().__init__(engine, settings, channel, **kwargs)
         self.voice_channel = channel
         self._checked = 0.0
 

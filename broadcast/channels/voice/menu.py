@@ -19,7 +19,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
 from broadcast.engagement.inbox import attach_question
-from broadcast.engagement.models import EventKind
+from broadcast.events.models import EventKind
 from broadcast.events.service import add_event_once
 from broadcast.outbox.models import Delivery, InboundMessage
 

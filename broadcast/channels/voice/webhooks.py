@@ -18,10 +18,10 @@ from broadcast.bounds import DbId, parse_count
 from broadcast.channels.twilio.signatures import verify_twilio
 from broadcast.channels.voice.calls import CallReport, apply_call_status
 from broadcast.channels.voice.menu import call_twiml, gather_twiml, load_context, read_context, record_keypress
-from broadcast.channels.voice.metrics import voice_metrics
 from broadcast.channels.voice.missed import handle_missed_call
 from broadcast.db import session_scope, utcnow
 from broadcast.deps import SessionDep, SettingsDep
+from broadcast.engagement.calls import voice_metrics
 from broadcast.exceptions import WEBHOOK_ERRORS
 
 router = APIRouter(prefix="/voice", tags=["voice-webhooks"], responses=WEBHOOK_ERRORS)

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from broadcast.communes.models import Commune
 from broadcast.contacts.importing.header import HEADER_SEARCH_ROWS, Header, find_header
 from broadcast.contacts.importing.read import ImportFileError, ReadLimits, Row, read_rows
 from broadcast.contacts.importing.rows import SCALARS, BadRow, CommuneIndex, Record, RowParser, is_blank
 from broadcast.contacts.importing.store import ChunkWriter
-from broadcast.contacts.models import Commune
 from broadcast.spreadsheet import csv_writer
 
 __all__ = ["BadRow", "ImportFileError", "ImportReport", "ReadLimits", "import_contacts"]

@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 
 from broadcast.campaigns.models import Campaign
 from broadcast.config import Settings
-from broadcast.engagement.models import EngagementEvent, EventKind
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.exceptions import NotFoundError
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus, InboundMessage
 
