@@ -74,7 +74,13 @@ def create_app(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BroadcastError)
-    async def broadcast_error(_request: Request, exc: BroadcastError) -> JSONResponse:
+    async def broadcast_error(request: Request, exc: BroadcastError) -> Response:
+        # One error path: JSON for the API and webhooks; for pages, a flash and a redirect back (web/core.py).
+        # Either way the request's session has rolled back: the exception left the route.
+        from broadcast.web.core import is_page, page_error
+
+        if is_page(request):
+            return page_error(request, exc)
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
     @app.exception_handler(StarletteHTTPException)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,3 +113,12 @@ def upgrade(url: str, revision: str = "head", *, settings: Settings | None = Non
     if url.startswith("sqlite"):
         make_engine(url, settings=settings).dispose()  # creates the parent directory
     command.upgrade(alembic_config(url, settings), revision)
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run `callback` once the session's transaction has committed (never if it rolls back).
+
+    Work handed to another thread or process (a render, the scheduler's wake-up) must see the committed
+    rows, not the state from before; one mechanism for services, routes and pages alike.
+    """
+    event.listen(session, "after_commit", lambda _session: callback(), once=True)

@@ -31,22 +31,12 @@ def get_session(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-    for callback in getattr(request.state, "after_commit", []):
-        callback()
 
 
-def after_commit(request: Request, callback: Callable[[], None]) -> None:
-    """Run `callback` once the request's transaction has committed (e.g. wake the scheduler)."""
-    if not hasattr(request.state, "after_commit"):
-        request.state.after_commit = []
-    request.state.after_commit.append(callback)
-
-
-def wake_scheduler(request: Request) -> None:
-    """Have the in-process scheduler pick up a campaign change now rather than at its next sync."""
+def scheduler_waker(request: Request) -> Callable[[], None]:
+    """The in-process scheduler's wake-up (a no-op when this process runs none: others sync within seconds)."""
     scheduler = getattr(request.app.state, "scheduler", None)
-    if scheduler is not None:
-        after_commit(request, scheduler.wake)
+    return scheduler.wake if scheduler is not None else (lambda: None)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

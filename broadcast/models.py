@@ -2,8 +2,9 @@
 
 from sqlmodel import SQLModel
 
-from broadcast.accounts.models import ApiToken, AuditLog, LoginFailure, Role, User, UserCommune
+from broadcast.accounts.models import ApiToken, LoginFailure, Role, User, UserCommune
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
+from broadcast.audit.models import AuditLog
 from broadcast.campaigns.models import (
     BulletinLevel,
     Campaign,

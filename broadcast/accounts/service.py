@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
 from broadcast.accounts.models import ApiToken, Role, User, UserCommune
 from broadcast.accounts.security import (
     MAX_PASSWORD_LENGTH,
@@ -18,6 +17,7 @@ from broadcast.accounts.security import (
     token_digest,
     verify_password,
 )
+from broadcast.audit import service as audit
 from broadcast.communes.models import Commune
 from broadcast.db import utcnow
 from broadcast.exceptions import ConflictError, NotFoundError, ValidationFailed
@@ -126,3 +126,28 @@ def user_for_token(session: Session, token: str) -> User | None:
         row.last_used_at = now
         session.add(row)
     return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.exec(select(User).order_by(col(User.username))).all())
+
+
+def communes_by_user(session: Session) -> dict[int, list[str]]:
+    """The communes each user is bound to."""
+    bound: dict[int, list[str]] = {}
+    for uid, code in session.exec(select(UserCommune.user_id, UserCommune.commune_code)).all():
+        bound.setdefault(uid, []).append(code)
+    return bound
+
+
+def users_by_id(session: Session, ids: Sequence[int | None]) -> dict[int, User]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.exec(select(User).where(col(User.id).in_(wanted))).all() if u.id is not None}
+
+
+def signed_in(session: Session, uid: object) -> User | None:
+    """The active user a web session names, or None."""
+    user = session.get(User, uid) if isinstance(uid, int) else None
+    return user if user is not None and user.is_active else None

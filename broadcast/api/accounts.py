@@ -8,12 +8,12 @@ from typing import Annotated, Any
 import annotated_types as at
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlmodel import col, func, select
 
 from broadcast.accounts import service
 from broadcast.accounts.deps import ADMINS, CurrentUser, allow
-from broadcast.accounts.models import AuditLog, Role, User
+from broadcast.accounts.models import Role, User
 from broadcast.accounts.security import MAX_PASSWORD_LENGTH
+from broadcast.audit import service as audit
 from broadcast.bounds import MAX_LIST, CommuneCode, Offset, PhoneInput, Word
 from broadcast.contacts.models import page
 from broadcast.deps import SessionDep
@@ -62,8 +62,7 @@ def create_token(data: TokenIn, user: CurrentUser, session: SessionDep) -> dict[
 
 @router.get("/users", dependencies=[Depends(allow(ADMINS))])
 def list_users(session: SessionDep) -> dict[str, Any]:
-    users = session.exec(select(User).order_by(col(User.username))).all()
-    items = [_out(session, u) for u in users]
+    items = [_out(session, u) for u in service.list_users(session)]
     return page(items, len(items), 0, len(items))
 
 
@@ -83,11 +82,5 @@ def audit_log(
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, Any]:
-    query = select(AuditLog)
-    if entity:
-        query = query.where(AuditLog.entity == entity)
-    if entity_id:
-        query = query.where(AuditLog.entity_id == entity_id)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(AuditLog.id).desc()).offset(offset).limit(limit)).all()
+    rows, total = audit.entries(session, entity=entity, entity_id=entity_id, offset=offset, limit=limit)
     return page([r.model_dump() for r in rows], total, offset, limit)

@@ -5,23 +5,42 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlmodel import col, func, select
+from pydantic import BaseModel
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
-from broadcast.audio.worker import audio_worker
 from broadcast.bounds import DbId, Offset
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
-from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus
+from broadcast.campaigns.models import CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
 from broadcast.contacts.models import page
-from broadcast.deps import SessionDep, wake_scheduler
-from broadcast.flows.audio import prepare_campaign_audio, prepare_voice_clips
+from broadcast.deps import SessionDep
+from broadcast.flows import campaigns as flows
+from broadcast.flows.context import Effects, effects_of
 from broadcast.outbox.queue import campaign_counts
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
+
+
+def _effects(request: Request) -> Effects:
+    return effects_of(request.app)
+
+
+EffectsDep = Annotated[Effects, Depends(_effects)]
+
+
+class StartOut(BaseModel):
+    campaign_id: int
+    run_id: int | None
+    targeted: int
+    status: str
+    warnings: list[str] = []
+
+
+class ApprovedOut(CampaignPublic):
+    warnings: list[str] = []
 
 
 @router.get("")
@@ -31,11 +50,7 @@ def list_campaigns(
     offset: Offset = 0,
     limit: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
-    query = select(Campaign)
-    if status:
-        query = query.where(Campaign.status == status)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Campaign.updated_at).desc()).offset(offset).limit(limit)).all()
+    rows, total = service.list_campaigns(session, status=status, offset=offset, limit=limit)
     return page([service.to_public(session, c) for c in rows], total, offset, limit)
 
 
@@ -58,9 +73,8 @@ def get_campaign(campaign_id: DbId, session: SessionDep) -> CampaignPublic:
 
 @router.patch("/{campaign_id}", response_model=CampaignPublic)
 def update_campaign(campaign_id: DbId, data: CampaignUpdate, session: SessionDep, user: Editor,
-                    request: Request) -> CampaignPublic:
-    campaign = service.update_campaign(session, campaign_id, data, actor_id=user.id, actor=user.username)
-    wake_scheduler(request)
+                    effects: EffectsDep) -> CampaignPublic:
+    campaign = flows.update(session, effects, campaign_id, data, actor=user)
     return service.to_public(session, campaign, with_reach=True)
 
 
@@ -69,14 +83,12 @@ def submit(campaign_id: DbId, session: SessionDep, user: Editor) -> CampaignPubl
     return service.to_public(session, service.submit(session, campaign_id, actor_id=user.id, actor=user.username))
 
 
-@router.post("/{campaign_id}/approve", response_model=CampaignPublic)
-def approve(campaign_id: DbId, session: SessionDep, request: Request, review: ReviewIn | None = None,
-            user: User = Depends(require(*REVIEWERS))) -> CampaignPublic:
-    comment = review.comment if review else ""
-    campaign = service.approve(session, campaign_id, approver_id=user.id, actor=user.username, comment=comment)
-    prepare_campaign_audio(session, request.app.state.settings, audio_worker(request.app), campaign)
-    wake_scheduler(request)
-    return service.to_public(session, campaign)
+@router.post("/{campaign_id}/approve", response_model=ApprovedOut,
+             summary="Approve; `warnings` says what of its audio could not be prepared (the approval stands)")
+def approve(campaign_id: DbId, session: SessionDep, effects: EffectsDep, review: ReviewIn | None = None,
+            user: User = Depends(require(*REVIEWERS))) -> ApprovedOut:
+    done = flows.approve(session, effects, campaign_id, approver=user, comment=review.comment if review else "")
+    return ApprovedOut(**service.to_public(session, done.value).model_dump(), warnings=done.warnings)
 
 
 @router.post("/{campaign_id}/reject", response_model=CampaignPublic)
@@ -86,31 +98,26 @@ def reject(campaign_id: DbId, review: ReviewIn, session: SessionDep,
     return service.to_public(session, campaign)
 
 
-@router.post("/{campaign_id}/start", summary="Start sending now")
-def start(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> dict[str, Any]:
-    run = service.start_run(session, campaign_id, actor_id=user.id, actor=user.username)
-    # Calls wait for a clip still rendering; asking here covers campaigns approved before their script changed.
-    prepare_voice_clips(session, request.app.state.settings, audio_worker(request.app),
-                        service.get_campaign(session, campaign_id))
-    return {"campaign_id": campaign_id, "run_id": run.id, "targeted": run.targeted, "status": "sending"}
+@router.post("/{campaign_id}/start", summary="Start sending now", response_model=StartOut)
+def start(campaign_id: DbId, session: SessionDep, user: Editor, effects: EffectsDep) -> StartOut:
+    done = flows.start(session, effects, campaign_id, actor=user)
+    return StartOut(campaign_id=campaign_id, run_id=done.value.id, targeted=done.value.targeted,
+                    status="sending", warnings=done.warnings)
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignPublic)
-def pause(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
-    wake_scheduler(request)
-    return service.to_public(session, service.pause(session, campaign_id, actor_id=user.id, actor=user.username))
+def pause(campaign_id: DbId, session: SessionDep, user: Editor, effects: EffectsDep) -> CampaignPublic:
+    return service.to_public(session, flows.pause(session, effects, campaign_id, actor=user))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignPublic)
-def resume(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
-    wake_scheduler(request)
-    return service.to_public(session, service.resume(session, campaign_id, actor_id=user.id, actor=user.username))
+def resume(campaign_id: DbId, session: SessionDep, user: Editor, effects: EffectsDep) -> CampaignPublic:
+    return service.to_public(session, flows.resume(session, effects, campaign_id, actor=user))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignPublic)
-def cancel(campaign_id: DbId, session: SessionDep, user: Editor, request: Request) -> CampaignPublic:
-    wake_scheduler(request)
-    return service.to_public(session, service.cancel(session, campaign_id, actor_id=user.id, actor=user.username))
+def cancel(campaign_id: DbId, session: SessionDep, user: Editor, effects: EffectsDep) -> CampaignPublic:
+    return service.to_public(session, flows.cancel(session, effects, campaign_id, actor=user))
 
 
 @router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code")
@@ -119,14 +126,15 @@ def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -
     return {"campaign_id": campaign_id, "run_id": run_id, **campaign_counts(session, campaign_id, run_id)}
 
 
-@router.get("/{campaign_id}/runs")
-def runs(campaign_id: DbId, session: SessionDep) -> list[dict[str, Any]]:
-    service.get_campaign(session, campaign_id)
-    rows = session.exec(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id)
-                        .order_by(col(CampaignRun.scheduled_for).desc())).all()
-    return [r.model_dump() for r in rows]
+@router.get("/{campaign_id}/runs", response_model=list[CampaignRun])
+def runs(campaign_id: DbId, session: SessionDep) -> list[CampaignRun]:
+    return service.runs_of(session, campaign_id)
 
 
-@router.post("/{campaign_id}/resend-failed", summary="Queue failed deliveries again")
-def resend_failed(campaign_id: DbId, session: SessionDep, user: Editor) -> dict[str, int]:
-    return {"requeued": service.resend_failed(session, campaign_id, actor_id=user.id, actor=user.username)}
+class RequeuedOut(BaseModel):
+    requeued: int
+
+
+@router.post("/{campaign_id}/resend-failed", summary="Queue failed deliveries again", response_model=RequeuedOut)
+def resend_failed(campaign_id: DbId, session: SessionDep, user: Editor) -> RequeuedOut:
+    return RequeuedOut(requeued=service.resend_failed(session, campaign_id, actor_id=user.id, actor=user.username))

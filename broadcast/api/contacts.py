@@ -6,17 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import StringConstraints
-from sqlmodel import col, func, select
 
-from broadcast.accounts import audit
 from broadcast.accounts.deps import CurrentUser, sees_phones
 from broadcast.accounts.models import User
 from broadcast.bounds import CommuneCode, DbId, Offset, SearchText, TagName
-from broadcast.communes.models import Commune
+from broadcast.communes import service as communes
+from broadcast.communes.models import Commune, CommunePublic, CommuneUpdate
 from broadcast.contacts import service
 from broadcast.contacts.models import (
-    CommunePublic,
-    CommuneUpdate,
     Contact,
     ContactCreate,
     ContactPublic,
@@ -27,7 +24,6 @@ from broadcast.contacts.models import (
     page,
 )
 from broadcast.deps import SessionDep
-from broadcast.exceptions import NotFoundError, ValidationFailed
 from broadcast.phones import mask_phone
 
 router = APIRouter(tags=["residents"])
@@ -50,42 +46,19 @@ def list_communes(
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
 ) -> dict[str, Any]:
-    query = select(Commune)
-    if q:
-        query = query.where(col(Commune.name).ilike(f"%{q}%"))
-    if province_code:
-        query = query.where(Commune.province_code == province_code)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Commune.name)).offset(offset).limit(limit)).all()
+    rows = communes.list_communes(session, province_code, q=q, offset=offset, limit=limit)
+    total = communes.count_communes(session, province_code, q=q)
     return page([CommunePublic.model_validate(c.model_dump()) for c in rows], total, offset, limit)
 
 
 @router.get("/communes/{code}", response_model=CommunePublic)
 def get_commune(code: CommuneCode, session: SessionDep) -> Commune:
-    commune = session.get(Commune, code)
-    if commune is None:
-        raise NotFoundError(f"Không có xã/phường mã {code}")
-    return commune
+    return communes.get_commune(session, code)
 
 
 @router.patch("/communes/{code}", response_model=CommunePublic)
 def update_commune(code: CommuneCode, data: CommuneUpdate, session: SessionDep, user: CurrentUser) -> Commune:
-    commune = get_commune(code, session)
-    before = audit.snapshot(commune)
-    if data.legal_aid_contact is not None:
-        commune.legal_aid_contact = data.legal_aid_contact
-    if data.airing_slots is not None:
-        from broadcast.config import _HHMM
-
-        bad = [s for s in data.airing_slots if not _HHMM.match(s)]
-        if bad or not data.airing_slots:
-            raise ValidationFailed(f"Giờ phát không hợp lệ: {', '.join(bad) or 'trống'} (dạng HH:MM)",
-                                   field="airing_slots")
-        commune.airing_slots = sorted(set(data.airing_slots))
-    session.add(commune)
-    audit.record(session, action="commune.update", entity="commune", entity_id=code, actor_id=user.id,
-                 actor=user.username, before=before, after=audit.snapshot(commune))
-    return commune
+    return communes.update_commune(session, code, data, actor_id=user.id, actor=user.username)
 
 
 @router.get("/contacts", summary="List residents with filters and pagination")

@@ -11,8 +11,8 @@ from broadcast.accounts.scope import commune_scope
 from broadcast.bounds import CommuneCode, DbId
 from broadcast.campaigns.schedules import calendar, plans
 from broadcast.campaigns.schedules.rules import ScheduleIn
-from broadcast.db import utcnow
-from broadcast.deps import SessionDep, SettingsDep, wake_scheduler
+from broadcast.db import after_commit, utcnow
+from broadcast.deps import SessionDep, SettingsDep, scheduler_waker
 
 router = APIRouter(tags=["schedule"])
 CAMPAIGNS = [Depends(allow(READERS, EDITORS))]  # radio operators see only their communes' programme
@@ -24,7 +24,7 @@ def put_schedule(campaign_id: DbId, body: ScheduleIn, session: SessionDep, setti
                  request: Request) -> dict[str, Any]:
     now = utcnow()
     plans.set_schedule(session, settings, campaign_id, body, now=now)
-    wake_scheduler(request)  # after the commit; schedulers elsewhere sync within seconds
+    after_commit(session, scheduler_waker(request))  # schedulers elsewhere sync within seconds
     return plans.describe(session, settings, campaign_id, now=now)
 
 
@@ -40,7 +40,7 @@ def delete_schedule(campaign_id: DbId, session: SessionDep, settings: SettingsDe
                     ) -> dict[str, Any]:
     now = utcnow()
     plans.clear_schedule(session, campaign_id, now=now)
-    wake_scheduler(request)  # after the commit; schedulers elsewhere sync within seconds
+    after_commit(session, scheduler_waker(request))  # schedulers elsewhere sync within seconds
     return plans.describe(session, settings, campaign_id, now=now)
 
 

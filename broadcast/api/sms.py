@@ -8,15 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from broadcast.accounts import audit
 from broadcast.accounts.deps import EDITORS, CurrentUser, require, sees_phones
 from broadcast.accounts.models import User
 from broadcast.bounds import BigDbId, DbId, PhoneInput
-from broadcast.channels.core.segments import estimate
 from broadcast.contacts.service import get_contact
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.outbox import queue as service
 from broadcast.outbox.models import Delivery
+from broadcast.outbox.segments import estimate
 from broadcast.phones import mask_phone
 
 router = APIRouter(tags=["sms"])
@@ -73,10 +72,7 @@ def sms_estimate(data: EstimateIn, settings: SettingsDep) -> dict[str, Any]:
 @router.post("/sms/test", status_code=201, response_model=DeliveryOut,
              summary="Send one test SMS through the normal dispatcher (no quiet hours or caps)")
 def sms_test(data: TestSendIn, session: SessionDep, user: User = Depends(require(*EDITORS))) -> Any:
-    delivery = service.queue_message(session, to=data.to, body=data.text, created_by_id=user.id)
-    audit.record(session, action="sms.test", entity="delivery", entity_id=delivery.id, actor_id=user.id,
-                 actor=user.username, after={"to": delivery.to_phone})
-    return delivery
+    return service.send_test(session, to=data.to, body=data.text, actor=user)
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)

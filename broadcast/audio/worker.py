@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -16,6 +15,7 @@ from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.service import SynthesizerFactory, render_clip_now
 from broadcast.audio.tts.engines import make_synthesizer
 from broadcast.config import Settings
+from broadcast.db import after_commit
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,11 @@ def render_after_commit(session: Session, worker: AudioWorker, clips: list[Audio
     """Queue renders once the session's rows are committed, so the worker (another thread) sees them."""
     ids = [c.id for c in clips if c.id is not None and (force or c.status != ClipStatus.ready)]
 
-    def submit(_session: object) -> None:
+    def submit() -> None:
         for clip_id in ids:
             worker.submit(clip_id, force=force)
 
-    event.listen(session, "after_commit", submit, once=True)
+    after_commit(session, submit)
 
 
 def start_audio_worker(app: FastAPI) -> Any:

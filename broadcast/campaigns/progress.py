@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, or_, update
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
 from broadcast.outbox.models import Delivery, DeliveryStatus
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.fanout import fan_out
 from broadcast.campaigns.models import (
@@ -21,6 +21,7 @@ from broadcast.campaigns.schemas import CampaignCreate, CampaignPublic, Campaign
 from broadcast.db import utcnow
 from broadcast.exceptions import InvalidTransition, NotFoundError, PermissionDenied, ValidationFailed
 from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.outbox.segments import strip_diacritics
 
 S = CampaignStatus
 EDITABLE = {S.draft, S.pending_approval, S.approved, S.scheduled, S.paused}
@@ -54,6 +55,31 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
 
 def contents_of(session: Session, campaign_id: int) -> list[CampaignContent]:
     return list(session.exec(select(CampaignContent).where(CampaignContent.campaign_id == campaign_id)))
+
+
+def sms_as_sent(session: Session, campaign: Campaign) -> str:
+    """The campaign's Vietnamese SMS as residents will get it (without diacritics when the campaign says so)."""
+    assert campaign.id is not None
+    body = next((c.body for c in contents_of(session, campaign.id) if c.channel == "sms"), "")
+    return strip_diacritics(body) if campaign.strip_diacritics and body else body
+
+
+def list_campaigns(session: Session, *, status: str | None = None, offset: int = 0,
+                   limit: int = 50) -> tuple[list[Campaign], int]:
+    """A page of campaigns, most recently changed first, and how many there are."""
+    query = select(Campaign)
+    if status:
+        query = query.where(Campaign.status == status)
+    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    rows = session.exec(query.order_by(col(Campaign.updated_at).desc()).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def runs_of(session: Session, campaign_id: int) -> list[CampaignRun]:
+    """A campaign's runs, latest first."""
+    get_campaign(session, campaign_id)
+    return list(session.exec(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id)
+                             .order_by(col(CampaignRun.scheduled_for).desc())).all())
 
 
 def to_public(session: Session, campaign: Campaign, *, with_reach: bool = False) -> CampaignPublic:

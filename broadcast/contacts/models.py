@@ -11,7 +11,7 @@ from pydantic import field_validator
 from sqlalchemy import Column, ForeignKey, Index, String
 from sqlmodel import Field, SQLModel
 
-from broadcast.bounds import MAX_LIST, CommuneCode, GroupName, HhMm, PhoneInput, TagName, not_null
+from broadcast.bounds import MAX_LIST, CommuneCode, GroupName, PhoneInput, TagName, not_null
 from broadcast.db import BigIntId, UTCDateTime, utcnow
 
 
@@ -126,25 +126,9 @@ class ConsentEvent(SQLModel, table=True):
 # ---- API schemas -------------------------------------------------------------------------------
 
 
-class CommunePublic(SQLModel):
-    code: str
-    province_code: str
-    name: str
-    division_type: str
-    legal_aid_contact: str
-    airing_slots: list[str]
-
-
 # Input lengths follow the columns above: a longer value would fail in PostgreSQL, so it is refused first.
 GroupNames = Annotated[list[GroupName], at.MaxLen(MAX_LIST)]
 TagNames = Annotated[list[TagName], at.MaxLen(MAX_LIST)]
-
-
-class CommuneUpdate(SQLModel):
-    legal_aid_contact: str | None = Field(default=None, max_length=300)
-    airing_slots: Annotated[list[HhMm], at.MaxLen(12)] | None = None
-
-    _not_null = field_validator("legal_aid_contact", "airing_slots")(not_null)
 
 
 class ContactCreate(SQLModel):

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.communes.models import Commune
 from broadcast.contacts.models import (
     ConsentAction,

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import Table, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
 from broadcast.accounts.models import User
+from broadcast.audit import service as audit
 from broadcast.db import UTCDateTime, utcnow
 from broadcast.engagement.models import Conversation, ConversationStatus
 from broadcast.exceptions import InvalidTransition, NotFoundError, ValidationFailed

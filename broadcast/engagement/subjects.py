@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Text, cast, func, or_, update
 from sqlmodel import Session, SQLModel, col, select
 
-from broadcast.accounts import audit
-from broadcast.accounts.models import AuditLog
+from broadcast.audit import service as audit
+from broadcast.audit.models import AuditLog
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Tag
 from broadcast.db import utcnow
 from broadcast.engagement.models import Conversation

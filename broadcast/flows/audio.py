@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
 from sqlmodel import Session
 
 from broadcast.audio.models import ClipStatus
@@ -11,6 +10,7 @@ from broadcast.audio.service import campaign_audio, freeze_scripts
 from broadcast.audio.worker import AudioWorker, render_after_commit
 from broadcast.campaigns.models import Campaign, ChannelKind
 from broadcast.config import Settings
+from broadcast.db import after_commit
 
 
 def prepare_voice_clips(session: Session, settings: Settings, worker: AudioWorker, campaign: Campaign) -> int:
@@ -26,7 +26,7 @@ def prepare_voice_clips(session: Session, settings: Settings, worker: AudioWorke
     clips = [clip for channel, clip in campaign_audio(session, settings, campaign.id) if channel == "voice"]
     render_after_commit(session, worker, clips)
     # Calls cache "no clip" for a while; forget it once the pending rows are visible.
-    event.listen(session, "after_commit", lambda _s: voice_clips.clear_cache(), once=True)
+    after_commit(session, voice_clips.clear_cache)
     return sum(1 for clip in clips if clip.status != ClipStatus.ready)
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Table, func, insert
 from sqlmodel import Session, col, select
 
+from broadcast.accounts.models import User
+from broadcast.audit import service as audit
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.exceptions import NotFoundError, ValidationFailed
@@ -41,6 +43,17 @@ def queue_message(
                                      campaign_id=campaign_id))
     session.add(delivery)
     session.flush()
+    return delivery
+
+
+def send_test(session: Session, *, to: str, body: str, actor: User, campaign_id: int | None = None) -> Delivery:
+    """One test SMS to an officer's own phone, through the normal dispatcher (ahead of campaigns, no quiet hours
+    or caps), recorded in the audit log."""
+    if not body.strip():
+        raise ValidationFailed("Chưa có nội dung SMS để gửi thử.", field="text")
+    delivery = queue_message(session, to=to, body=body, created_by_id=actor.id)
+    audit.record(session, action="sms.test", entity="delivery", entity_id=delivery.id, actor_id=actor.id,
+                 actor=actor.username, after={"to": delivery.to_phone, "campaign_id": campaign_id})
     return delivery
 
 

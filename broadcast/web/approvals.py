@@ -13,10 +13,10 @@ from broadcast.audio.worker import audio_worker
 from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
-from broadcast.channels.core.segments import estimate, strip_diacritics
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.flows.audio import prepare_campaign_audio
+from broadcast.outbox.segments import estimate, strip_diacritics
 from broadcast.web.campaign_view import audience_text, campaign_or_404
 from broadcast.web.core import REVIEWERS, csrf_protect, flash, page_user, redirect, render, settings_of, t
 from broadcast.web.live import reachable

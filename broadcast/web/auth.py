@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from broadcast.accounts import audit, limits
+from broadcast.accounts import limits
 from broadcast.accounts.models import Role
 from broadcast.accounts.service import authenticate
+from broadcast.audit import service as audit
 from broadcast.deps import SessionDep
 from broadcast.web import i18n
 from broadcast.web.core import csrf_protect, redirect, render, safe_next, t

@@ -18,7 +18,6 @@ from broadcast.bounds import DbId, PageNumber
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import plans
-from broadcast.channels.core.segments import estimate, strip_diacritics
 from broadcast.communes.models import Commune
 from broadcast.contacts.models import ContactGroup
 from broadcast.db import utcnow
@@ -29,6 +28,7 @@ from broadcast.engagement.rollup import ensure_recent, freshness
 from broadcast.exceptions import BroadcastError
 from broadcast.flows.audio import prepare_voice_clips
 from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
+from broadcast.outbox.segments import estimate, strip_diacritics
 from broadcast.web import charts
 from broadcast.web.core import (
     EDITORS,

@@ -9,19 +9,19 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from broadcast.accounts import audit
 from broadcast.accounts.models import User
+from broadcast.audit import service as audit
 from broadcast.bounds import MAX_ID, MAX_LIST, DbId, parse_count
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import plans
 from broadcast.campaigns.schedules.rules import WEEKDAYS, ScheduleIn
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignUpdate, ContentIn
-from broadcast.channels.core.segments import strip_diacritics
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
 from broadcast.outbox.queue import queue_message
+from broadcast.outbox.segments import strip_diacritics
 from broadcast.web.core import EDITORS, PageNotFound, csrf_protect, flash, page_user, redirect, render, settings_of, t
 from broadcast.web.residents import communes_of, groups_of
 from broadcast.web.voice_view import MACHINE_CHOICES, voice_defaults, voice_draft, voice_fields

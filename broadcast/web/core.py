@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from broadcast.accounts import csrf
@@ -16,9 +18,11 @@ from broadcast.accounts.deps import sees_phones
 from broadcast.accounts.models import Role, User
 from broadcast.config import Settings
 from broadcast.deps import SessionDep
+from broadcast.exceptions import BroadcastError
 from broadcast.phones import mask_phone
 from broadcast.web import i18n
 
+log = logging.getLogger(__name__)
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html", "xml", "svg"]),
@@ -50,6 +54,52 @@ MENU: list[tuple[str, str, frozenset[Role]]] = [
     ("/admin/audit", "nav.audit", ADMINS),
     ("/admin/gateways", "nav.gateways", ADMINS),
 ]
+
+
+class PageRoute(APIRoute):
+    """A browser page or form. A BroadcastError from it (after the request's session rolled back) is shown as a
+    page: a form goes back where it came from with the message flashed (see `page_error`); a page shows it."""
+
+    error_template: ClassVar[str | None] = None  # a form shown again with the error instead of going back
+    error_context: ClassVar[dict[str, Any]] = {}
+
+
+def page_router(**kwargs: Any) -> APIRouter:
+    """The router every page module uses: CSRF on unsafe methods, no OpenAPI entries, the page error path."""
+    kwargs.setdefault("dependencies", [Depends(csrf_protect)])
+    return APIRouter(route_class=kwargs.pop("route_class", PageRoute), include_in_schema=False, **kwargs)
+
+
+def form_route(template: str, **context: Any) -> type[PageRoute]:
+    """A PageRoute that shows `template` again with the error message (and the error's 4xx status)."""
+    return type("FormRoute", (PageRoute,), {"error_template": template, "error_context": context})
+
+
+def is_page(request: Request) -> bool:
+    return isinstance(request.scope.get("route"), PageRoute)
+
+
+def page_error(request: Request, exc: BroadcastError) -> Response:
+    """The one error path of the pages: log, then show the message where the user can act on it."""
+    log.info("%s %s: %s", request.method, request.url.path, exc.message)
+    route = request.scope.get("route")
+    if isinstance(route, PageRoute) and route.error_template:
+        return render(request, route.error_template, {**route.error_context, "error": exc.message},
+                      status_code=exc.status_code)
+    if request.method in SAFE_METHODS:
+        heading = "error.notfound.title" if exc.status_code == 404 else "error.problem.title"
+        return render(request, "error.html", {"heading": t(request, heading), "message": exc.message},
+                      status_code=exc.status_code)
+    flash(request, exc.message, "error")
+    return redirect(back_of(request))
+
+
+def back_of(request: Request) -> str:
+    """Where a form came from (the Referer, when it is one of our pages), else the home page."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else "")) if referer.path else "/"
 
 
 class LoginRequired(Exception):

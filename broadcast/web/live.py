@@ -20,9 +20,9 @@ from broadcast.audio.views import clip_public
 from broadcast.audio.worker import audio_worker, render_after_commit
 from broadcast.bounds import DbId
 from broadcast.campaigns.audience import count_reachable
-from broadcast.channels.core.segments import estimate
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
+from broadcast.outbox.segments import estimate
 from broadcast.web.core import EDITORS, READERS, csrf_protect, flash, page_user, redirect, settings_of, t
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from broadcast.accounts.models import AuditLog
+from broadcast.audit.models import AuditLog
 from broadcast.outbox.models import Delivery
 from tests.conftest import make_user
 from tests.support.seed import seed_contacts

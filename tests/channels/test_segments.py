@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broadcast.channels.core.segments import (
+from broadcast.exceptions import ValidationFailed
+from broadcast.outbox.segments import (
     GSM_BASIC,
     GSM_EXTENSION,
     compare,
@@ -17,7 +18,6 @@ from broadcast.channels.core.segments import (
     non_gsm_characters,
     strip_diacritics,
 )
-from broadcast.exceptions import ValidationFailed
 
 # Written out by hand (the way a Vietnamese keyboard table lists them), independent of the module's table.
 VI_LOWER = "aàáảãạăằắẳẵặâầấẩẫậeèéẻẽẹêềếểễệiìíỉĩịoòóỏõọôồốổỗộơờớởỡợuùúủũụưừứửữựyỳýỷỹỵđ"

@@ -9,7 +9,7 @@ from sqlalchemy import MetaData, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact, ContactCreate
 from broadcast.contacts.service import create_contact

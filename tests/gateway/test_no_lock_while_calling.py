@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.accounts.models import AuditLog
+from broadcast.audit.models import AuditLog
 from broadcast.channels.gateway.service import get_phone, register_phone
 from broadcast.config import Settings
 from tests.conftest import make_user

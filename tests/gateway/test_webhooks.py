@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.accounts.models import AuditLog
+from broadcast.audit.models import AuditLog
 from broadcast.channels.gateway.channel import sign, verify
 from broadcast.db import utcnow
 from broadcast.outbox.models import Delivery

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
 from broadcast.accounts.models import User
 from broadcast.accounts.scope import CommuneScope
 from broadcast.audio.models import Airing, AudioClip, ClipStatus
+from broadcast.audit import service as audit
 from broadcast.campaigns.models import BulletinLevel, Campaign
 from broadcast.communes.models import Commune
 from broadcast.config import Settings

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus
 from broadcast.campaigns.schedules.rules import (

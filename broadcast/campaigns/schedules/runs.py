@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.campaigns import service as campaigns
 from broadcast.campaigns.models import Campaign, CampaignRun, CampaignStatus, RunStatus
 from broadcast.campaigns.schedules.rules import deadline, fmt_local, next_after, occurrences, window_intervals

@@ -24,8 +24,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar
 
-from broadcast.channels.core.segments import estimate
 from broadcast.config import Settings
+from broadcast.outbox.segments import estimate
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -16,11 +16,11 @@ from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
 from broadcast.channels.core import rules
 from broadcast.channels.core.claims import Claimed, Outcome
 from broadcast.channels.core.contract import Channel, Composed, OutboundMessage, Result
-from broadcast.channels.core.segments import estimate
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement.links import short_link
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
+from broadcast.outbox.segments import estimate
 
 D = DeliveryStatus
 

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from broadcast.accounts import audit
+from broadcast.audit import service as audit
 from broadcast.campaigns.models import Campaign
 from broadcast.channels.gateway.channel import PROVIDER_PREFIX, GatewayChannel, PhoneConfig, webhook_url
 from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone, PhoneStatus

@@ -6,9 +6,10 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlmodel import Session, SQLModel
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, col, select
 
-from broadcast.accounts.models import AuditLog
+from broadcast.audit.models import AuditLog
 
 
 def snapshot(obj: SQLModel | None, *, exclude: set[str] | None = None) -> dict[str, Any] | None:
@@ -54,3 +55,21 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def entries(session: Session, *, entity: str | None = None, entity_id: str | None = None, offset: int = 0,
+            limit: int = 100) -> tuple[list[AuditLog], int]:
+    """A page of the audit log, newest first, and how many entries match."""
+    query = select(AuditLog)
+    if entity:
+        query = query.where(AuditLog.entity == entity)
+    if entity_id:
+        query = query.where(AuditLog.entity_id == entity_id)
+    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    rows = session.exec(query.order_by(col(AuditLog.id).desc()).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def entities(session: Session) -> list[str]:
+    """The kinds of things the log has entries about (for a filter)."""
+    return sorted(session.exec(select(AuditLog.entity).distinct()).all())
