@@ -19,6 +19,7 @@ READERS = frozenset({Role.admin, Role.officer, Role.approver, Role.viewer})
 EDITORS = frozenset({Role.admin, Role.officer})
 REVIEWERS = frozenset({Role.admin, Role.approver})
 ADMINS = frozenset({Role.admin})
+RADIO = frozenset({Role.admin, Role.radio_operator})  # the loudspeaker programme and airing confirmations
 # Roles that work with residents' phone numbers; everyone else sees them masked (091****678).
 SEES_PHONES = frozenset({Role.admin, Role.officer})
 

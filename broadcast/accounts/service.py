@@ -151,3 +151,8 @@ def signed_in(session: Session, uid: object) -> User | None:
     """The active user a web session names, or None."""
     user = session.get(User, uid) if isinstance(uid, int) else None
     return user if user is not None and user.is_active else None
+
+
+def display_names(session: Session) -> dict[int, str]:
+    """Every officer's name as pages show it (full name, else username)."""
+    return {u.id: u.full_name or u.username for u in session.exec(select(User)).all() if u.id is not None}

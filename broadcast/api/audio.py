@@ -10,13 +10,13 @@ from typing import Annotated, Any, Literal
 import annotated_types as at
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
-from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from broadcast.accounts.deps import EDITORS, READERS, CurrentUser, allow, require
 from broadcast.accounts.models import Role
 from broadcast.accounts.scope import commune_scope
-from broadcast.audio.models import AudioClip, ClipStatus
+from broadcast.audio import service as clips
+from broadcast.audio.models import ClipStatus
 from broadcast.audio.radio import airing as airings
 from broadcast.audio.radio.feeds import LEVEL_LABELS, feed_url
 from broadcast.audio.service import campaign_audio, request_clip, upload_recording
@@ -26,9 +26,9 @@ from broadcast.audio.text.pronunciation import load_dictionary, save_dictionary
 from broadcast.audio.views import clip_public
 from broadcast.audio.worker import AudioWorker, audio_worker, render_after_commit
 from broadcast.bounds import MAX_ID, SCRIPT_LENGTH, TITLE_LENGTH, CommuneCode, DbId, LanguageCode, Offset
-from broadcast.communes.models import Commune
+from broadcast.communes.service import get_commune
 from broadcast.deps import SessionDep, SettingsDep
-from broadcast.exceptions import NotFoundError, ValidationFailed
+from broadcast.exceptions import ValidationFailed
 from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, openapi_body, receive_upload
 
 router = APIRouter(prefix="/audio", tags=["audio"])
@@ -131,29 +131,19 @@ def list_clips(session: SessionDep, settings: SettingsDep, request: Request,
                campaign_id: DbId | None = None, status: ClipStatus | None = None,
                offset: Offset = 0,
                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
-    query = select(AudioClip)
-    if campaign_id is not None:
-        query = query.where(AudioClip.campaign_id == campaign_id)
-    if status:
-        query = query.where(AudioClip.status == status)
-    rows = session.exec(query.order_by(col(AudioClip.id).desc()).offset(offset).limit(limit)).all()
+    rows = clips.list_clips(session, campaign_id=campaign_id, status=status, offset=offset, limit=limit)
     worker = getattr(request.app.state, "audio_worker", None)
     return {"items": [clip_public(c, settings, worker) for c in rows], "offset": offset, "limit": limit}
 
 
 @router.get("/clips/{clip_id}", dependencies=STAFF_READ)
 def get_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
-    clip = session.get(AudioClip, clip_id)
-    if clip is None:
-        raise NotFoundError("Không tìm thấy đoạn âm thanh.")
-    return clip_public(clip, settings, getattr(request.app.state, "audio_worker", None))
+    return clip_public(clips.get_clip(session, clip_id), settings, getattr(request.app.state, "audio_worker", None))
 
 
 @router.post("/clips/{clip_id}/render", status_code=202, dependencies=OFFICERS)
 def rerender_clip(clip_id: DbId, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, Any]:
-    clip = session.get(AudioClip, clip_id)
-    if clip is None:
-        raise NotFoundError("Không tìm thấy đoạn âm thanh.")
+    clip = clips.get_clip(session, clip_id)
     worker = _worker(request)
     render_after_commit(session, worker, [clip], force=True)
     return clip_public(clip, settings, worker)
@@ -197,9 +187,7 @@ def commune_catalogue(code: CommuneCode, session: SessionDep, settings: Settings
                       user: CurrentUser) -> dict[str, Any]:
     """What the commune's operator should air, with slots, levels and the feed address (its private URL)."""
     commune_scope(session, user).check(code)
-    commune = session.get(Commune, code)
-    if commune is None:
-        raise NotFoundError("Không tìm thấy xã.")
+    commune = get_commune(session, code)
     airings.ensure_feed_token(session, commune)
     items = [{"airing_id": e.airing.id, "planned_at": e.airing.planned_at, "level": e.airing.level,
               "level_label": LEVEL_LABELS.get(e.airing.level, e.airing.level),
@@ -214,8 +202,7 @@ def rotate_token(code: CommuneCode, session: SessionDep, settings: SettingsDep, 
     """Issue a new feed address; the old one stops working (an admin, or the commune's own operator)."""
     commune_scope(session, user).check(code)
     airings.rotate_feed_token(session, code, actor=user)
-    commune = session.get(Commune, code)
-    assert commune is not None
+    commune = get_commune(session, code)
     return {"feed_url": feed_url(settings, commune)}
 
 

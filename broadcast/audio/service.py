@@ -265,3 +265,37 @@ def campaign_audio(
             repeats=2 if loud else 1, chime=loud,  # loudspeakers read twice, after a chime
             spoken=spoken_script(content, dictionary))))
     return clips
+
+
+def clips_of(session: Session, campaign_id: int, *, limit: int = 5) -> list[AudioClip]:
+    """A campaign's latest clips."""
+    return list(session.exec(select(AudioClip).where(AudioClip.campaign_id == campaign_id)
+                             .order_by(col(AudioClip.id).desc()).limit(limit)).all())
+
+
+def clip_states(session: Session, hashes: list[str]) -> set[str]:
+    """The statuses of the clips with these content hashes."""
+    return set(session.exec(select(AudioClip.status).where(col(AudioClip.content_hash).in_(hashes))).all())
+
+
+def latest_ready_clip(session: Session, campaign_id: int) -> AudioClip | None:
+    return session.exec(select(AudioClip).where(AudioClip.campaign_id == campaign_id,
+                                                AudioClip.status == ClipStatus.ready)
+                        .order_by(col(AudioClip.id).desc()).limit(1)).first()
+
+
+def list_clips(session: Session, *, campaign_id: int | None = None, status: str | None = None, offset: int = 0,
+               limit: int = 50) -> list[AudioClip]:
+    query = select(AudioClip)
+    if campaign_id is not None:
+        query = query.where(AudioClip.campaign_id == campaign_id)
+    if status:
+        query = query.where(AudioClip.status == status)
+    return list(session.exec(query.order_by(col(AudioClip.id).desc()).offset(offset).limit(limit)).all())
+
+
+def get_clip(session: Session, clip_id: int) -> AudioClip:
+    clip = session.get(AudioClip, clip_id)
+    if clip is None:
+        raise NotFoundError("Không tìm thấy đoạn âm thanh.", field="clip_id")
+    return clip

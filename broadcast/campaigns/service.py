@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -73,6 +75,31 @@ def list_campaigns(session: Session, *, status: str | None = None, offset: int =
     total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
     rows = session.exec(query.order_by(col(Campaign.updated_at).desc()).offset(offset).limit(limit)).all()
     return list(rows), total
+
+
+def pending_approval(session: Session, *, limit: int = 50) -> list[Campaign]:
+    """The approvers' queue, oldest submission first."""
+    return list(session.exec(select(Campaign).where(Campaign.status == S.pending_approval)
+                             .order_by(col(Campaign.submitted_at)).limit(limit)).all())
+
+
+def in_progress(session: Session, *, now: datetime, recent: timedelta, limit: int = 10) -> list[Campaign]:
+    """Campaigns sending or paused, and those finished within `recent`, latest change first."""
+    finished = (col(Campaign.status) == S.completed) & (col(Campaign.updated_at) >= now - recent)
+    return list(session.exec(select(Campaign).where(col(Campaign.status).in_([S.sending, S.paused]) | finished)
+                             .order_by(col(Campaign.updated_at).desc()).limit(limit)).all())
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many campaigns are in each status."""
+    rows = session.execute(select(Campaign.status, func.count()).group_by(col(Campaign.status))).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+def get_many(session: Session, ids: Sequence[int]) -> list[Campaign]:
+    if not ids:
+        return []
+    return list(session.exec(select(Campaign).where(col(Campaign.id).in_(ids))).all())
 
 
 def runs_of(session: Session, campaign_id: int) -> list[CampaignRun]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -63,6 +63,12 @@ def get_contact(session: Session, contact_id: int) -> Contact:
     return contact
 
 
+def find_contact(session: Session, contact_id: int | None) -> Contact | None:
+    """The resident, or None when there is none (never was, or erased)."""
+    contact = session.get(Contact, contact_id) if contact_id is not None else None
+    return contact if contact is not None and contact.erased_at is None else None
+
+
 def find_by_phone(session: Session, raw_phone: str) -> Contact | None:
     try:
         phone = normalize_vn_phone(raw_phone)
@@ -71,37 +77,51 @@ def find_by_phone(session: Session, raw_phone: str) -> Contact | None:
     return session.exec(select(Contact).where(Contact.phone == phone)).first()
 
 
+COUNT_CAP = 10_000  # past this a search says "more than 10,000" instead of counting a million rows
+
+
+def phone_prefix(q: str) -> tuple[str, str] | None:
+    """Digits typed as a number's start ("0912 34", "84912") → the E.164 range they cover (the unique index)."""
+    digits = "".join(ch for ch in q if ch.isascii() and ch.isdigit())
+    if len(digits) < 3 or any(ch.isalpha() for ch in q):
+        return None
+    national = digits[2:] if digits.startswith("84") else digits.lstrip("0")
+    low = "+84" + national
+    return low, low[:-1] + chr(ord(low[-1]) + 1)
+
+
 def list_contacts(
-    session: Session, filters: ContactFilter, *, offset: int = 0, limit: int = 50
+    session: Session, filters: ContactFilter, *, offset: int = 0, limit: int = 50, count_cap: int = COUNT_CAP
 ) -> tuple[list[Contact], int]:
-    """A page of residents matching the filters, newest first, and the total count."""
-    query = select(Contact).where(col(Contact.erased_at).is_(None))
+    """A page of residents matching the filters, newest first, and how many match, counted up to `count_cap`
+    + 1 (so a search over a million residents stays cheap: a total above the cap means "more than the cap").
+
+    A number is found by its start on the indexed phone column; a name by any part of it.
+    """
+    conditions: list[Any] = [col(Contact.erased_at).is_(None)]
     if filters.q:
-        like = f"%{filters.q.strip()}%"
-        digits = "".join(ch for ch in filters.q if ch.isdigit())
-        conditions = [col(Contact.full_name).ilike(like)]
-        if len(digits) >= 3:
-            conditions.append(col(Contact.phone).like(f"%{digits.lstrip('0')}%"))
-        query = query.where(or_(*conditions))
+        span = phone_prefix(filters.q)
+        if span is not None:
+            conditions += [col(Contact.phone) >= span[0], col(Contact.phone) < span[1]]
+        else:
+            conditions.append(col(Contact.full_name).ilike(f"%{filters.q.strip()}%"))
     if filters.commune_code:
-        query = query.where(Contact.commune_code == filters.commune_code)
+        conditions.append(col(Contact.commune_code) == filters.commune_code)
     if filters.language:
-        query = query.where(Contact.language == filters.language)
+        conditions.append(col(Contact.language) == filters.language)
     if filters.opted_out is not None:
-        query = query.where(Contact.sms_opted_out == filters.opted_out)
+        conditions.append(col(Contact.sms_opted_out).is_(filters.opted_out))
     if filters.group_id is not None:
-        members = select(GroupMember.contact_id).where(GroupMember.group_id == filters.group_id)
-        query = query.where(col(Contact.id).in_(members))
+        conditions.append(col(Contact.id).in_(select(GroupMember.contact_id)
+                                              .where(GroupMember.group_id == filters.group_id)))
     if filters.tag:
-        tagged = (
-            select(ContactTag.contact_id)
-            .join(Tag, col(Tag.id) == ContactTag.tag_id)
-            .where(Tag.name == filters.tag)
-        )
-        query = query.where(col(Contact.id).in_(tagged))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Contact.id).desc()).offset(offset).limit(limit)).all()
-    return list(rows), int(total)
+        conditions.append(col(Contact.id).in_(select(ContactTag.contact_id).join(Tag, col(Tag.id) == ContactTag.tag_id)
+                                              .where(Tag.name == filters.tag)))
+    capped = select(col(Contact.id)).where(*conditions).limit(count_cap + 1).subquery()
+    total = int(session.exec(select(func.count()).select_from(capped)).one())
+    rows = session.exec(select(Contact).where(*conditions).order_by(col(Contact.id).desc())
+                        .offset(offset).limit(limit)).all()
+    return list(rows), total
 
 
 def memberships(session: Session, contact_ids: Sequence[int]) -> dict[int, tuple[list[str], list[str]]]:
@@ -265,6 +285,11 @@ def set_opt_out(
 # ---- groups ------------------------------------------------------------------------------------
 
 
+def group_choices(session: Session) -> list[ContactGroup]:
+    """Every group by name, without counting members (a form's choices)."""
+    return list(session.exec(select(ContactGroup).order_by(col(ContactGroup.name))).all())
+
+
 def list_groups(session: Session) -> list[tuple[ContactGroup, int]]:
     counts = (
         select(GroupMember.group_id, func.count().label("n")).group_by(col(GroupMember.group_id)).subquery()
@@ -327,3 +352,27 @@ def delete_group(session: Session, group_id: int, *, actor_id: int | None = None
                  before=audit.snapshot(group))
     session.delete(group)
     session.flush()
+
+
+def group_names(session: Session, ids: Sequence[int]) -> list[str]:
+    if not ids:
+        return []
+    return list(session.exec(select(ContactGroup.name).where(col(ContactGroup.id).in_(ids))).all())
+
+
+def names_of(session: Session, contact_ids: Sequence[int]) -> dict[int, str]:
+    """Residents' names by id."""
+    if not contact_ids:
+        return {}
+    return {i: n for i, n in session.exec(select(Contact.id, Contact.full_name)
+                                          .where(col(Contact.id).in_(contact_ids))).all() if i is not None}
+
+
+def resident_counts(session: Session) -> dict[str, int]:
+    """Residents (not erased) and those who opted out of SMS."""
+    alive = col(Contact.erased_at).is_(None)
+    return {
+        "residents": int(session.exec(select(func.count()).select_from(Contact).where(alive)).one()),
+        "opted_out": int(session.exec(select(func.count()).select_from(Contact)
+                                      .where(col(Contact.sms_opted_out).is_(True), alive)).one()),
+    }

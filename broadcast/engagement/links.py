@@ -6,7 +6,14 @@ import hashlib
 import hmac
 import re
 
+from sqlmodel import Session, select
+
 from broadcast.config import Settings
+from broadcast.contacts.models import Contact
+from broadcast.events.models import EventKind
+from broadcast.events.service import add_event_once
+from broadcast.exceptions import NotFoundError
+from broadcast.outbox.models import Delivery
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TAG_LENGTH = 5  # 62**5 ≈ 9·10⁸ guesses per delivery id: enough for a click counter
@@ -68,3 +75,21 @@ def short_link(settings: Settings, delivery_id: int) -> str:
 def is_bot(user_agent: str | None) -> bool:
     """True for link-preview fetchers, crawlers and scripts (and a missing User-Agent)."""
     return not user_agent or bool(_BOTS.search(user_agent))
+
+
+def record_click(session: Session, settings: Settings, code: str, *, user_agent: str | None,
+                 count: bool) -> int:
+    """The campaign a short link leads to; a person's first GET counts once per resident and campaign."""
+    delivery_id = decode(settings, code)
+    row = session.exec(select(Delivery.campaign_id, Delivery.contact_id).where(Delivery.id == delivery_id)).first() \
+        if delivery_id is not None else None
+    if row is None or row[0] is None:
+        raise NotFoundError("Liên kết không tồn tại")
+    campaign_id, contact_id = row
+    if count and not is_bot(user_agent):
+        commune = session.exec(select(Contact.commune_code).where(Contact.id == contact_id)).first() \
+            if contact_id is not None else None
+        who = f"c{contact_id}" if contact_id is not None else f"d{delivery_id}"
+        add_event_once(session, kind=EventKind.click, campaign_id=campaign_id, contact_id=contact_id,
+                       delivery_id=delivery_id, commune_code=commune, dedupe_key=f"click:{campaign_id}:{who}")
+    return int(campaign_id)

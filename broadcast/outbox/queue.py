@@ -13,7 +13,7 @@ from broadcast.audit import service as audit
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.exceptions import NotFoundError, ValidationFailed
-from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from broadcast.phones import PhoneError, normalize_vn_phone
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
@@ -118,3 +118,19 @@ def contact_history(session: Session, contact_id: int, *, limit: int = 100) -> l
             .order_by(col(Delivery.created_at).desc()).limit(limit)
         ).all()
     )
+
+
+def failed_of(session: Session, campaign_id: int, *, limit: int = 20) -> list[Delivery]:
+    """A campaign's latest failed or undelivered messages."""
+    return list(session.exec(
+        select(Delivery).where(Delivery.campaign_id == campaign_id,
+                               col(Delivery.status).in_([DeliveryStatus.failed, DeliveryStatus.undelivered]))
+        .order_by(col(Delivery.id).desc()).limit(limit)).all())
+
+
+def replies_to(session: Session, campaign_id: int | None = None, *, limit: int = 10) -> list[InboundMessage]:
+    """The latest incoming messages (about one campaign, or all)."""
+    query = select(InboundMessage)
+    if campaign_id is not None:
+        query = query.where(InboundMessage.campaign_id == campaign_id)
+    return list(session.exec(query.order_by(col(InboundMessage.received_at).desc()).limit(limit)).all())

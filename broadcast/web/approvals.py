@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from broadcast.accounts import service as accounts
 from broadcast.accounts.models import User
-from broadcast.audio.worker import audio_worker
 from broadcast.bounds import DbId
 from broadcast.campaigns import service
-from broadcast.campaigns.models import Campaign, CampaignStatus
+from broadcast.campaigns.models import Campaign
 from broadcast.deps import SessionDep
-from broadcast.exceptions import BroadcastError
-from broadcast.flows.audio import prepare_campaign_audio
-from broadcast.outbox.segments import estimate, strip_diacritics
-from broadcast.web.campaign_view import audience_text, campaign_or_404
-from broadcast.web.core import REVIEWERS, csrf_protect, flash, page_user, redirect, render, settings_of, t
+from broadcast.flows import campaigns as flows
+from broadcast.flows.context import effects_of
+from broadcast.outbox.segments import estimate
+from broadcast.web.campaign_view import audience_text
+from broadcast.web.core import REVIEWERS, flash, page_router, page_user, redirect, render, settings_of, t
 from broadcast.web.live import reachable
 from broadcast.web.voice_view import voice_script
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 
 
 def review_item(request: Request, session: Session, campaign: Campaign) -> dict[str, Any]:
@@ -31,8 +31,8 @@ def review_item(request: Request, session: Session, campaign: Campaign) -> dict[
     settings = settings_of(request)
     contents = service.contents_of(session, campaign.id)
     sms = next((c.body for c in contents if c.channel == "sms"), "")
-    sent_text = strip_diacritics(sms) if campaign.strip_diacritics else sms
-    authors = session.exec(select(User).where(User.id == campaign.created_by_id)).all()
+    sent_text = service.sms_as_sent(session, campaign)
+    author = accounts.users_by_id(session, [campaign.created_by_id]).get(campaign.created_by_id or 0)
     return {
         "c": campaign, "sms": sms, "sent_text": sent_text,
         "sms_estimate": estimate(sent_text, price_per_segment=settings.sms_price_per_segment) if sms else None,
@@ -40,51 +40,33 @@ def review_item(request: Request, session: Session, campaign: Campaign) -> dict[
         "voice_script": voice_script(session, campaign.id),
         "audience": audience_text(session, campaign.audience),
         "reachable": reachable(request, session, campaign.audience),
-        "author": authors[0] if authors else None,
+        "author": author,
     }
 
 
 @router.get("/approvals")
 def queue(request: Request, session: SessionDep, _user: User = Depends(page_user(REVIEWERS))) -> Response:
-    pending = session.exec(select(Campaign).where(Campaign.status == CampaignStatus.pending_approval)
-                           .order_by(col(Campaign.submitted_at)).limit(50)).all()
+    pending = service.pending_approval(session)
     return render(request, "approvals.html", {
         "items": [review_item(request, session, c) for c in pending],
         "price_unit": settings_of(request).sms_price_unit,
     })
 
 
-def _programme_audio(request: Request, session: Session, campaign: Campaign) -> None:
-    """Put an approved loudspeaker bulletin on its communes' programmes and render it; render the call clip."""
-    prepare_campaign_audio(session, settings_of(request), audio_worker(request.app), campaign)
-
-
 @router.post("/campaigns/{campaign_id}/approve")
 def approve(campaign_id: DbId, request: Request, session: SessionDep, comment: Annotated[str, Form()] = "",
             user: User = Depends(page_user(REVIEWERS))) -> Response:
-    campaign_or_404(session, campaign_id)
-    try:
-        campaign = service.approve(session, campaign_id, approver_id=user.id, actor=user.username,
-                                   comment=comment.strip()[:1000])
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
-        return redirect("/approvals")
-    try:
-        _programme_audio(request, session, campaign)
-    except BroadcastError as exc:
-        flash(request, t(request, "approvals.audio_problem", reason=exc.message), "error")
-    flash(request, t(request, "approvals.approved", title=campaign.title))
+    done = flows.approve(session, effects_of(request.app), campaign_id, approver=user, comment=comment.strip()[:1000])
+    for warning in done.warnings:  # the approval stands; the audio can be rendered again from the campaign page
+        flash(request, t(request, "approvals.audio_problem", reason=warning), "error")
+    flash(request, t(request, "approvals.approved", title=done.value.title))
     return redirect("/approvals")
 
 
 @router.post("/campaigns/{campaign_id}/reject")
 def reject(campaign_id: DbId, request: Request, session: SessionDep, comment: Annotated[str, Form()] = "",
            user: User = Depends(page_user(REVIEWERS))) -> Response:
-    campaign_or_404(session, campaign_id)
-    try:
-        campaign = service.reject(session, campaign_id, approver_id=user.id, actor=user.username,
-                                  comment=comment.strip()[:1000])
-        flash(request, t(request, "approvals.rejected", title=campaign.title))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
+    campaign = service.reject(session, campaign_id, approver_id=user.id, actor=user.username,
+                              comment=comment.strip()[:1000])
+    flash(request, t(request, "approvals.rejected", title=campaign.title))
     return redirect("/approvals")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broadcast.accounts import limits
@@ -13,9 +13,9 @@ from broadcast.accounts.service import authenticate
 from broadcast.audit import service as audit
 from broadcast.deps import SessionDep
 from broadcast.web import i18n
-from broadcast.web.core import csrf_protect, redirect, render, safe_next, t
+from broadcast.web.core import page_router, redirect, render, safe_next, t
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 
 def home_for(role: str) -> str:
     return "/radio" if role == Role.radio_operator else "/"

@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from sqlmodel import Session
 
 from broadcast.accounts.models import User
-from broadcast.audit import service as audit
 from broadcast.bounds import MAX_ID, MAX_LIST, DbId, parse_count
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import plans
 from broadcast.campaigns.schedules.rules import WEEKDAYS, ScheduleIn
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignUpdate, ContentIn
+from broadcast.communes.service import list_communes
+from broadcast.contacts.service import group_choices
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
-from broadcast.exceptions import BroadcastError
-from broadcast.outbox.queue import queue_message
-from broadcast.outbox.segments import strip_diacritics
-from broadcast.web.core import EDITORS, PageNotFound, csrf_protect, flash, page_user, redirect, render, settings_of, t
-from broadcast.web.residents import communes_of, groups_of
+from broadcast.outbox.queue import send_test
+from broadcast.web.core import EDITORS, flash, keep_input, page_router, page_user, redirect, render, settings_of, t
 from broadcast.web.voice_view import MACHINE_CHOICES, voice_defaults, voice_draft, voice_fields
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 CHANNELS = ("sms", "voice", "loudspeaker")
 SCHEDULE_KINDS = ("none", "once", "daily", "weekly")
 
@@ -124,32 +121,30 @@ def show(request: Request, session: Session, draft: dict[str, Any], campaign: Ca
         else None
     return render(request, "composer.html", {
         "d": draft, "campaign": campaign, "error": error, "schedule": schedule,
-        "communes": communes_of(session, settings.province_code), "groups": groups_of(session),
+        "communes": list_communes(session, settings.province_code),
+        "groups": group_choices(session),
         "weekdays": WEEKDAYS, "price": settings.sms_price_per_segment, "price_unit": settings.sms_price_unit,
         "voice_defaults": voice_defaults(settings), "machine_choices": MACHINE_CHOICES,
     }, status_code=422 if error else 200)
 
 
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, BroadcastError):
-        return exc.message
-    assert isinstance(exc, ValidationError)
-    first = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
-
-
 async def _submit_form(request: Request, session: Session, user: User, campaign: Campaign | None) -> Response:
     form = await request.form()
     draft = draft_from_form(form)
-    try:
-        campaign_id = save(session, request, user, campaign.id if campaign else None, draft)
-        if form.get("action") == "submit":
-            service.submit(session, campaign_id, actor_id=user.id, actor=user.username)
-    except (BroadcastError, ValidationError) as exc:
-        session.rollback()
-        fresh = session.get(Campaign, campaign.id) if campaign and campaign.id else None
-        return show(request, session, draft, fresh, _error_text(exc))
-    if form.get("action") == "submit":
+    submitting = form.get("action") == "submit"
+
+    def save_and_submit() -> int:
+        saved = save(session, request, user, campaign.id if campaign else None, draft)
+        if submitting:
+            service.submit(session, saved, actor_id=user.id, actor=user.username)
+        return saved
+
+    campaign_id = keep_input(session, save_and_submit)
+    if isinstance(campaign_id, str):  # refused: the form again, with what the officer typed and why
+        if campaign is not None:
+            session.refresh(campaign)
+        return show(request, session, draft, campaign, campaign_id)
+    if submitting:
         flash(request, t(request, "composer.submitted"))
         return redirect(f"/campaigns/{campaign_id}")
     flash(request, t(request, "composer.saved"))
@@ -157,10 +152,7 @@ async def _submit_form(request: Request, session: Session, user: User, campaign:
 
 
 def _editable(session: Session, campaign_id: DbId) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise PageNotFound()
-    return campaign
+    return service.get_campaign(session, campaign_id)
 
 
 @router.get("/campaigns/new")
@@ -194,12 +186,8 @@ async def update(campaign_id: DbId, request: Request, session: SessionDep,
 @router.post("/campaigns/{campaign_id}/submit")
 def submit(campaign_id: DbId, request: Request, session: SessionDep,
            user: User = Depends(page_user(EDITORS))) -> Response:
-    _editable(session, campaign_id)
-    try:
-        service.submit(session, campaign_id, actor_id=user.id, actor=user.username)
-        flash(request, t(request, "composer.submitted"))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
+    service.submit(session, campaign_id, actor_id=user.id, actor=user.username)
+    flash(request, t(request, "composer.submitted"))
     return redirect(f"/campaigns/{campaign_id}")
 
 
@@ -210,16 +198,9 @@ async def test_sms(campaign_id: DbId, request: Request, session: SessionDep,
     campaign = _editable(session, campaign_id)
     form = await request.form()
     to = str(form.get("to", "")).strip() or (user.phone or "")
-    body = next((c.body for c in service.contents_of(session, campaign_id) if c.channel == "sms"), "")
-    if campaign.strip_diacritics and body:
-        body = strip_diacritics(body)
-    try:
-        delivery = queue_message(session, to=to, body=body, created_by_id=user.id)
-        audit.record(session, action="sms.test", entity="delivery", entity_id=delivery.id, actor_id=user.id,
-                     actor=user.username, after={"to": delivery.to_phone, "campaign_id": campaign_id})
-        flash(request, t(request, "composer.test_sent", to=delivery.to_phone or to))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
+    delivery = send_test(session, to=to, body=service.sms_as_sent(session, campaign), actor=user,
+                         campaign_id=campaign_id)
+    flash(request, t(request, "composer.test_sent", to=delivery.to_phone or to))
     if campaign.status == CampaignStatus.draft:
         return redirect(f"/campaigns/{campaign_id}/edit")
     return redirect(f"/campaigns/{campaign_id}")

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+from sqlmodel import Session
 
 from broadcast.accounts import csrf
-from broadcast.accounts.deps import sees_phones
+from broadcast.accounts.deps import ADMINS, EDITORS, RADIO, READERS, REVIEWERS, STAFF, sees_phones
 from broadcast.accounts.models import Role, User
+from broadcast.accounts.service import signed_in
 from broadcast.config import Settings
 from broadcast.deps import SessionDep
 from broadcast.exceptions import BroadcastError
@@ -23,6 +26,7 @@ from broadcast.phones import mask_phone
 from broadcast.web import i18n
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html", "xml", "svg"]),
@@ -33,13 +37,8 @@ CSRF_FIELD = csrf.FIELD
 CSRF_HEADER = csrf.HEADER
 SAFE_METHODS = csrf.SAFE_METHODS
 
-# Page access by role (the JSON API has its own rules in broadcast/api/__init__.py).
-ALL = frozenset(Role)
-READERS = frozenset({Role.admin, Role.officer, Role.approver, Role.viewer})
-EDITORS = frozenset({Role.admin, Role.officer})
-REVIEWERS = frozenset({Role.admin, Role.approver})
-RADIO = frozenset({Role.admin, Role.radio_operator})
-ADMINS = frozenset({Role.admin})
+# Page access by role: the same role sets as the JSON API (accounts/deps.py).
+ALL = STAFF
 
 # (path, catalogue key, roles that see the entry)
 MENU: list[tuple[str, str, frozenset[Role]]] = [
@@ -94,6 +93,20 @@ def page_error(request: Request, exc: BroadcastError) -> Response:
     return redirect(back_of(request))
 
 
+def keep_input(session: Session, step: Callable[[], T]) -> T | str:
+    """Run a form's step in a savepoint; when it is refused (a BroadcastError, or fields the API shapes reject),
+    undo it and return the message, so the page can show the form again with what the user typed. The one place
+    pages catch errors, and only for that: everything else goes to `page_error`."""
+    try:
+        with session.begin_nested():
+            return step()
+    except BroadcastError as exc:
+        return exc.message
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
+
+
 def back_of(request: Request) -> str:
     """Where a form came from (the Referer, when it is one of our pages), else the home page."""
     referer = urlsplit(request.headers.get("referer", ""))
@@ -141,9 +154,8 @@ def page_user(roles: Collection[str]) -> Callable[..., User]:
     """A dependency: the signed-in user (web session only) with one of `roles`, else login or 403."""
 
     def dependency(request: Request, session: SessionDep) -> User:
-        uid = request.session.get("uid")
-        user = session.get(User, uid) if isinstance(uid, int) else None
-        if user is None or not user.is_active:
+        user = signed_in(session, request.session.get("uid"))
+        if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
         # Detached, fully loaded: error pages render it after the request's session has rolled back and closed.

@@ -6,28 +6,27 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from broadcast.accounts.models import Role, User
 from broadcast.bounds import MAX_ID, DbId, parse_count
-from broadcast.campaigns.models import Campaign, CampaignStatus
+from broadcast.campaigns import service as campaigns
+from broadcast.campaigns.models import CampaignStatus
 from broadcast.campaigns.schedules import calendar
-from broadcast.contacts.models import Contact
+from broadcast.contacts import service as contacts
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
 from broadcast.engagement.rollup import ensure_recent
-from broadcast.outbox.models import InboundMessage
+from broadcast.outbox import queue as outbox
 from broadcast.outbox.queue import campaign_counts
 from broadcast.web import charts
-from broadcast.web.core import ALL, READERS, csrf_protect, page_user, redirect, render, settings_of, t
+from broadcast.web.core import ALL, READERS, page_router, page_user, redirect, render, settings_of, t
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view
-LIVE = (CampaignStatus.sending, CampaignStatus.paused)
 RECENT = timedelta(days=2)  # finished campaigns stay on the dashboard this long
 
 
@@ -46,12 +45,7 @@ def resident_figures(request: Request, session: Session) -> dict[str, int]:
     cached = getattr(request.app.state, "web_figures", None)
     if cached and cached[0] > time.monotonic():
         return dict(cached[1])
-    alive = col(Contact.erased_at).is_(None)
-    figures = {
-        "residents": int(session.exec(select(func.count()).select_from(Contact).where(alive)).one()),
-        "opted_out": int(session.exec(select(func.count()).select_from(Contact)
-                                      .where(col(Contact.sms_opted_out).is_(True), alive)).one()),
-    }
+    figures = contacts.resident_counts(session)
     request.app.state.web_figures = (time.monotonic() + FIGURES_TTL, figures)
     return figures
 
@@ -64,12 +58,10 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
         return redirect("/login")
     settings = settings_of(request)
     now = utcnow()
-    recent = (col(Campaign.status) == CampaignStatus.completed) & (col(Campaign.updated_at) >= now - RECENT)
-    live = session.exec(select(Campaign).where(col(Campaign.status).in_(LIVE) | recent)
-                        .order_by(col(Campaign.updated_at).desc()).limit(10)).all()
-    statuses = dict(session.execute(select(Campaign.status, func.count()).group_by(col(Campaign.status))).all())
+    live = campaigns.in_progress(session, now=now, recent=RECENT)
+    statuses = campaigns.status_counts(session)
     questions = inbox.status_counts(session)
-    replies = session.exec(select(InboundMessage).order_by(col(InboundMessage.received_at).desc()).limit(6)).all()
+    replies = outbox.replies_to(session, limit=6)
     ensure_recent(session, settings)
     start = (now.astimezone(settings.zone) - timedelta(days=13)).date()
     series = metrics.time_series(session, settings, period=metrics.Period(start=start))
@@ -96,6 +88,6 @@ def progress(session: SessionDep, ids: str = "", _user: User = Depends(page_user
     """Live progress of campaigns for the polling script: {id: {status, total, done, …}}."""
     wanted = [n for part in ids.split(",")[:50] if (n := parse_count(part.strip(), maximum=MAX_ID)) is not None]
     result: dict[str, Any] = {}
-    for campaign in session.exec(select(Campaign).where(col(Campaign.id).in_(wanted))).all():
+    for campaign in campaigns.get_many(session, wanted):
         result[str(campaign.id)] = {"status": campaign.status, **progress_of(session, campaign.id or 0)}
     return JSONResponse(result, headers={"Cache-Control": "no-store"})

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import Response
-from sqlmodel import col, select
 
+from broadcast.accounts import service as accounts
 from broadcast.accounts.models import User
 from broadcast.bounds import DbId, PageNumber
-from broadcast.contacts.models import Contact
+from broadcast.contacts import service as contacts
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox
-from broadcast.engagement.models import Conversation
-from broadcast.exceptions import BroadcastError
-from broadcast.web.core import EDITORS, READERS, PageNotFound, csrf_protect, flash, page_user, redirect, render, t
+from broadcast.web.core import EDITORS, READERS, flash, page_router, page_user, redirect, render, t
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 PAGE_SIZE = 50
 STATUSES = ("new", "assigned", "answered", "closed")
 
@@ -29,31 +27,22 @@ def conversations(request: Request, session: SessionDep, status: str = "", mine:
     filters = inbox.ConversationFilter(status=status if status in STATUSES else None,
                                        assigned_to_id=user.id if mine == "1" else None)
     rows, total = inbox.list_conversations(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    contact_ids = [c.contact_id for c in rows if c.contact_id]
-    names = dict(session.exec(select(Contact.id, Contact.full_name).where(col(Contact.id).in_(contact_ids))).all()) \
-        if contact_ids else {}
+    names = contacts.names_of(session, [c.contact_id for c in rows if c.contact_id])
     return render(request, "inbox.html", {
         "rows": rows, "total": total, "counts": inbox.status_counts(session), "status": status, "mine": mine,
         "names": names, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "statuses": STATUSES,
     })
 
 
-def _conversation(session: SessionDep, conversation_id: DbId) -> Conversation:
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise PageNotFound()
-    return conversation
-
-
 @router.get("/inbox/{conversation_id}")
 def conversation(conversation_id: DbId, request: Request, session: SessionDep,
                  _user: User = Depends(page_user(READERS))) -> Response:
-    found = _conversation(session, conversation_id)
-    contact = session.get(Contact, found.contact_id) if found.contact_id else None
-    assignee = session.get(User, found.assigned_to_id) if found.assigned_to_id else None
-    officers = {u.id: u.full_name or u.username for u in session.exec(select(User)).all()}
+    found = inbox.get_conversation(session, conversation_id)
+    officers = accounts.display_names(session)
     return render(request, "conversation.html", {
-        "c": found, "contact": contact, "assignee": assignee, "officers": officers,
+        "c": found, "contact": contacts.find_contact(session, found.contact_id),
+        "assignee": accounts.users_by_id(session, [found.assigned_to_id]).get(found.assigned_to_id or 0),
+        "officers": officers,
         "messages": inbox.thread(session, conversation_id),
     })
 
@@ -61,19 +50,14 @@ def conversation(conversation_id: DbId, request: Request, session: SessionDep,
 @router.post("/inbox/{conversation_id}/answer")
 def answer(conversation_id: DbId, request: Request, session: SessionDep, text: Annotated[str, Form()] = "",
            user: User = Depends(page_user(EDITORS))) -> Response:
-    _conversation(session, conversation_id)
-    try:
-        inbox.answer(session, conversation_id, text.strip(), officer_id=user.id)
-        flash(request, t(request, "inbox.answered"))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
+    inbox.answer(session, conversation_id, text.strip(), officer_id=user.id)
+    flash(request, t(request, "inbox.answered"))
     return redirect(f"/inbox/{conversation_id}")
 
 
 @router.post("/inbox/{conversation_id}/assign")
 def assign(conversation_id: DbId, request: Request, session: SessionDep, to: Annotated[str, Form()] = "me",
            user: User = Depends(page_user(EDITORS))) -> Response:
-    _conversation(session, conversation_id)
     inbox.assign(session, conversation_id, user.id if to == "me" else None, actor_id=user.id)
     flash(request, t(request, "inbox.assigned" if to == "me" else "inbox.unassigned"))
     return redirect(f"/inbox/{conversation_id}")
@@ -82,7 +66,6 @@ def assign(conversation_id: DbId, request: Request, session: SessionDep, to: Ann
 @router.post("/inbox/{conversation_id}/close")
 def close(conversation_id: DbId, request: Request, session: SessionDep,
           user: User = Depends(page_user(EDITORS))) -> Response:
-    _conversation(session, conversation_id)
     inbox.close(session, conversation_id, actor_id=user.id)
     flash(request, t(request, "inbox.closed"))
     return redirect("/inbox")

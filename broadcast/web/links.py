@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from broadcast.audio.models import AudioClip, ClipStatus
+from broadcast.audio.service import latest_ready_clip
 from broadcast.bounds import DbId
-from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
-from broadcast.config import Settings
-from broadcast.contacts.models import Contact
+from broadcast.campaigns import service as campaigns
+from broadcast.campaigns.models import CampaignStatus
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement import links
-from broadcast.events.models import EventKind
-from broadcast.events.service import add_event_once
 from broadcast.exceptions import NotFoundError
-from broadcast.outbox.models import Delivery
+from broadcast.web.core import page_router
 
-router = APIRouter(tags=["public"])
+router = page_router(dependencies=[])  # residents follow these links: no session, no CSRF
 
 PUBLIC_STATUSES = (CampaignStatus.sending, CampaignStatus.completed, CampaignStatus.paused)
 _CSS = ("body{font:17px/1.5 sans-serif;margin:0 auto;max-width:40em;padding:12px;color:#111}"
@@ -28,44 +25,23 @@ _CSS = ("body{font:17px/1.5 sans-serif;margin:0 auto;max-width:40em;padding:12px
         "a{color:#0645ad}.m{color:#555;font-size:.9em}")
 
 
-def record_click(session: Session, settings: Settings, code: str, *, user_agent: str | None,
-                 count: bool) -> int:
-    """The campaign a short link leads to; a person's first GET counts once per resident and campaign."""
-    delivery_id = links.decode(settings, code)
-    row = session.exec(select(Delivery.campaign_id, Delivery.contact_id).where(Delivery.id == delivery_id)).first() \
-        if delivery_id is not None else None
-    if row is None or row[0] is None:
-        raise NotFoundError("Liên kết không tồn tại")
-    campaign_id, contact_id = row
-    if count and not links.is_bot(user_agent):
-        commune = session.exec(select(Contact.commune_code).where(Contact.id == contact_id)).first() \
-            if contact_id is not None else None
-        who = f"c{contact_id}" if contact_id is not None else f"d{delivery_id}"
-        add_event_once(session, kind=EventKind.click, campaign_id=campaign_id, contact_id=contact_id,
-                       delivery_id=delivery_id, commune_code=commune, dedupe_key=f"click:{campaign_id}:{who}")
-    return int(campaign_id)
-
-
 @router.api_route("/l/{code}", methods=["GET", "HEAD"], include_in_schema=False)
 def short_link(code: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Redirect to the campaign page; HEAD and link-preview bots are not counted."""
-    campaign_id = record_click(session, settings, code, user_agent=request.headers.get("user-agent"),
+    campaign_id = links.record_click(session, settings, code, user_agent=request.headers.get("user-agent"),
                                count=request.method == "GET")
     return RedirectResponse(f"/p/{campaign_id}", status_code=302, headers={"Cache-Control": "no-store"})
 
 
 def page_html(session: Session, campaign_id: DbId) -> str:
     """A light page with the full text and, when rendered, the campaign's audio clip."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status not in PUBLIC_STATUSES:
+    campaign = campaigns.get_campaign(session, campaign_id)
+    if campaign.status not in PUBLIC_STATUSES:
         raise NotFoundError("Không tìm thấy bài viết")
-    contents = session.exec(select(CampaignContent).where(CampaignContent.campaign_id == campaign_id)).all()
-    by_channel = {(c.channel, c.language): c.body for c in contents}
+    by_channel = {(c.channel, c.language): c.body for c in campaigns.contents_of(session, campaign_id)}
     text = next((by_channel[k] for k in [("loudspeaker", "vi"), ("voice", "vi"), ("sms", "vi")] if k in by_channel),
                 next(iter(by_channel.values()), ""))
-    clip = session.exec(select(AudioClip).where(AudioClip.campaign_id == campaign_id,
-                                                AudioClip.status == ClipStatus.ready)
-                        .order_by(col(AudioClip.id).desc()).limit(1)).first()
+    clip = latest_ready_clip(session, campaign_id)
     audio = ""
     if clip is not None and clip.download_token:
         src = f"/clips/{clip.download_token}/bai-{campaign_id}.mp3"

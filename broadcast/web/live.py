@@ -6,14 +6,13 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from broadcast.accounts.models import User
-from broadcast.audio.models import AudioClip
-from broadcast.audio.service import campaign_audio
+from broadcast.audio.service import campaign_audio, clips_of
 from broadcast.audio.text.normalize import MAX_TEXT_CHARS, normalize_text
 from broadcast.audio.text.pronunciation import load_dictionary
 from broadcast.audio.views import clip_public
@@ -21,11 +20,10 @@ from broadcast.audio.worker import audio_worker, render_after_commit
 from broadcast.bounds import DbId
 from broadcast.campaigns.audience import count_reachable
 from broadcast.deps import SessionDep
-from broadcast.exceptions import BroadcastError
 from broadcast.outbox.segments import estimate
-from broadcast.web.core import EDITORS, READERS, csrf_protect, flash, page_user, redirect, settings_of, t
+from broadcast.web.core import EDITORS, READERS, flash, page_router, page_user, redirect, settings_of, t
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 REACH_TTL = 60.0
 AUDIENCE_KEYS = ("communes", "groups", "tags", "languages")
 
@@ -88,20 +86,16 @@ def normalize(body: ScriptIn, request: Request, _user: User = Depends(page_user(
 def render_audio(campaign_id: DbId, request: Request, session: SessionDep,
                  _user: User = Depends(page_user(EDITORS))) -> Response:
     """Render the campaign's loudspeaker script (it is not put on any commune's programme before approval)."""
-    try:
-        clips = [clip for _, clip in campaign_audio(session, settings_of(request), campaign_id)]
-        render_after_commit(session, audio_worker(request.app), clips)
-        flash(request, t(request, "composer.audio_queued"))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
+    clips = [clip for _, clip in campaign_audio(session, settings_of(request), campaign_id)]
+    render_after_commit(session, audio_worker(request.app), clips)
+    flash(request, t(request, "composer.audio_queued"))
     return redirect(f"/campaigns/{campaign_id}/edit")
 
 
 @router.get("/ui/campaigns/{campaign_id}/clips")
 def clips(campaign_id: DbId, request: Request, session: SessionDep,
           _user: User = Depends(page_user(READERS))) -> JSONResponse:
-    rows = session.exec(select(AudioClip).where(AudioClip.campaign_id == campaign_id)
-                        .order_by(col(AudioClip.id).desc()).limit(10)).all()
+    rows = clips_of(session, campaign_id, limit=10)
     settings = settings_of(request)
     items = [{"id": c.id, "status": c.status, "url": clip_public(c, settings)["url"], "error": c.error,
               "normalized_text": c.normalized_text, "duration": c.duration_seconds} for c in rows]

@@ -5,35 +5,32 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from broadcast.accounts.models import Role, User
-from broadcast.accounts.service import user_communes
-from broadcast.audio.models import Airing
+from broadcast.accounts.scope import commune_scope
 from broadcast.audio.radio import airing as airings
 from broadcast.audio.radio.feeds import feed_url
 from broadcast.audio.views import clip_public
 from broadcast.bounds import DbId
 from broadcast.campaigns.schedules import calendar
+from broadcast.communes import service as communes
 from broadcast.communes.models import Commune
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
-from broadcast.exceptions import BroadcastError
-from broadcast.web.core import RADIO, PageNotFound, csrf_protect, flash, page_user, redirect, render, settings_of, t
+from broadcast.web.core import RADIO, flash, page_router, page_user, redirect, render, settings_of, t
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 EARLIER_SHOWN = 10
 
 
 def allowed_communes(session: Session, user: User, province_code: str) -> list[Commune]:
     """An operator's own communes; an admin may look at any commune of the province."""
-    if user.role == Role.admin:
-        query = select(Commune).where(Commune.province_code == province_code)
-    else:
-        query = select(Commune).where(col(Commune.code).in_(user_communes(session, user.id or 0)))
-    return list(session.exec(query.order_by(col(Commune.name))).all())
+    scope = commune_scope(session, user)
+    found = communes.list_communes(session, province_code)
+    return found if scope.codes is None else [c for c in found if c.code in scope.codes]
 
 
 def commune_view(request: Request, session: Session, commune: Commune) -> dict[str, Any]:
@@ -70,13 +67,7 @@ def radio(request: Request, session: SessionDep, xa: str = "", user: User = Depe
 
 @router.post("/radio/airings/{airing_id}/confirm")
 def confirm(airing_id: DbId, request: Request, session: SessionDep, user: User = Depends(page_user(RADIO))) -> Response:
-    found = session.get(Airing, airing_id)
-    codes = {c.code for c in allowed_communes(session, user, settings_of(request).province_code)}
-    if found is None or found.commune_code not in codes:
-        raise PageNotFound()
-    try:
-        airings.confirm_airing(session, airing_id=airing_id, source="web", user_id=user.id)
-        flash(request, t(request, "radio.confirmed"))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
+    found = airings.confirm_airing(session, airing_id=airing_id, source="web", user_id=user.id,
+                                   scope=commune_scope(session, user))  # another commune's: not found
+    flash(request, t(request, "radio.confirmed"))
     return redirect(f"/radio?xa={found.commune_code}" if user.role == Role.admin else "/radio")

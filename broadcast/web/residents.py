@@ -8,30 +8,29 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import func
-from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from broadcast.accounts.models import User
 from broadcast.bounds import MAX_ID, DbId, PageNumber, parse_count
-from broadcast.communes.models import Commune
+from broadcast.communes.service import list_communes
 from broadcast.contacts import service as contacts
 from broadcast.contacts.importing.header import FIELD_LABELS, HEADER_SEARCH_ROWS, Header, find_header
 from broadcast.contacts.importing.importer import import_contacts
 from broadcast.contacts.importing.read import ReadLimits, read_rows
-from broadcast.contacts.models import ConsentSource, Contact, ContactGroup, GroupMember
+from broadcast.contacts.models import ConsentSource
 from broadcast.deps import SessionDep
-from broadcast.exceptions import BroadcastError, ValidationFailed
+from broadcast.exceptions import ValidationFailed
 from broadcast.uploads import UPLOAD_ROUTE_MAX_BYTES, receive_upload
 from broadcast.web.core import (
     CSRF_FIELD,
     EDITORS,
     READERS,
     PageNotFound,
-    csrf_protect,
     flash,
+    form_route,
+    page_router,
     page_user,
     redirect,
     render,
@@ -40,62 +39,15 @@ from broadcast.web.core import (
     verify_csrf,
 )
 
-router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+router = page_router()
 # The upload reads its own body within IMPORT_MAX_BYTES, then checks the CSRF token it carries:
 # the router-wide csrf_protect would parse a form of any size first.
-upload_router = APIRouter(include_in_schema=False)
+upload_router = page_router(dependencies=[], route_class=form_route("import.html", step="upload"))
 PAGE_SIZE = 50
 SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"}
 PREVIEW_ROWS = 5
-COUNT_CAP = 10_000  # past this the list says "more than 10.000" instead of counting a million rows
+COUNT_CAP = contacts.COUNT_CAP
 SHOWN_BAD_ROWS = 200
-
-
-def communes_of(session: Session, province_code: str) -> list[Commune]:
-    return list(session.exec(select(Commune).where(Commune.province_code == province_code)
-                             .order_by(col(Commune.name))).all())
-
-
-def groups_of(session: Session) -> list[ContactGroup]:
-    return list(session.exec(select(ContactGroup).order_by(col(ContactGroup.name))).all())
-
-
-def _phone_range(q: str) -> tuple[str, str] | None:
-    """Digits typed as a number's start ("0912 34", "84912") → the E.164 prefix range (uses the unique index)."""
-    digits = "".join(ch for ch in q if ch.isdigit())
-    if len(digits) < 3 or any(ch.isalpha() for ch in q):
-        return None
-    national = digits[2:] if digits.startswith("84") else digits.lstrip("0")
-    low = "+84" + national
-    return low, low[:-1] + chr(ord(low[-1]) + 1)
-
-
-def search(session: Session, filters: contacts.ContactFilter, *, offset: int, limit: int
-           ) -> tuple[list[Contact], int]:
-    """A page of residents, newest first, and the total (counted up to COUNT_CAP + 1, so a million is cheap).
-
-    Like contacts.list_contacts, but a number is searched by prefix on the indexed phone column and names
-    by substring; the web page only says "more than 10.000" past the cap.
-    """
-    conditions: list[Any] = [col(Contact.erased_at).is_(None)]
-    if filters.q:
-        span = _phone_range(filters.q)
-        if span is not None:
-            conditions += [col(Contact.phone) >= span[0], col(Contact.phone) < span[1]]
-        else:
-            conditions.append(col(Contact.full_name).ilike(f"%{filters.q.strip()}%"))
-    if filters.commune_code:
-        conditions.append(col(Contact.commune_code) == filters.commune_code)
-    if filters.opted_out is not None:
-        conditions.append(col(Contact.sms_opted_out).is_(filters.opted_out))
-    if filters.group_id is not None:
-        members = select(GroupMember.contact_id).where(GroupMember.group_id == filters.group_id)
-        conditions.append(col(Contact.id).in_(members))
-    capped = select(col(Contact.id)).where(*conditions).limit(COUNT_CAP + 1).subquery()
-    total = int(session.exec(select(func.count()).select_from(capped)).one())
-    rows = session.exec(select(Contact).where(*conditions).order_by(col(Contact.id).desc())
-                        .offset(offset).limit(limit)).all()
-    return list(rows), total
 
 
 @router.get("/residents")
@@ -107,13 +59,13 @@ def residents(request: Request, session: SessionDep, q: str = "", commune: str =
         q=q.strip() or None, commune_code=commune or None,
         group_id=parse_count(group, maximum=MAX_ID),
         opted_out={"out": True, "in": False}.get(state))
-    rows, total = search(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    names = {c.code: c.name for c in communes_of(session, settings.province_code)}
+    rows, total = contacts.list_contacts(session, filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    names = {c.code: c.name for c in list_communes(session, settings.province_code)}
     return render(request, "residents.html", {
         "rows": rows, "total": total, "capped": total > COUNT_CAP, "cap": COUNT_CAP, "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)), "more": len(rows) == PAGE_SIZE,
         "member": contacts.memberships(session, [r.id for r in rows if r.id is not None]),
-        "communes": names, "groups": groups_of(session),
+        "communes": names, "groups": contacts.group_choices(session),
         "q": q, "commune": commune, "group": group, "state": state,
     })
 
@@ -121,10 +73,7 @@ def residents(request: Request, session: SessionDep, q: str = "", commune: str =
 @router.post("/residents/{contact_id}/opt-out")
 def set_opt_out(contact_id: DbId, request: Request, session: SessionDep, opted_out: Annotated[str, Form()] = "1",
                 back: Annotated[str, Form()] = "/residents", user: User = Depends(page_user(EDITORS))) -> Response:
-    try:
-        contact = contacts.get_contact(session, contact_id)
-    except BroadcastError:
-        raise PageNotFound() from None
+    contact = contacts.get_contact(session, contact_id)
     out = opted_out == "1"
     contacts.set_opt_out(session, contact, channel="all", opted_out=out, source=ConsentSource.officer,
                          detail=f"web:{user.username}", actor_id=user.id)
@@ -209,10 +158,7 @@ async def import_upload(request: Request, _user: User = Depends(page_user(EDITOR
             raise ValidationFailed(t(request, "import.bad_type"), field="file")
         path = received.rename(received.with_suffix(suffix))
         shown = await run_in_threadpool(preview, path, ReadLimits.from_settings(settings), name)
-    except BroadcastError as exc:
-        path.unlink(missing_ok=True)
-        return render(request, "import.html", {"step": "upload", "error": exc.message}, status_code=exc.status_code)
-    except BaseException:
+    except BaseException:  # nothing of a refused upload stays on disk; the error goes on to the form again
         path.unlink(missing_ok=True)
         raise
     request.session["import"] = {"token": token, "suffix": suffix, "name": name}
@@ -230,10 +176,7 @@ def import_confirm(request: Request, session: SessionDep, user: User = Depends(p
     try:
         report = import_contacts(request.app.state.engine, path, source_name=name, actor_id=user.id,
                                  limits=ReadLimits.from_settings(settings_of(request)))
-    except BroadcastError as exc:
-        flash(request, exc.message, "error")
-        return redirect("/residents/import")
-    finally:
+    finally:  # imported or refused (the error path shows why), the uploaded file is gone
         path.unlink(missing_ok=True)
     request.app.state.web_figures = None
     token = request.session["import"]["token"]

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from broadcast.audio.models import AudioClip, ClipStatus
-from broadcast.audio.service import content_hash, processing_for, spoken_script
-from broadcast.audio.text.pronunciation import load_dictionary
-from broadcast.audio.tts.engines import ENGINE_NAMES
+from broadcast.audio.models import ClipStatus
 from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, ChannelKind
+from broadcast.channels.voice.clips import clip_readiness
 from broadcast.channels.voice.policy import policy_for
 from broadcast.config import Settings
 from broadcast.engagement.calls import voice_metrics
@@ -82,29 +80,11 @@ def voice_defaults(settings: Settings) -> dict[str, Any]:
             "end": settings.voice_window_end}
 
 
-def voice_clip_states(session: Session, settings: Settings, campaign_id: DbId) -> list[tuple[str, str]]:
-    """(language, clip status or "missing") of what calls play: the voice script, else the loudspeaker one."""
-    bodies = {(c.channel, c.language): c for c in service.contents_of(session, campaign_id)
-              if c.channel in (VOICE, LOUD)}
-    dictionary = load_dictionary(settings.media_dir)
-    states: list[tuple[str, str]] = []
-    for language in sorted({lang for _, lang in bodies}):
-        channel = VOICE if (VOICE, language) in bodies else LOUD
-        loud = channel == LOUD  # the same recipe as campaign_audio(), so the same content hash
-        normalized = spoken_script(bodies[(channel, language)], dictionary)
-        processing = processing_for(settings, repeats=2 if loud else 1, chime=loud)
-        hashes = [content_hash(normalized, language, engine, "", processing) for engine in ENGINE_NAMES]
-        found = set(session.exec(select(AudioClip.status).where(col(AudioClip.content_hash).in_(hashes))).all())
-        order = (ClipStatus.ready, ClipStatus.rendering, ClipStatus.pending, ClipStatus.failed)
-        states.append((language, next((str(s) for s in order if s in found), MISSING)))
-    return states
-
-
 def voice_panel(session: Session, settings: Settings, campaign: Campaign) -> dict[str, Any] | None:
     """The campaign page's voice section: call figures, effective options, clip readiness (None: no calls)."""
     if VOICE not in campaign.channels or campaign.id is None:
         return None
-    states = voice_clip_states(session, settings, campaign.id)
+    states = clip_readiness(session, settings, campaign.id)
     policy = policy_for(settings, campaign)
     return {
         "m": voice_metrics(session, settings, campaign.id), "clips": states,

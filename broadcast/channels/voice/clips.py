@@ -20,6 +20,7 @@ from broadcast.audio.models import AudioClip, ClipStatus
 from broadcast.audio.radio.feeds import clip_url
 from broadcast.audio.service import (
     SynthesizerFactory,
+    clip_states,
     content_hash,
     processing_for,
     render_clip_now,
@@ -197,3 +198,22 @@ def clear_cache() -> None:
     """Forget cached lookups (after rendering, and between tests)."""
     global CACHE
     CACHE = ClipCache(CACHE.ttl, CACHE.clock)
+
+
+def clip_readiness(session: Session, settings: Settings, campaign_id: int) -> list[tuple[str, str]]:
+    """(language, clip status or "missing") of what calls play: the voice script, else the loudspeaker one."""
+    voice, loud_channel = ChannelKind.voice.value, ChannelKind.loudspeaker.value
+    contents = session.exec(select(CampaignContent).where(CampaignContent.campaign_id == campaign_id))
+    bodies = {(c.channel, c.language): c for c in contents if c.channel in (voice, loud_channel)}
+    dictionary = load_dictionary(settings.media_dir)
+    states: list[tuple[str, str]] = []
+    for language in sorted({lang for _, lang in bodies}):
+        channel = voice if (voice, language) in bodies else loud_channel
+        loud = channel == loud_channel  # the same recipe as campaign_audio(), so the same content hash
+        normalized = spoken_script(bodies[(channel, language)], dictionary)
+        processing = processing_for(settings, repeats=2 if loud else 1, chime=loud)
+        hashes = [content_hash(normalized, language, engine, "", processing) for engine in ENGINE_NAMES]
+        found = clip_states(session, hashes)
+        order = (ClipStatus.ready, ClipStatus.rendering, ClipStatus.pending, ClipStatus.failed)
+        states.append((language, next((str(s) for s in order if s in found), "missing")))
+    return states
