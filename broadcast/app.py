@@ -116,6 +116,7 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.webhooks import router as twilio_webhooks
     from broadcast.engagement.pages import router as engagement_pages
     from broadcast.engagement.webhooks import router as engagement_webhooks
+    from broadcast.ops.echo import router as check_echo
     from broadcast.web.pages import mount as mount_web
 
     # Provider webhooks first: routes are tried in order, and they are the hot path (hundreds of
@@ -126,6 +127,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(gateway_webhooks)
     app.include_router(api_router)
     app.include_router(audio_public)
+    app.include_router(check_echo)  # `broadcast check` asks the instance behind PUBLIC_BASE_URL (no login)
     app.include_router(engagement_pages)
     mount_web(app)  # browser pages, static files, login redirects
 

@@ -32,6 +32,7 @@ from broadcast.contacts.models import (
     Tag,
 )
 from broadcast.engagement.models import Conversation, ConversationStatus, EngagementEvent, EventKind
+from broadcast.ops.models import CheckEcho
 
 metadata = SQLModel.metadata
 
@@ -46,6 +47,7 @@ __all__ = [
     "CampaignRun",
     "CampaignStatus",
     "ChannelKind",
+    "CheckEcho",
     "ClipStatus",
     "Commune",
     "CommuneRoute",
