@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
@@ -60,6 +61,7 @@ class Context:
 
 Check = Callable[[Context], Iterator[Line]]
 # Twilio's alphanumeric sender IDs: up to 11 of A-Z a-z 0-9, space, + - _ &, at least one letter.
+PLACEHOLDER = "REPLACE-ME"  # what deploy/broadcast.env.example holds where a province's own value goes
 _SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -106,6 +108,11 @@ def check_settings(ctx: Context) -> Iterator[Line]:
         lines.append(ctx.line(Mark.fail, "unsafe_no_data_key"))
     if "*" in [part.strip() for part in settings.forwarded_allow_ips.split(",")]:
         lines.append(ctx.line(Mark.fail, "unsafe_any_proxy"))
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        value = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if PLACEHOLDER in value:
+            lines.append(ctx.line(Mark.fail, "placeholder", name=name.upper()))
     yield from lines or [ctx.line(Mark.ok, "settings_safe", url=settings.public_base_url)]
 
 

@@ -38,6 +38,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                          "vào; chỉ ghi địa chỉ của proxy (127.0.0.1 sau Caddy)",
                          "FORWARDED_ALLOW_IPS=*: anyone could choose the address the sign-in limits key on; list "
                          "only the proxy (127.0.0.1 behind Caddy)"),
+    "placeholder": ("{name} vẫn là giá trị mẫu REPLACE-ME: điền giá trị thật vào /etc/broadcast/broadcast.env",
+                    "{name} still holds the template's REPLACE-ME: put the real value in /etc/broadcast/broadcast.env"),
     # database
     "db_ok": ("Cơ sở dữ liệu trả lời ({where}, {server})", "Database reachable ({where}, {server})"),
     "db_missing_file": ("Không có tệp cơ sở dữ liệu {path}: chạy broadcast db upgrade",

@@ -110,16 +110,18 @@ def test_a_suspended_account_or_no_sender_fails(production: Production, twilio: 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_unsafe_settings_each_get_a_line(production: Production) -> None:
     code, lines = check(Lang.vi, **{**production.overrides, "secret_key": "ngan-qua", "data_encryption_key": "",
-                                    "forwarded_allow_ips": "*", "twilio_simulator": True})
+                                    "forwarded_allow_ips": "*", "twilio_simulator": True,
+                                    "twilio_auth_token": "REPLACE-ME"})
     assert code == 1
-    assert failures(lines)[:4] == [
+    assert failures(lines)[:5] == [
         "✗ SECRET_KEY quá ngắn (8 ký tự; tối thiểu 32)",
         "✗ TWILIO_SIMULATOR đang bật: không tin nhắn thật nào được gửi; đặt TWILIO_SIMULATOR=false với thông tin "
         "Twilio thật",
         "✗ DATA_ENCRYPTION_KEY trống: bí mật lưu trong cơ sở dữ liệu dùng khoá suy ra từ SECRET_KEY; đặt một khoá "
         "Fernet riêng",
         "✗ FORWARDED_ALLOW_IPS=*: bất kỳ ai cũng tự chọn được địa chỉ mà giới hạn đăng nhập dựa vào; chỉ ghi địa chỉ "
-        "của proxy (127.0.0.1 sau Caddy)"]
+        "của proxy (127.0.0.1 sau Caddy)",
+        "✗ TWILIO_AUTH_TOKEN vẫn là giá trị mẫu REPLACE-ME: điền giá trị thật vào /etc/broadcast/broadcast.env"]
     assert "– Twilio: đang dùng trình giả lập (TWILIO_SIMULATOR=true), chưa kiểm tra thông tin đăng nhập" in lines
 
 
