@@ -270,10 +270,11 @@ def check_tts(ctx: Context) -> Iterator[Line]:
     try:
         parts = make_synthesizer(engine).synthesize(normalize_text("Kiểm tra âm thanh.", "vi"), "vi")
         _mp3, measured = render_mp3(parts, processing_for(ctx.settings))
+        made_by = parts[0].engine  # `auto` names the engine that answered
     except Exception as exc:  # an engine's failure is the check's answer, whatever its kind
         yield ctx.line(Mark.fail, "tts_failed", engine=engine, error=_first_line(exc))
         return
-    yield ctx.line(Mark.ok, "tts_ok", engine=parts[0].engine, seconds=_number(sum(p.duration for p in parts), ctx.lang),
+    yield ctx.line(Mark.ok, "tts_ok", engine=made_by, seconds=_number(sum(p.duration for p in parts), ctx.lang),
                    lufs=_number(measured.loudness_lufs, ctx.lang))
 
 

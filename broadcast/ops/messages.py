@@ -94,7 +94,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "media_full": ("MEDIA_DIR {path} chỉ còn trống {free} (cần ít nhất {minimum})",
                    "MEDIA_DIR {path} has only {free} free (at least {minimum} wanted)"),
     "gateways_what": ("Điện thoại gửi tin", "Gateway phones"),
-    "gateways_none": ("Chưa đăng ký điện thoại gửi tin nào (đang bật)", "No gateway phone registered (enabled)"),
+    "gateways_none": ("Không có điện thoại gửi tin nào đang bật", "No enabled gateway phone registered"),
     "gateway_ok": ("Điện thoại {name} trả lời ({health})", "Gateway phone {name} answers ({health})"),
     "gateway_down": ("Điện thoại {name} không trả lời: {error}", "Gateway phone {name} does not answer: {error}"),
     "gateway_failing": ("Điện thoại {name} báo lỗi sức khoẻ ({health})", "Gateway phone {name} reports {health}"),
