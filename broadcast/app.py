@@ -120,6 +120,7 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.twilio.incoming import router as engagement_webhooks
     from broadcast.channels.twilio.status import router as twilio_webhooks
     from broadcast.channels.voice.webhooks import router as voice_webhooks
+    from broadcast.ops.echo import router as check_echo
     from broadcast.web.downloads import public_router as audio_public
     from broadcast.web.links import router as engagement_pages
     from broadcast.web.pages import mount as mount_web
@@ -132,6 +133,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(gateway_webhooks)
     app.include_router(api_router)
     app.include_router(audio_public)
+    app.include_router(check_echo)  # `broadcast check` asks the instance behind PUBLIC_BASE_URL (no login)
     app.include_router(engagement_pages)
     mount_web(app)  # browser pages, static files, login redirects
 

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from broadcast.config import Settings, get_settings
 from broadcast.exceptions import BroadcastError
+from broadcast.ops.messages import Lang
 
 console = Console()
 err = Console(stderr=True)
@@ -153,6 +154,19 @@ def simulator(
 
     settings = _settings()
     run_simulator(host, port, settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+
+
+@app.command()
+def check(
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the lines")] = Lang.vi,
+    timeout: Annotated[float, typer.Option(min=1, max=120, help="Seconds each network check may take")] = 10.0,
+    min_free_gb: Annotated[float, typer.Option(min=0, help="Free space MEDIA_DIR must have (GB)")] = 1.0,
+) -> None:
+    """Check this configuration against the world, one line per check; exit 1 when a required one fails."""
+    from broadcast.ops.check import run_checks
+
+    raise typer.Exit(run_checks(lang, timeout=timeout, min_free_bytes=int(min_free_gb * (1 << 30)),
+                                emit=typer.echo))
 
 
 @app.command()

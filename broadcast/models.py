@@ -19,6 +19,7 @@ from broadcast.communes.models import Commune
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Language, Tag
 from broadcast.engagement.models import Conversation, ConversationStatus
 from broadcast.events.models import EngagementEvent, EventKind
+from broadcast.ops.models import CheckEcho
 from broadcast.outbox.models import (
     Delivery,
     DeliveryAttempt,
@@ -40,6 +41,7 @@ __all__ = [
     "CampaignRun",
     "CampaignStatus",
     "ChannelKind",
+    "CheckEcho",
     "ClipStatus",
     "Commune",
     "CommuneRoute",

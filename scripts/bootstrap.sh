@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 want_system=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then want_system+=(postgresql); fi
 if [ "${WITH_BROWSER:-1}" = 1 ] && [ ! -x /usr/bin/chromium ]; then want_system+=(chromium); fi
+# Caddy fronts `serve` in production (deploy/caddy/); the production topology test runs it with its internal CA.
+if ! command -v caddy >/dev/null; then want_system+=(caddy); fi
 if [ ${#want_system[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "==> apt-get install ${want_system[*]}"

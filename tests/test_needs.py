@@ -14,3 +14,15 @@ def test_missing_skips_locally_and_fails_under_strict(monkeypatch: pytest.Monkey
     monkeypatch.setenv("BROADCAST_TESTS_STRICT", "1")
     with pytest.raises(pytest.fail.Exception, match="requires it"):
         missing("Chromium")
+
+
+def test_a_missing_caddy_fails_under_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support import needs
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("BROADCAST_TESTS_STRICT", "1")
+    with pytest.raises(pytest.fail.Exception, match="Caddy"):
+        needs.caddy()
+    monkeypatch.delenv("BROADCAST_TESTS_STRICT")
+    with pytest.raises(pytest.skip.Exception, match="Caddy"):
+        needs.caddy()

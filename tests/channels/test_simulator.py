@@ -25,7 +25,7 @@ from twilio.rest import Client
 from broadcast.channels.twilio.client import make_twilio_client, retry_after_seconds
 from broadcast.config import Settings
 from broadcast.simulators.twilio import TwilioSimulator, count_segments
-from broadcast.simulators.twilio.process import SimulatorProcess
+from broadcast.simulators.twilio.process import SimulatorControl, SimulatorProcess
 from broadcast.simulators.twilio.state import RecordedRequest
 from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink
 
@@ -487,3 +487,46 @@ def test_simulator_in_a_child_process_is_steered_over_http() -> None:
         url = remote.base_url
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/_simulator/health")
+
+
+# --- the account: what `broadcast check` reads ---------------------------------------------------------
+
+
+def test_fetching_the_account_answers_like_twilio(twilio_simulator: TwilioSimulator, client: Client) -> None:
+    account = client.api.v2010.accounts(SIM_ACCOUNT_SID).fetch()
+    assert (account.sid, account.status, account.type, account.owner_account_sid) == (
+        SIM_ACCOUNT_SID, "active", "Full", SIM_ACCOUNT_SID)
+    assert account.uri == f"/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json"
+    assert account.auth_token is None  # the simulator never hands out a secret
+    raw = httpx.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
+                    auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN))
+    openapi = OpenAPI.from_dict(json.loads(SPEC_SUBSET.read_text()))
+    request = MockRequest("https://api.twilio.com", "get", f"/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
+                          headers={"Authorization": raw.request.headers["authorization"]})
+    openapi.validate_response(request, MockResponse(raw.content, status_code=200,
+                                                    content_type="application/json"))
+
+
+def test_a_wrong_token_gets_twilios_401(twilio_simulator: TwilioSimulator) -> None:
+    wrong = make_twilio_client(SIM_ACCOUNT_SID, "not-the-token", twilio_simulator.base_url)
+    with pytest.raises(TwilioRestException) as caught:
+        wrong.api.v2010.accounts(SIM_ACCOUNT_SID).fetch()
+    assert (caught.value.status, caught.value.code) == (401, 20003)
+    raw = httpx.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
+                    auth=(SIM_ACCOUNT_SID, "not-the-token"))
+    assert raw.json() == {"code": 20003, "message": "Authenticate", "status": 401,
+                          "more_info": "https://www.twilio.com/docs/errors/20003"}
+    assert raw.headers["www-authenticate"] == 'Basic realm="Twilio API"'
+
+
+def test_another_account_is_not_found_and_a_suspended_one_says_so(twilio_simulator: TwilioSimulator,
+                                                                  client: Client) -> None:
+    with pytest.raises(TwilioRestException) as caught:
+        client.api.v2010.accounts("AC" + "6" * 32).fetch()
+    assert caught.value.status == 404
+    control = SimulatorControl(twilio_simulator.base_url)  # as `broadcast check`'s tests steer a simulator process
+    control.set_account_status("suspended")
+    control.close()
+    assert client.api.v2010.accounts(SIM_ACCOUNT_SID).fetch().status == "suspended"
+    twilio_simulator.reset()
+    assert client.api.v2010.accounts(SIM_ACCOUNT_SID).fetch().status == "active"

@@ -76,6 +76,18 @@ def message_json(m: SimMessage) -> dict[str, Any]:
     }
 
 
+def account_json(sid: str, status: str) -> dict[str, Any]:
+    """The account resource as Twilio returns it (auth_token left out: nothing here needs it)."""
+    created = rfc2822(datetime(2024, 1, 1, tzinfo=UTC))
+    uri = f"{API}/Accounts/{sid}"
+    subresources = ("messages", "calls", "incoming_phone_numbers", "balance")
+    return {
+        "date_created": created, "date_updated": created, "friendly_name": "Twilio simulator",
+        "owner_account_sid": sid, "sid": sid, "status": status, "type": "Full", "uri": f"{uri}.json",
+        "subresource_uris": {name: f"{uri}/{name.title().replace('_', '')}.json" for name in subresources},
+    }
+
+
 def _valid_address(value: str) -> bool:
     for prefix in CHANNELS:
         if value.startswith(prefix):
@@ -104,6 +116,7 @@ class TwilioApi:
         """Starlette routes for the Messages subset."""
         base = API + "/Accounts/{AccountSid}"
         return [
+            Route(base + ".json", self._wrap(self.account), methods=["GET"]),
             Route(base + "/Messages.json", self._wrap(self.create), methods=["POST"]),
             Route(base + "/Messages.json", self._wrap(self.list), methods=["GET"]),
             Route(base + "/Messages/{Sid}.json", self._wrap(self.fetch), methods=["GET"]),
@@ -188,6 +201,10 @@ class TwilioApi:
         payload = message_json(message)  # serialise before callbacks can move the status on
         self._submit(message)
         return JSONResponse(payload, status_code=201)
+
+    async def account(self, request: Request, path: dict[str, str], form: list[tuple[str, str]]) -> Response:
+        """GET Accounts/{Sid}.json: the harmless read `broadcast check` makes (never the auth token)."""
+        return JSONResponse(account_json(self.account_sid, self.state.account_status))
 
     def _valid_sender(self, sender: str) -> bool:
         if _valid_address(sender) or SHORT_CODE.match(sender):

@@ -58,6 +58,12 @@ def control_routes(state: SimulatorState, callbacks: CallbackDispatcher, account
         state.set_callback_mode(str(body["mode"]), float(body.get("delay", 0.0)),
                                 float(step) if step is not None else None)
 
+    async def account(body: dict[str, Any]) -> None:
+        status = str(body["status"])
+        if status not in ("active", "suspended", "closed"):
+            raise ValueError("status must be active, suspended or closed")
+        state.account_status = status
+
     Action = Callable[[dict[str, Any]], Awaitable[None]]
 
     def command(action: Action) -> Callable[[Request], Awaitable[Response]]:
@@ -100,4 +106,5 @@ def control_routes(state: SimulatorState, callbacks: CallbackDispatcher, account
         Route(PREFIX + "/fail-numbers", command(fail_numbers), methods=["POST"]),
         Route(PREFIX + "/outcomes", command(outcomes), methods=["POST"]),
         Route(PREFIX + "/callback-mode", command(callback_mode), methods=["POST"]),
+        Route(PREFIX + "/account", command(account), methods=["POST"]),
     ]

@@ -59,6 +59,10 @@ class SimulatorControl:
         """normal | delayed | duplicated | out_of_order | dropped."""
         self._post("/callback-mode", {"mode": mode, "delay": delay, "step_delay": step_delay})
 
+    def set_account_status(self, status: str) -> None:
+        """What fetching the account answers: active, suspended or closed."""
+        self._post("/account", {"status": status})
+
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
         """Accepted messages as JSON dicts, optionally only those to `to`."""
         params = {"to": to} if to is not None else None

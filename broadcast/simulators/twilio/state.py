@@ -137,6 +137,7 @@ class SimulatorState:
         # Where residents' replies go (the project's incoming-SMS webhook), for /_simulator/inbound.
         self.incoming_url: str | None = None
         self.incoming_to = "+84000000000"
+        self.account_status = "active"  # what GET Accounts/{Sid}.json reports: active | suspended | closed
 
     def reset(self) -> None:
         """Forget messages, requests and faults."""
@@ -144,6 +145,7 @@ class SimulatorState:
             self._messages.clear()
             self._requests.clear()
             self.faults = Faults()
+            self.account_status = "active"
 
     # --- messages -------------------------------------------------------------------------------
     def add_message(self, message: SimMessage) -> None:
