@@ -7,4 +7,4 @@ test:   ## run the whole test suite (SQLite and PostgreSQL)
 	scripts/test.sh
 
 lint:
-	.venv/bin/ruff check . && .venv/bin/mypy broadcast scheduler
+	.venv/bin/ruff check . && .venv/bin/mypy broadcast scheduler tests && .venv/bin/lint-imports

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The whole test suite on SQLite and PostgreSQL (the fixtures start a private PostgreSQL cluster
-# when TEST_DATABASE_URL is not set).
+# The whole test suite: every fast test (on SQLite, and on PostgreSQL where the database matters), then the slow
+# reliability and volume tests once, on PostgreSQL. The fixtures start a private PostgreSQL cluster when
+# TEST_DATABASE_URL is not set. Extra arguments go to both pytest runs (e.g. -k dispatch, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 set +e
 .venv/bin/python -m pytest "$@"
-code=$?
-set -e
-if [ $code -eq 5 ]; then
+fast=$?
+if [ $fast -eq 5 ]; then
   echo "!! pytest collected no tests: failing on purpose" >&2
   exit 1
 fi
-exit $code
+.venv/bin/python -m pytest -m slow "$@"
+slow=$?
+set -e
+[ $slow -eq 5 ] && slow=0  # the arguments selected no slow test
+[ $fast -ne 0 ] && exit $fast
+exit $slow

@@ -25,6 +25,7 @@ from tests.pg import PostgresServer, find_postgres
 from tests.support.needs import missing
 
 BACKENDS = ["sqlite", "postgresql"]
+BOTH = pytest.mark.databases(*BACKENDS)  # `pytestmark = BOTH`: where the database matters
 
 # CI runs property tests derandomised (HYPOTHESIS_PROFILE=ci in .ci/run): a red build is reproducible and
 # never depends on the draw of the day; developers' runs keep exploring new examples.
@@ -64,9 +65,44 @@ def postgres_template(postgres_server: PostgresServer) -> str:
     return name
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Which databases a test runs on: SQLite unless the database matters.
+
+    `@pytest.mark.databases("sqlite", "postgresql")` (a module's `pytestmark` or a test's) runs it on both, where
+    SQL, locking or types differ between them; a `slow` test runs once, on PostgreSQL, the production engine.
+    A test that parametrizes `database_url` itself keeps its own choice.
+    """
+    if "database_url" not in metafunc.fixturenames:
+        return
+    if any("database_url" in (m.args[0] if m.args else "") for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    chosen = metafunc.definition.get_closest_marker("databases")
+    if chosen is not None:
+        backends = list(chosen.args)
+    elif metafunc.definition.get_closest_marker("slow") is not None:
+        backends = ["postgresql"]
+    else:
+        backends = ["sqlite"]
+    metafunc.parametrize("database_url", backends, indirect=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Hash test passwords with argon2id at its minimum cost: the suite creates hundreds of accounts, and the
+    production parameters (about 60 ms each) are the library's defaults, tested by tests/accounts."""
+    from argon2 import PasswordHasher
+
+    from broadcast.accounts import security
+
+    real = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    security._hasher = real
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database on each backend."""
+    """A freshly migrated, empty database on the backend chosen for the test (see pytest_generate_tests)."""
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)

@@ -9,6 +9,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from broadcast.models import Commune, Contact, metadata
+from tests.conftest import BOTH
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def test_migrations_create_every_table(engine: Engine) -> None:

@@ -10,6 +10,9 @@ from sqlmodel import Session, func, select
 from broadcast.accounts import limits
 from broadcast.accounts.models import LoginFailure
 from broadcast.db import utcnow
+from tests.conftest import BOTH
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def test_failures_expire_with_the_window_and_are_tidied(engine: Engine) -> None:

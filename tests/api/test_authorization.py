@@ -167,9 +167,8 @@ def test_every_route_has_a_decision(anonymous_client: Any) -> None:
     assert operations(anonymous_client.app) == set(POLICY)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # roles, not the database, decide here
 def test_each_role_may_call_exactly_its_routes(anonymous_client: Any, tokens: dict[str, str]) -> None:
-    wrong = []
+    wrong: list[tuple[str, str, object]] = []
     for operation, allowed in POLICY.items():
         if call(anonymous_client, operation, None) != 401:
             wrong.append((operation, "anonymous", "not 401"))
@@ -180,7 +179,6 @@ def test_each_role_may_call_exactly_its_routes(anonymous_client: Any, tokens: di
     assert wrong == []
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_radio_operators_only_reach_their_own_commune(anonymous_client: Any, tokens: dict[str, str]) -> None:
     for operation in sorted(COMMUNE_SCOPED):
         assert call(anonymous_client, operation, tokens[R], OWN) not in (401, 403), operation

@@ -9,8 +9,10 @@ from sqlmodel import Session, select
 
 from broadcast.audit.models import AuditLog
 from broadcast.outbox.models import Delivery
-from tests.conftest import make_user
+from tests.conftest import BOTH, make_user
 from tests.support.seed import seed_contacts
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def approver(engine: Engine) -> dict[str, str]:

@@ -6,7 +6,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from tests.conftest import BOTH
 from tests.support.seed import seed_communes
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def test_create_get_update_delete_a_resident(client: Any, engine: Engine) -> None:

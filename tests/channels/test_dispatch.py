@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func
@@ -15,7 +16,10 @@ from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus
 from broadcast.simulators.twilio import TwilioSimulator
+from tests.conftest import BOTH
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 D = DeliveryStatus
 
@@ -26,7 +30,8 @@ def statuses(engine: Engine, campaign_id: int) -> Counter[str]:
     return Counter(rows)
 
 
-def run_dispatcher(engine: Engine, settings: Settings, sim: TwilioSimulator, until, timeout: float = 60):  # type: ignore[no-untyped-def]
+def run_dispatcher(engine: Engine, settings: Settings, sim: TwilioSimulator, until: Callable[[], bool],
+                   timeout: float = 60) -> Dispatcher:
     dispatcher = Dispatcher(engine, settings, TwilioSmsChannel(settings, api_base_url=sim.base_url))
     stop = dispatcher.start()
     try:

@@ -17,6 +17,9 @@ from broadcast.contacts.importing.importer import ImportFileError, ImportReport,
 from broadcast.contacts.importing.rows import BadRow
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Tag
 from broadcast.phones import INVALID, MISSING, NOT_VN_MOBILE
+from tests.conftest import BOTH
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 UNKNOWN_COMMUNE = "Không tìm thấy xã/phường trong danh mục; vẫn nhập người dân nhưng chưa gán xã/phường"
 MANY_NUMBERS = "Ô có nhiều số; chỉ lấy số đầu tiên"

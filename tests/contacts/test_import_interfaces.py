@@ -16,7 +16,10 @@ from typer.testing import CliRunner
 from broadcast.config import get_settings
 from broadcast.contacts.cli import contacts_app
 from broadcast.contacts.models import Contact
+from tests.conftest import BOTH
 from tests.contacts.test_import import EXPECTED_BAD_ROWS, IMPORTED, MESSY_ROWS
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 @pytest.fixture

@@ -161,12 +161,14 @@ def test_national_numbers_agree_with_phonenumbers(digits: str) -> None:
     """For plain digit strings without an old prefix, the fast path agrees with phonenumbers.parse."""
     assume(not (len(digits) == 10 and digits[0] == "1" and digits[:3] in OLD_PREFIXES))
     national = digits if digits.startswith("0") else "0" + digits
+    number: phonenumbers.PhoneNumber | None
     try:
-        number = phonenumbers.parse(national, "VN")
+        parsed = phonenumbers.parse(national, "VN")
     except phonenumbers.NumberParseException:  # e.g. "00…" is read as an international prefix
         number, expected_ok = None, False
     else:
-        expected_ok = phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in (
+        number = parsed
+        expected_ok = phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in (
             PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE
         )
     try:

@@ -87,8 +87,8 @@ def test_every_postgresql_setting_exists_and_the_table_settings_apply(postgres_s
     finally:
         postgres_server.drop_database(name)
     assert options is not None
-    options = ",".join(options[0])
-    assert "autovacuum_vacuum_scale_factor=0.02" in options and "fillfactor=90" in options
+    joined = ",".join(options[0])
+    assert "autovacuum_vacuum_scale_factor=0.02" in joined and "fillfactor=90" in joined
 
 
 def test_the_env_template_refuses_to_start_until_its_secrets_are_replaced() -> None:

@@ -8,6 +8,9 @@ from sqlmodel import Session, select
 
 from broadcast.events.models import EngagementEvent
 from broadcast.events.service import add_event_once, add_events_once, event_row
+from tests.conftest import BOTH
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def test_a_replayed_event_is_stored_once_and_reported_as_not_new(engine: Engine) -> None:

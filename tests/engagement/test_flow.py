@@ -16,9 +16,11 @@ from broadcast.config import Settings
 from broadcast.events.models import EngagementEvent
 from broadcast.outbox.models import Delivery, DeliveryKind
 from broadcast.simulators.twilio import TwilioSimulator
-from tests.conftest import make_user
+from tests.conftest import BOTH, make_user
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 PHONE_UA = {"User-Agent": "Mozilla/5.0 (Linux; Android 9; Redmi 7A) AppleWebKit/537.36 Mobile Safari/537.36"}
 

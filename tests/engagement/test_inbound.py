@@ -16,8 +16,11 @@ from broadcast.db import utcnow
 from broadcast.engagement.models import Conversation
 from broadcast.events.models import EngagementEvent
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
+from tests.conftest import BOTH
 from tests.engagement.conftest import Send, inbound_params
 from tests.support.seed import approved_campaign, phone, seed_contacts
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def _contact(engine: Engine, i: int) -> Contact:

@@ -23,8 +23,11 @@ from broadcast.engagement.models import Conversation
 from broadcast.events.models import EngagementEvent
 from broadcast.group_commit import GroupCommit
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
+from tests.conftest import BOTH
 from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import approved_campaign, phone, seed_communes
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 BODIES = ["Cho hỏi thủ tục cấp sổ đỏ?", "Hỏi thêm về thừa kế", "STOP", "bắt đầu", "TROGIUP", "5", "3 sao",
           "DAPHAT XYZ123"]

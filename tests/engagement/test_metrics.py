@@ -21,14 +21,17 @@ from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.engagement import exports, inbox, links, metrics
 from broadcast.engagement.inbound import handle_inbound
+from broadcast.engagement.links import record_click
 from broadcast.engagement.models import Conversation, RollupState
 from broadcast.engagement.rollup import ensure_recent, refresh_rollup
 from broadcast.events.models import EngagementEvent
 from broadcast.outbox.models import Delivery, InboundMessage
 from broadcast.outbox.status import apply_status
-from broadcast.web.links import record_click
+from tests.conftest import BOTH
 from tests.engagement.conftest import inbound_params
 from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 OUTCOMES = [("delivered", None), ("delivered", None), ("delivered", None), ("sent", None),
             ("undelivered", 30003), ("undelivered", 30005), ("failed", 21211), ("skipped", None), ("queued", None)]
@@ -60,10 +63,10 @@ def _populate(engine: Engine, settings: Settings) -> int:
         phones = {d.contact_id: d.to_phone for d in deliveries}
         received = [d for d in deliveries if d.status in ("sent", "delivered")]
         for d in received[:30]:  # clicks, some twice and some by a preview bot
-            code = links.encode(settings, d.id or 0)
-            record_click(session, settings, code, user_agent="Mozilla/5.0 (Linux; Android 10) Mobile", count=True)
-            record_click(session, settings, code, user_agent="Mozilla/5.0 (Linux; Android 10) Mobile", count=True)
-            record_click(session, settings, code, user_agent="facebookexternalhit/1.1", count=True)
+            link = links.encode(settings, d.id or 0)
+            record_click(session, settings, link, user_agent="Mozilla/5.0 (Linux; Android 10) Mobile", count=True)
+            record_click(session, settings, link, user_agent="Mozilla/5.0 (Linux; Android 10) Mobile", count=True)
+            record_click(session, settings, link, user_agent="facebookexternalhit/1.1", count=True)
         for d in received[30:40]:
             record_click(session, settings, links.encode(settings, d.id or 0), user_agent="Zalo", count=True)
         for n, d in enumerate(received[:24]):
@@ -149,7 +152,7 @@ def test_metrics_match_raw_rows(engine: Engine, settings: Settings) -> None:
     assert funnel["delivery_rate"] == pytest.approx(raw[""]["delivered"] / raw[""]["sent"], abs=1e-4)
     assert sum(d["sent"] for d in series) == funnel["sent"] and len(series) == 2
     assert sum(d["unique_clicks"] for d in series) == 30
-    by_reason = Counter()
+    by_reason: Counter[tuple[str, str]] = Counter()
     for f in fails:
         by_reason[(f["status"], f["error_code"])] += f["count"]
     with Session(engine) as session:

@@ -16,8 +16,11 @@ from broadcast.contacts.service import create_contact
 from broadcast.engagement import metrics
 from broadcast.engagement.rollup import refresh_rollup
 from broadcast.outbox.models import Delivery, DeliveryAttempt
+from tests.conftest import BOTH
 from tests.engagement.conftest import Send
 from tests.engagement.test_metrics import _populate
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 PHONE = "+84981234567"
 NSN = "981234567"

@@ -19,8 +19,10 @@ from sqlmodel import Session, col, select
 from broadcast.audit.models import AuditLog
 from broadcast.channels.gateway.service import get_phone, register_phone
 from broadcast.config import Settings
-from tests.conftest import make_user
+from tests.conftest import BOTH, make_user
 from tests.web.conftest import csrf_of, login, seed_web
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 class LockProbe:

@@ -26,7 +26,9 @@ from broadcast.crypto import Keyring, UndecryptableSecret, derived_key, rotate_s
 from broadcast.db import alembic_config, make_engine
 from broadcast.models import metadata
 from broadcast.simulators.gateway import GatewaySimulator
-from tests.conftest import make_user
+from tests.conftest import BOTH, make_user
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 KEY_A, KEY_B = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 PASSWORD, SIGNING_KEY = "mật-khẩu-máy-01", "khoa-ky-webhook"

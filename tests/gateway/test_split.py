@@ -13,8 +13,11 @@ from broadcast.channels.gateway.dispatcher import GatewayPool
 from broadcast.channels.gateway.models import GatewayPhone
 from broadcast.outbox.models import Delivery
 from broadcast.simulators.twilio import TwilioSimulator
+from tests.conftest import BOTH
 from tests.gateway.conftest import Phones, route_commune, statuses
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 GATEWAY_COMMUNE, TWILIO_COMMUNE = "32248", "31825"
 

@@ -14,9 +14,11 @@ from broadcast.audit.models import AuditLog
 from broadcast.channels.gateway.channel import sign, verify
 from broadcast.db import utcnow
 from broadcast.outbox.models import Delivery
-from tests.conftest import make_user
+from tests.conftest import BOTH, make_user
 from tests.gateway.conftest import Phones
 from tests.support.seed import phone
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def post(base: str, name: str, body: bytes, key: str, *, stamp: int | None = None,
@@ -67,8 +69,8 @@ def test_forged_webhooks_get_403(live_app: str, live_engine: Engine, phones: Pho
     sent = json.dumps({"event": "sms:sent", "payload": {"messageId": sid, "phoneNumber": phone(1)}}).encode()
     assert post(live_app, "xa-1", sent, key).json() == {"result": "stale"}
     with Session(live_engine) as session:
-        row = session.get(Delivery, delivery_id)
-        assert row is not None and row.status == "delivered" and row.provider_sid == sid
+        delivered = session.get(Delivery, delivery_id)
+        assert delivered is not None and delivered.status == "delivered" and delivered.provider_sid == sid
 
 
 @pytest.mark.parametrize("role", ["officer", "viewer"])

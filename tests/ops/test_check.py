@@ -20,8 +20,10 @@ from broadcast.ops.messages import Lang
 from broadcast.simulators.gateway import GatewaySimulator
 from broadcast.simulators.twilio import TwilioSimulator
 from broadcast.simulators.twilio.process import SimulatorControl
-from tests.conftest import free_port
+from tests.conftest import BOTH, free_port
 from tests.ops.conftest import Production
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 
 def check(lang: Lang = Lang.en, **overrides: Any) -> tuple[int, list[str]]:
@@ -71,7 +73,6 @@ def test_a_production_configuration_passes_every_check(production: Production, t
     assert lines[-1] == f"All {len(lines) - 1} checks passed."
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_command_says_it_in_vietnamese_and_exits_0(production: Production, tmp_path: Path) -> None:
     done = cli({**production.env(), "SSL_CERT_FILE": str(production.ca_file)}, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -83,7 +84,6 @@ def test_the_command_says_it_in_vietnamese_and_exits_0(production: Production, t
 # ---- one thing wrong at a time ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_wrong_twilio_token_is_one_clear_line_and_exit_1(production: Production, tmp_path: Path) -> None:
     env = {**production.env(), "SSL_CERT_FILE": str(production.ca_file), "TWILIO_AUTH_TOKEN": "not-the-token"}
     done = cli(env, "--lang", "en", cwd=tmp_path)
@@ -94,7 +94,6 @@ def test_a_wrong_twilio_token_is_one_clear_line_and_exit_1(production: Productio
     assert done.stdout.strip().splitlines()[-1] == "1 of 8 checks failed."
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_suspended_account_or_no_sender_fails(production: Production, twilio: TwilioSimulator) -> None:
     control = SimulatorControl(twilio.base_url)
     control.set_account_status("suspended")
@@ -107,7 +106,6 @@ def test_a_suspended_account_or_no_sender_fails(production: Production, twilio: 
         "TWILIO_MESSAGING_SERVICE_SID"]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_unsafe_settings_each_get_a_line(production: Production) -> None:
     code, lines = check(Lang.vi, **{**production.overrides, "secret_key": "ngan-qua", "data_encryption_key": "",
                                     "forwarded_allow_ips": "*", "twilio_simulator": True,
@@ -158,7 +156,6 @@ def test_migrations_behind_are_named_with_both_revisions(production: Production)
             in failures(lines))
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_unwritable_or_full_media_dir_fails(production: Production, tmp_path: Path) -> None:
     not_a_directory = tmp_path / "media-file"
     not_a_directory.write_text("a file where the directory should be")
@@ -192,7 +189,6 @@ class _Elsewhere(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("status", [404, 200, 301])
 def test_a_public_base_url_pointing_elsewhere_fails(production: Production, status: int) -> None:
     handler = type("Elsewhere", (_Elsewhere,), {"status": status})
@@ -214,7 +210,6 @@ def test_a_public_base_url_pointing_elsewhere_fails(production: Production, stat
                           "database or an older version is at that address"]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_nothing_listening_at_public_base_url_and_a_phone_down(production: Production) -> None:
     from broadcast.channels.gateway.service import register_phone
 

@@ -15,8 +15,11 @@ from broadcast.config import Settings
 from broadcast.db import session_scope
 from broadcast.outbox.models import Delivery
 from scheduler.service import SchedulerService
+from tests.conftest import BOTH
 from tests.scheduler.conftest import campaign_row, runs_of, scheduled_campaign
 from tests.support.seed import seed_contacts
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 

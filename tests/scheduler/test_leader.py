@@ -18,8 +18,11 @@ from broadcast.campaigns.schedules.plans import set_schedule
 from broadcast.campaigns.schedules.rules import ScheduleIn
 from broadcast.config import Settings
 from broadcast.db import utcnow
+from tests.conftest import BOTH
 from tests.scheduler.conftest import runs_of
 from tests.support.seed import approved_campaign, seed_contacts, wait_until
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
 
-def missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
     """Skip the test (or fail it under BROADCAST_TESTS_STRICT=1) because `what` is not available."""
     message = f"{what} is not installed here (.ci/run installs it)"
     if os.environ.get("BROADCAST_TESTS_STRICT") == "1":

@@ -52,7 +52,7 @@ def approved_campaign(engine: Engine, text: str = "Thông báo: Luật Đất đ
     with Session(engine, expire_on_commit=False) as session:
         campaign = campaigns.create_campaign(
             session, CampaignCreate(title="Phổ biến Luật Đất đai", sms_text=text, audience=AudienceIn(),
-                                    **fields)  # type: ignore[arg-type]
+                                    **fields)
         )
         assert campaign.id is not None
         campaigns.submit(session, campaign.id)

@@ -35,6 +35,11 @@ def live_settings(live_settings: Settings) -> Settings:
     })
 
 
+@pytest.fixture(autouse=True)
+def _fresh_clip_cache() -> Iterator[None]:
+    """Calls cache what they play for a while: each test starts and ends without another test's clips."""
+    clear_cache()
+    yield
     clear_cache()
 
 

@@ -18,9 +18,12 @@ from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.outbox.models import Delivery, DeliveryStatus
 from broadcast.simulators.twilio import TwilioSimulator
+from tests.conftest import BOTH
 from tests.support.seed import phone, seed_contacts, start, wait_until
 from tests.voice.conftest import signed_post, voice_campaign
 from tests.voice.test_calls_flow import statuses
+
+pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 D = DeliveryStatus
 CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": "+842903000977",

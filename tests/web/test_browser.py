@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -32,7 +31,6 @@ from tests.engagement.conftest import inbound_params, signature
 from tests.support.seed import seed_communes, wait_until
 from tests.web.conftest import password_of
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 OFFICER_PHONE = "+84911000111"
 RESIDENTS = [("Trần Thị Mai", "0912 345 678"), ("Lê Văn Hùng", "0987654321"), ("Thạch Sô Phi", "+84 97 111 2233")]
 SMS = "UBND xã Đất Mũi: Luật Đất đai 2024 có hiệu lực từ ngày 01/8/2024. Hỏi đáp: nhắn tin lại số này."

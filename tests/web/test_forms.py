@@ -161,7 +161,6 @@ def test_composer_errors_keep_what_was_typed(anonymous_client: Any, seeded: Seed
     assert page.status_code == 422 and "đã qua" in page.text and "Nội dung giữ lại" in page.text
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_english_switch(anonymous_client: Any, seeded: Seeded) -> None:
     login(anonymous_client, "officer")
     assert "Danh sách người dân" in anonymous_client.get("/residents").text

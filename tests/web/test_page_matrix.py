@@ -95,7 +95,6 @@ def test_every_page_route_has_a_decision(anonymous_client: Any) -> None:
     assert set(page_routes(anonymous_client.app.router.routes)) == set(PAGE_POLICY)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_reaches_exactly_its_pages(anonymous_client: Any, seeded: Seeded, role: str) -> None:
     assert login(anonymous_client, role).status_code == 303

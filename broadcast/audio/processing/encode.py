@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import lameenc
 import numpy as np
@@ -67,7 +68,7 @@ def _add_tags(path: Path, tags: ClipTags) -> None:
     id3.add(TLAN(encoding=3, text=_ISO639_2.get(tags.language, tags.language)))
     if tags.day:
         id3.add(TDRC(encoding=3, text=tags.day.isoformat()))
-    info = MP3(path).info
+    info: Any = MP3(path).info  # mutagen declares `info = None` on the class: mypy would think it always is
     if info is not None:
         id3.add(TLEN(encoding=3, text=str(int(info.length * 1000))))
     id3.add(TXXX(encoding=3, desc="commune", text=tags.commune))
