@@ -32,6 +32,7 @@ from broadcast.contacts.models import (
     Tag,
 )
 from broadcast.engagement.models import Conversation, ConversationStatus, EngagementEvent, EventKind
+from broadcast.engagement.retained import EventArchive, RetainedRun
 
 metadata = SQLModel.metadata
 
@@ -60,12 +61,14 @@ __all__ = [
     "DeliveryKind",
     "DeliveryStatus",
     "EngagementEvent",
+    "EventArchive",
     "EventKind",
     "GatewayPhone",
     "GroupMember",
     "InboundMessage",
     "Language",
     "LoginFailure",
+    "RetainedRun",
     "Role",
     "RunStatus",
     "Tag",
