@@ -67,6 +67,9 @@ def create_app(
         https_only=settings.public_base_url.startswith("https://"),
         max_age=12 * 3600,
     )
+    from broadcast.ops.instruments import LatencyMiddleware
+
+    app.add_middleware(LatencyMiddleware)  # outermost: request durations by route template for /metrics
     _install_error_handlers(app)
     _include_routers(app)
     return app
@@ -116,6 +119,7 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.webhooks import router as twilio_webhooks
     from broadcast.engagement.pages import router as engagement_pages
     from broadcast.engagement.webhooks import router as engagement_webhooks
+    from broadcast.ops.metrics import router as ops_metrics
     from broadcast.web.pages import mount as mount_web
 
     # Provider webhooks first: routes are tried in order, and they are the hot path (hundreds of
@@ -128,6 +132,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(audio_public)
     app.include_router(engagement_pages)
     mount_web(app)  # browser pages, static files, login redirects
+    app.include_router(ops_metrics)  # GET /metrics: METRICS_TOKEN, else 404
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:

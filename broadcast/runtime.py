@@ -102,6 +102,10 @@ def default_services(settings: Settings) -> list[BackgroundService]:
         services.append(dispatcher_service)
     if settings.run_scheduler_in_serve:
         services.append(scheduler_service)
+    if settings.metrics_port:
+        from broadcast.ops.metrics import metrics_port_service
+
+        services.append(metrics_port_service)
     return services
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, String, func, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, col
 
 from broadcast.db import BigIntId, UTCDateTime, utcnow
@@ -104,7 +105,7 @@ def status_counts(session: Session, campaign_id: int, run_id: int | None = None
                   ) -> tuple[dict[str, int], dict[tuple[str, int | None], int]]:
     """Deliveries of a campaign's pruned runs by status, and by (status, error code), from the rollup."""
     R = DeliveryRollup
-    where = [col(R.run_id).in_(retained_runs(campaign_id))]
+    where: list[ColumnElement[bool]] = [col(R.run_id).in_(retained_runs(campaign_id))]
     if run_id is not None:
         where.append(col(R.run_id) == run_id)
     by_status: dict[str, int] = defaultdict(int)

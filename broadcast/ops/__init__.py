@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, JSON logs, backup and restore, data retention."""
