@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import TypedDict
+from typing import Any, Literal, TypedDict
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -109,8 +109,10 @@ def default_services(settings: Settings) -> list[BackgroundService]:
     return services
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(log_format: Literal["text", "json"] = "text") -> None:
+    from broadcast.ops.logs import configure
+
+    configure(log_format)  # LOG_FORMAT: readable lines, or one JSON object per line
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request at INFO
     # APScheduler logs each run of the 5-second sync job at INFO ("Running job …", "executed successfully"),
     # which buries what an operator needs to read; the scheduler logs the campaign runs it starts itself.
@@ -121,9 +123,11 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
     """Web app + API + dispatcher (+ scheduler) in one process."""
     import uvicorn
 
-    configure_logging()
+    configure_logging(settings.log_format)
     app = create_app(settings, background=default_services(settings))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **proxy_options(settings))
+    # With JSON logs uvicorn's own records go through the root handler too (its default config prints text).
+    logs: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **proxy_options(settings), **logs)
 
 
 class ProxyOptions(TypedDict):
@@ -143,7 +147,7 @@ def proxy_options(settings: Settings) -> ProxyOptions:
 
 def run_worker(settings: Settings) -> None:
     """The dispatcher alone, until SIGINT/SIGTERM; in-flight sends finish and are recorded."""
-    configure_logging()
+    configure_logging(settings.log_format)
     upgrade(settings.database_url, settings=settings)
     engine = make_engine(settings.database_url, settings=settings)
     channel, stop_channel = sms_channel(settings)
@@ -169,7 +173,7 @@ def run_scheduler(settings: Settings) -> None:
     """The scheduler alone, until SIGINT/SIGTERM; with several processes one is active, the rest wait."""
     from scheduler.service import SchedulerRunner
 
-    configure_logging()
+    configure_logging(settings.log_format)
     upgrade(settings.database_url, settings=settings)
     engine = make_engine(settings.database_url, settings=settings)
     stop = threading.Event()
