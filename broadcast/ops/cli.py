@@ -60,7 +60,25 @@ def restore_command(
                   f"tệp media từ {directory}", markup=False, soft_wrap=True)
 
 
+@retention_app.command("run")
+def retention_run() -> None:
+    """Delete now what the scheduler deletes hourly: rows of runs finished more than RETENTION_DAYS ago."""
+    from broadcast.db import make_engine, upgrade
+    from broadcast.ops.retention import prune
+
+    settings = _settings()
+    upgrade(settings.database_url, settings=settings)
+    engine = make_engine(settings.database_url, settings=settings)
+    try:
+        done = prune(engine, settings)
+    finally:
+        engine.dispose()
+    console.print(f"Thời hạn lưu {settings.retention_days} ngày: thêm {done.runs} lượt gửi; đã xoá {done.deliveries} "
+                  f"tin, {done.attempts} lần gửi, {done.events} sự kiện", markup=False, soft_wrap=True)
+
+
 def mount(app: typer.Typer) -> None:
     """Register the operations commands on the `broadcast` command."""
     app.command("backup")(backup_command)
     app.command("restore")(restore_command)
+    app.add_typer(retention_app, name="retention")

@@ -1,4 +1,5 @@
-"""retention: what stays of runs whose per-resident rows were deleted (group and voice sums, event counts)
+"""retention: what stays of runs whose per-resident rows were deleted (group and voice sums, event counts);
+events indexed by delivery, so a run's events are found without a scan
 
 Revision ID: 0009_retention
 Revises: 0008_encrypt_gateway_secrets
@@ -42,9 +43,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("event_archive") as batch_op:
         batch_op.create_index("ix_event_archive_campaign", ["campaign_id"])
+    with op.batch_alter_table("engagement_event") as batch_op:
+        batch_op.create_index("ix_event_delivery", ["delivery_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("engagement_event") as batch_op:
+        batch_op.drop_index("ix_event_delivery")
     with op.batch_alter_table("event_archive") as batch_op:
         batch_op.drop_index("ix_event_archive_campaign")
     op.drop_table("event_archive")
