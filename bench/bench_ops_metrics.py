@@ -34,8 +34,9 @@ PLAIN = "SELECT channel, status, count(*) FROM delivery GROUP BY channel, status
 ACTIVE = ("INSERT INTO campaign_run (campaign_id, scheduled_for, status, targeted, note) SELECT id, now(), 'sending', "
           ":active, '' FROM campaign",
           "INSERT INTO delivery (campaign_id, run_id, contact_id, to_phone, channel, kind, status, attempts, "
-          "created_at, updated_at) SELECT r.campaign_id, r.id, c.id, c.phone, 'sms', 'campaign', CASE WHEN c.id % 3 = 0 "
-          "THEN 'sent' ELSE 'queued' END, 0, now(), now() FROM campaign_run r, contact c WHERE r.status = 'sending' "
+          "created_at, updated_at) SELECT r.campaign_id, r.id, c.id, c.phone, 'sms', 'campaign', "
+          "CASE WHEN c.id % 3 = 0 THEN 'sent' ELSE 'queued' END, 0, now(), now() "
+          "FROM campaign_run r, contact c WHERE r.status = 'sending' "
           "AND c.id <= :active")
 
 
