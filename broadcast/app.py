@@ -67,6 +67,9 @@ def create_app(
         https_only=settings.public_base_url.startswith("https://"),
         max_age=12 * 3600,
     )
+    from broadcast.instruments import LatencyMiddleware
+
+    app.add_middleware(LatencyMiddleware)  # outermost: request durations by route template for /metrics
     _install_error_handlers(app)
     _include_routers(app)
     return app
@@ -121,6 +124,7 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.twilio.status import router as twilio_webhooks
     from broadcast.channels.voice.webhooks import router as voice_webhooks
     from broadcast.ops.echo import router as check_echo
+    from broadcast.ops.metrics import router as ops_metrics
     from broadcast.web.downloads import public_router as audio_public
     from broadcast.web.links import router as engagement_pages
     from broadcast.web.pages import mount as mount_web
@@ -136,6 +140,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(check_echo)  # `broadcast check` asks the instance behind PUBLIC_BASE_URL (no login)
     app.include_router(engagement_pages)
     mount_web(app)  # browser pages, static files, login redirects
+    app.include_router(ops_metrics)  # GET /metrics: METRICS_TOKEN, else 404
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:

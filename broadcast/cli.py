@@ -56,6 +56,9 @@ def _mount_optional() -> None:
     app.add_typer(tokens_app, name="tokens", help="Personal API tokens.")
 
     app.add_typer(contacts_app, name="contacts", help="Residents: import from CSV/XLSX.")
+    from broadcast.ops.cli import mount as mount_ops
+
+    mount_ops(app)  # backup, restore, retention
     try:
         from broadcast.audio.cli import audio_app
     except ImportError:  # pragma: no cover - audio extras missing

@@ -138,6 +138,17 @@ class Settings(BaseSettings):
     # PARSER_MEMORY_MB × PARSER_PROCESSES is the most memory uploads can take.
     parser_processes: int = Field(default=2, ge=1, le=64)
 
+    # Operations. GET /metrics (Prometheus) answers only with `Authorization: Bearer <METRICS_TOKEN>`;
+    # empty: 404. METRICS_PORT (0: off) also serves it, without a token, on 127.0.0.1 only (`serve`).
+    metrics_token: SecretStr = SecretStr("")
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # text: human-readable log lines; json: one JSON object per line (time, level, logger, message, exception).
+    log_format: Literal["text", "json"] = "text"
+    # Per-resident delivery and event rows of runs finished more than this many days ago are deleted, in
+    # transactions of at most RETENTION_BATCH_SIZE deliveries, once the rollups hold their figures.
+    retention_days: int = Field(default=365, ge=1, le=36500)
+    retention_batch_size: int = Field(default=5000, ge=100, le=100_000)
+
     # Demo
     demo_residents: int = Field(default=300, ge=0)
 
@@ -156,6 +167,13 @@ class Settings(BaseSettings):
     @classmethod
     def _encryption_keys(cls, value: SecretStr) -> SecretStr:
         parse_keys(value.get_secret_value())
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 16:
+            raise ValueError("must be empty or at least 16 characters")
         return value
 
     @field_validator("timezone")

@@ -18,6 +18,7 @@ from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone
 from broadcast.communes.models import Commune
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Language, Tag
 from broadcast.engagement.models import Conversation, ConversationStatus
+from broadcast.engagement.retained import EventArchive, RetainedRun
 from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.ops.models import CheckEcho
 from broadcast.outbox.models import (
@@ -56,12 +57,14 @@ __all__ = [
     "DeliveryKind",
     "DeliveryStatus",
     "EngagementEvent",
+    "EventArchive",
     "EventKind",
     "GatewayPhone",
     "GroupMember",
     "InboundMessage",
     "Language",
     "LoginFailure",
+    "RetainedRun",
     "Role",
     "RunStatus",
     "Tag",

@@ -7,7 +7,7 @@ import secrets
 import signal
 import threading
 from collections.abc import Callable
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -148,6 +148,10 @@ def default_services(settings: Settings) -> list[BackgroundService]:
         services.append(dispatcher_service)
     if settings.run_scheduler_in_serve:
         services.append(scheduler_service)
+    if settings.metrics_port:
+        from broadcast.ops.metrics import metrics_port_service
+
+        services.append(metrics_port_service)
     return services
 
 
@@ -155,9 +159,11 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
     """Web app + API + dispatcher (+ scheduler) in one process."""
     import uvicorn
 
-    configure_logging()
+    configure_logging(settings.log_format)
     app = create_app(settings, background=default_services(settings))
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **proxy_options(settings))
+    # With JSON logs uvicorn's own records go through the root handler too (its default config prints text).
+    logs: dict[str, Any] = {"log_config": None} if settings.log_format == "json" else {}
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, **proxy_options(settings), **logs)
 
 
 class ProxyOptions(TypedDict):
@@ -177,7 +183,7 @@ def proxy_options(settings: Settings) -> ProxyOptions:
 
 def run_worker(settings: Settings) -> None:
     """The dispatcher alone, until SIGINT/SIGTERM; in-flight sends finish and are recorded."""
-    configure_logging()
+    configure_logging(settings.log_format)
     upgrade(settings.database_url, settings=settings)
     engine = make_engine(settings.database_url, settings=settings)
     channel, stop_channel = sms_channel(settings)

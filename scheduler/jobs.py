@@ -81,3 +81,11 @@ def tidy() -> int:
     ctx = _require()
     with session_scope(ctx.engine) as session:
         return forget_expired(session, now=ctx.clock())
+
+
+def retention() -> int:
+    """Delete per-resident rows of runs finished more than RETENTION_DAYS ago (their figures stay in rollups)."""
+    from broadcast.engagement.retention import prune
+
+    ctx = _require()
+    return prune(ctx.engine, ctx.settings, now=ctx.clock()).deliveries

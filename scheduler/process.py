@@ -13,7 +13,7 @@ from scheduler.service import SchedulerRunner
 
 def run_scheduler(settings: Settings) -> None:
     """The scheduler alone, until SIGINT/SIGTERM; with several processes one is active, the rest wait."""
-    configure_logging()
+    configure_logging(settings.log_format)
     upgrade(settings.database_url, settings=settings)
     engine = make_engine(settings.database_url, settings=settings)
     stop = threading.Event()

@@ -34,6 +34,7 @@ JOBSTORE = "campaigns"
 JOB_TABLE = "scheduler_jobs"
 SYNC_OVERLAP = timedelta(seconds=60)  # re-read rows this far behind the watermark: late commits
 VOLATILE = ("next_run_at", "set_at")
+RETENTION_PERIOD_SECONDS = 3600  # old runs' rows are deleted hourly; a pass with nothing to do is one query
 
 
 def job_id(campaign_id: int) -> str:
@@ -102,6 +103,8 @@ class SchedulerService:
                           id="tidy", name="tidy", misfire_grace_time=None, **common)
         scheduler.add_job(jobs.refresh_metrics, "interval", seconds=self.settings.metrics_refresh_seconds,
                           id="metrics", name="metrics", misfire_grace_time=None, **common)
+        scheduler.add_job(jobs.retention, "interval", seconds=RETENTION_PERIOD_SECONDS, id="retention",
+                          name="retention", misfire_grace_time=None, **common)
         log.info("scheduler started: %d campaign jobs", len(self._known))
 
     def stop(self, *, wait: bool = True) -> None:

@@ -16,9 +16,9 @@ from broadcast.campaigns.models import CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
 from broadcast.contacts.models import page
 from broadcast.deps import SessionDep
+from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
 from broadcast.flows.context import Effects, effects_of
-from broadcast.outbox.queue import campaign_counts
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]

@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from broadcast.campaigns.models import Campaign
 from broadcast.config import Settings
+from broadcast.engagement.retained import voice_sums
 from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.exceptions import NotFoundError
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus, InboundMessage
@@ -33,14 +34,19 @@ def voice_metrics(session: Session, settings: Settings, campaign_id: int) -> dic
         count_if((col(Delivery.status) == D.delivered) & machine),
         count_if(col(Delivery.status).in_([D.undelivered, D.failed])),
         count_if(col(Delivery.status).in_([D.queued, D.sending, D.sent])),
-        func.avg(case((col(Delivery.status) == D.delivered, col(Delivery.listened_share)), else_=None)),
+        func.coalesce(func.sum(case((col(Delivery.status) == D.delivered, col(Delivery.listened_share)))), 0.0),
+        func.count(case((col(Delivery.status) == D.delivered, col(Delivery.listened_share)))),
         func.coalesce(func.sum(col(Delivery.call_duration_seconds)), 0),
         func.coalesce(func.sum(case((col(Delivery.status) == D.delivered, col(Delivery.price)), else_=0)), 0),
     ).where(voice)).one()
-    residents, answered, machines, not_reached, in_progress, share, seconds, cost = row
+    kept = voice_sums(session, campaign_id)  # the runs whose rows retention deleted
+    residents, answered, machines, not_reached, in_progress, share_sum, share_n, seconds, cost = (
+        a + b for a, b in zip(row, (kept.residents, kept.answered, kept.machines, kept.not_reached, kept.in_progress,
+                                    kept.share_sum, kept.share_n, kept.seconds, kept.cost), strict=True))
+    share = share_sum / share_n if share_n else None
     placed = session.execute(select(func.count()).select_from(DeliveryAttempt)
                              .join(Delivery, col(Delivery.id) == col(DeliveryAttempt.delivery_id))
-                             .where(voice, col(DeliveryAttempt.outcome) == "accepted")).scalar_one()
+                             .where(voice, col(DeliveryAttempt.outcome) == "accepted")).scalar_one() + kept.placed
     key = col(EngagementEvent.dedupe_key)
     events = session.execute(select(
         count_if((col(EngagementEvent.kind) == EventKind.keypress) & key.like("call:%:key:1:%")),
@@ -54,6 +60,7 @@ def voice_metrics(session: Session, settings: Settings, campaign_id: int) -> dic
     if "sms" not in (campaign.channels or []):  # every SMS of a voice-only campaign is a fallback
         fallbacks = session.execute(select(func.count()).where(
             col(Delivery.campaign_id) == campaign_id, col(Delivery.channel) == "sms")).scalar_one()
+        fallbacks += kept.sms_deliveries
     return {
         "campaign_id": campaign_id,
         "residents": int(residents),
@@ -65,10 +72,10 @@ def voice_metrics(session: Session, settings: Settings, campaign_id: int) -> dic
         "in_progress": int(in_progress),
         "listened_share_avg": round(float(share), 4) if share is not None else None,
         "call_minutes": round(int(seconds) / 60, 2),
-        "repeats": int(events[0]),
-        "callback_presses": int(events[1]),
+        "repeats": int(events[0]) + kept.repeats,
+        "callback_presses": int(events[1]) + kept.callback_presses,
         "callbacks_requested": int(callbacks),
-        "opt_outs": int(events[2]),
+        "opt_outs": int(events[2]) + kept.opt_outs,
         "sms_fallbacks": int(fallbacks),
         "cost_estimate": round(float(cost), 4),
         "price_per_minute": settings.voice_price_per_minute,

@@ -21,6 +21,7 @@ from broadcast.audio.models import Airing
 from broadcast.communes.models import Commune
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact, GroupMember
+from broadcast.engagement import retained
 from broadcast.engagement.models import Conversation, DeliveryRollup, EventRollup
 from broadcast.engagement.reasons import reason_label
 from broadcast.engagement.rollup import local_day
@@ -221,7 +222,8 @@ def campaign_table(session: Session, settings: Settings, period: Period) -> list
 
 
 def group_table(session: Session, settings: Settings, campaign_id: int) -> list[dict[str, Any]]:
-    """Delivery figures per resident group, from the raw deliveries (a resident may be in several)."""
+    """Delivery figures per resident group, from the raw deliveries (a resident may be in several) and the
+    figures kept of runs retention pruned."""
     D = Delivery
     status = col(D.status)
     query = (select(col(GroupMember.group_id), func.count(),
@@ -231,10 +233,13 @@ def group_table(session: Session, settings: Settings, campaign_id: int) -> list[
              .select_from(D).join(GroupMember, col(GroupMember.contact_id) == col(D.contact_id))
              .where(col(D.campaign_id) == campaign_id, col(D.kind) == DeliveryKind.campaign)
              .group_by(col(GroupMember.group_id)))
+    totals = {gid: [int(v or 0) for v in values] for gid, *values in session.execute(query)}
+    for gid, kept in retained.group_figures(session, campaign_id).items():  # runs whose rows retention deleted
+        totals[gid] = [a + b for a, b in zip(totals.get(gid, [0] * 5), kept, strict=True)]
     out = []
-    for gid, targeted, sent, delivered, failed, segments in session.execute(query):
-        c = Counts(targeted=targeted, sent=int(sent or 0), delivered=int(delivered or 0), failed=int(failed or 0),
-                   segments=int(segments or 0))
+    for gid in sorted(totals):
+        targeted, sent, delivered, failed, segments = totals[gid]
+        c = Counts(targeted=targeted, sent=sent, delivered=delivered, failed=failed, segments=segments)
         out.append({"group_id": gid, **c.to_dict(settings.sms_price_per_segment)})
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, delete, func, literal, select
+from sqlalchemy import BigInteger, String, case, delete, func, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -19,6 +19,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.db import utcnow
 from broadcast.engagement.models import DeliveryRollup, EventRollup, RollupState
+from broadcast.engagement.retained import EventArchive, retained_runs
 from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 
@@ -95,11 +96,13 @@ def refresh_rollup(session: Session, settings: Settings, *, max_age_seconds: flo
     if not full and max_age_seconds and (started - state.refreshed_at).total_seconds() < max_age_seconds:
         return 0
     since = _EPOCH if full else state.watermark - OVERLAP
+    # A run retention pruned keeps the rollup rows it had: its deliveries are gone (or going).
     dirty = [int(r) for r in session.execute(
-        select(col(Delivery.run_id)).where(col(Delivery.updated_at) >= since, col(Delivery.run_id).is_not(None))
+        select(col(Delivery.run_id)).where(col(Delivery.updated_at) >= since, col(Delivery.run_id).is_not(None),
+                                           col(Delivery.run_id).not_in(retained_runs()))
         .distinct()).scalars()]
     if full:
-        session.execute(delete(DeliveryRollup))
+        session.execute(delete(DeliveryRollup).where(col(DeliveryRollup.run_id).not_in(retained_runs())))
     rebuild_runs(session, settings, sorted(dirty))
     state.watermark, state.refreshed_at = started, utcnow()
     session.add(state)
@@ -136,20 +139,31 @@ def _refresh_events(session: Session, settings: Settings, *, full: bool, started
     ).scalars()]
     if full:
         session.execute(delete(EventRollup))
-    day = local_day(session, settings, col(E.occurred_at))
-    for start in range(0, len(dirty), _BATCH):
-        chunk = dirty[start:start + _BATCH]
-        session.execute(delete(EventRollup).where(col(EventRollup.campaign_id).in_(chunk)))
-        inner = (select(col(E.campaign_id).label("campaign_id"),
-                        func.coalesce(col(E.commune_code), "").label("commune_code"),
-                        col(E.kind).label("kind"), day.label("day"))
-                 .where(col(E.campaign_id).in_(chunk), col(E.kind).in_(COUNTED_EVENTS))).subquery()
-        keys = [inner.c.campaign_id, inner.c.commune_code, inner.c.kind, inner.c.day]
-        source = select(*keys, func.count()).group_by(*keys)
-        session.execute(EventRollup.__table__.insert().from_select(  # type: ignore[attr-defined]
-            ["campaign_id", "commune_code", "kind", "day", "n"], source))
+        dirty = sorted(set(dirty) | set(session.execute(select(col(EventArchive.campaign_id)).distinct()).scalars()))
+    rebuild_event_campaigns(session, settings, dirty)
     state.watermark, state.refreshed_at = started, utcnow()
     session.add(state)
+
+
+def rebuild_event_campaigns(session: Session, settings: Settings, campaign_ids: list[int]) -> None:
+    """Recompute the event rollup rows of these campaigns: remaining events plus those retention archived."""
+    E, A = EngagementEvent, EventArchive
+    day = local_day(session, settings, col(E.occurred_at))
+    for start in range(0, len(campaign_ids), _BATCH):
+        chunk = campaign_ids[start:start + _BATCH]
+        session.execute(delete(EventRollup).where(col(EventRollup.campaign_id).in_(chunk)))
+        inner = union_all(
+            select(col(E.campaign_id).label("campaign_id"),
+                   func.coalesce(col(E.commune_code), "").label("commune_code"),
+                   col(E.kind).label("kind"), day.label("day"), literal(1, BigInteger).label("n"))
+            .where(col(E.campaign_id).in_(chunk), col(E.kind).in_(COUNTED_EVENTS)),
+            select(col(A.campaign_id), col(A.commune_code), col(A.kind), col(A.day), col(A.n))
+            .where(col(A.campaign_id).in_(chunk), col(A.kind).in_(COUNTED_EVENTS)),
+        ).subquery()
+        keys = [inner.c.campaign_id, inner.c.commune_code, inner.c.kind, inner.c.day]
+        source = select(*keys, func.sum(inner.c.n)).group_by(*keys)
+        session.execute(EventRollup.__table__.insert().from_select(  # type: ignore[attr-defined]
+            ["campaign_id", "commune_code", "kind", "day", "n"], source))
 
 
 def freshness(session: Session) -> datetime | None:

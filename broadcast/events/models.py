@@ -33,6 +33,7 @@ class EngagementEvent(SQLModel, table=True):
         Index("ix_event_contact", "contact_id", "occurred_at"),
         Index("ix_event_campaign_kind_commune", "campaign_id", "kind", "commune_code"),  # migration 0002
         Index("ix_event_occurred", "occurred_at"),  # migration 0004: finding campaigns to re-count
+        Index("ix_event_delivery", "delivery_id"),  # migration 0010: retention deletes a run's events
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntId)

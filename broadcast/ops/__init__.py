@@ -1,1 +1,1 @@
-"""Operating the service: `broadcast check` (a configuration against the world) and what it needs."""
+"""Operating the service: `broadcast check`, Prometheus metrics, backup and restore, data retention."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert
+from sqlalchemy import Table, insert
 from sqlmodel import Session, col, select
 
 from broadcast.accounts.models import User
@@ -89,26 +89,6 @@ def get_delivery(session: Session, delivery_id: int) -> Delivery:
     return delivery
 
 
-def campaign_counts(session: Session, campaign_id: int, run_id: int | None = None) -> dict[str, Any]:
-    """Delivery counts of a campaign by status and, for failures, by error code."""
-    where = [col(Delivery.campaign_id) == campaign_id]
-    if run_id is not None:
-        where.append(col(Delivery.run_id) == run_id)
-    by_status: dict[str, int] = dict(
-        session.execute(select(Delivery.status, func.count()).where(*where).group_by(col(Delivery.status)))
-        .all()
-    )
-    failures = session.execute(
-        select(Delivery.status, Delivery.error_code, func.count())
-        .where(*where, col(Delivery.status).in_([DeliveryStatus.failed, DeliveryStatus.undelivered,
-                                                 DeliveryStatus.skipped]))
-        .group_by(col(Delivery.status), col(Delivery.error_code))
-    ).all()
-    return {
-        "total": sum(by_status.values()),
-        "by_status": {status.value: by_status.get(status.value, 0) for status in DeliveryStatus},
-        "failures": [{"status": s, "error_code": c, "count": n} for s, c, n in failures],
-    }
 
 
 def contact_history(session: Session, contact_id: int, *, limit: int = 100) -> list[Delivery]:

@@ -19,9 +19,9 @@ from broadcast.contacts import service as contacts
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
+from broadcast.engagement.counts import campaign_counts
 from broadcast.engagement.rollup import ensure_recent
 from broadcast.outbox import queue as outbox
-from broadcast.outbox.queue import campaign_counts
 from broadcast.web import charts
 from broadcast.web.core import ALL, READERS, page_router, page_user, redirect, render, settings_of, t
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 
 from broadcast.config import load_settings
 from broadcast.db import alembic_config, make_engine, session_scope
@@ -22,6 +23,8 @@ from broadcast.simulators.twilio import TwilioSimulator
 from broadcast.simulators.twilio.process import SimulatorControl
 from tests.conftest import BOTH, free_port
 from tests.ops.conftest import Production
+
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
@@ -63,7 +66,7 @@ def test_a_production_configuration_passes_every_check(production: Production, t
     assert failures(lines) == [] and code == 0, lines
     text = "\n".join(lines)
     assert "✓ Settings safe for production (https://localhost:" in text
-    assert "✓ Database schema current (0009_check_echo)" in text
+    assert f"✓ Database schema current ({HEAD})" in text
     assert "✓ Twilio account AC" in text and " active — http://127.0.0.1:" in text
     assert "✓ Sender: TWILIO_FROM=CAMAU-PBGDP" in text
     assert f"✓ {production.overrides['public_base_url']} reaches this very instance" in text
@@ -149,11 +152,14 @@ def test_a_missing_sqlite_file_is_named(tmp_path: Path) -> None:
 
 def test_migrations_behind_are_named_with_both_revisions(production: Production) -> None:
     url = production.overrides["database_url"]
-    command.downgrade(alembic_config(url, load_settings(**production.overrides)), "0008_encrypt_gateway_secrets")
+    config = alembic_config(url, load_settings(**production.overrides))
+    head = ScriptDirectory.from_config(config).get_revision(str(HEAD))
+    assert head is not None
+    previous = head.down_revision
+    command.downgrade(config, str(previous))
     code, lines = check(**production.overrides)
     assert code == 1
-    assert ("✗ Database schema at 0008_encrypt_gateway_secrets, latest is 0009_check_echo: run broadcast db upgrade"
-            in failures(lines))
+    assert f"✗ Database schema at {previous}, latest is {HEAD}: run broadcast db upgrade" in failures(lines)
 
 
 def test_an_unwritable_or_full_media_dir_fails(production: Production, tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
+from broadcast.instruments import count_outcomes
 from broadcast.outbox.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Dispatcher:
                 if outcome.error_code == UNSUBSCRIBED:
                     self._mark_unsubscribed(session, outcome.delivery_id)
             session.commit()
+        count_outcomes(self.kind, self.channel.name, outcomes)  # Prometheus counters (/metrics)
 
     def _mark_unsubscribed(self, session: Session, delivery_id: int) -> None:
         """Twilio 21610: the handset texted STOP to the carrier; honour it for every later send."""
