@@ -11,7 +11,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def budget_window(rate: float, period: float = 1.0) -> tuple[int, float]:
@@ -55,6 +56,7 @@ class RateLimiter:
         self._next_slot = 0.0
         self._sent: deque[tuple[float, int]] = deque()  # (time, units) of recent sends
         self._in_window = 0
+        self._held = 0  # units granted to requests not written yet (see `hold`)
 
     @property
     def share(self) -> int:
@@ -85,11 +87,20 @@ class RateLimiter:
 
         A message larger than the whole share still goes, alone in its window.
         """
+        return self._take(units, cancelled, held=False) is not None
+
+    def hold(self, units: int = 1, *, cancelled: Callable[[], bool] | None = None) -> Hold | None:
+        """Like `acquire`, for a request about to be written: the units count as sent *now* until `Hold.written()`
+        records when they really left, so a thread delayed between the grant and the wire delays this process's
+        next grants instead of bunching with them. None if cancelled."""
+        return self._take(units, cancelled, held=True)
+
+    def _take(self, units: int, cancelled: Callable[[], bool] | None, *, held: bool) -> Hold | None:
         units = max(1, units)
         slot: float | None = None
         while True:
             if cancelled is not None and cancelled():
-                return False
+                return None
             with self._lock:
                 now = self._clock()
                 share = self._share if now < self._valid_until else 0
@@ -104,9 +115,79 @@ class RateLimiter:
                     else:
                         while self._sent and self._sent[0][0] <= now - self.window:
                             self._in_window -= self._sent.popleft()[1]
-                        if self._in_window + units <= share or (self._in_window == 0 and units > share):
-                            self._sent.append((now, units))
-                            self._in_window += units
-                            return True
-                        wait = self._sent[0][0] + self.window - now
+                        used = self._in_window + self._held
+                        if used + units <= share or (used == 0 and units > share):
+                            if held:
+                                self._held += units
+                            else:
+                                self._sent.append((now, units))
+                                self._in_window += units
+                            return Hold(self, units, held)
+                        # a held request leaves within milliseconds: look again soon
+                        wait = self._sent[0][0] + self.window - now if self._sent else 0.002
             self._sleep(min(max(wait, 0.001), 0.05))
+
+    def _written(self, units: int) -> None:
+        with self._lock:
+            self._held -= units
+            self._sent.append((self._clock(), units))
+            self._in_window += units
+
+
+class Hold:
+    """Units granted to one request; for a hold, `written()` records when the request left."""
+
+    def __init__(self, limiter: RateLimiter, units: int, held: bool) -> None:
+        self._limiter, self._units, self._open = limiter, units, held
+
+    def written(self) -> None:
+        if self._open:
+            self._open = False
+            self._limiter._written(self._units)
+
+
+# ---- the gate: take the budget at the last moment before the request leaves --------------------------------
+#
+# Between a grant and the request reaching the provider, a thread can wait for the GIL or the CPU; requests that
+# wait bunch up at the provider. Channels whose HTTP client supports it (Twilio's) pass the gate right before the
+# first byte is written, once the connection is made, and say when the request is written: the grant is taken as
+# late as possible, and a request delayed after it still counts as leaving now until it has left.
+
+_gate = threading.local()
+
+
+class GateClosed(Exception):
+    """The budget was not granted (the message was halted or its time ran out): nothing was written."""
+
+
+@contextmanager
+def gated(take: Callable[[], Hold | None]) -> Iterator[Callable[[], bool]]:
+    """While the block runs, this thread's next request passes `take` right before it is written.
+
+    Yields `passed()`: whether the gate was passed (a channel that never reached it sent nothing).
+    """
+    _gate.take, _gate.hold, _gate.passed = take, None, False
+    try:
+        yield lambda: bool(getattr(_gate, "passed", False))
+    finally:
+        gate_written()
+        _gate.take = None
+
+
+def pass_gate() -> None:
+    """Called by an HTTP connection right before it writes a request: waits for the budget, once per block."""
+    take = getattr(_gate, "take", None)
+    if take is None or _gate.passed:
+        return
+    hold = take()
+    if hold is None:
+        raise GateClosed("not granted")
+    _gate.hold, _gate.passed = hold, True
+
+
+def gate_written() -> None:
+    """Called once the request's first bytes are written (or failed to be): they left now."""
+    hold = getattr(_gate, "hold", None)
+    if hold is not None:
+        _gate.hold = None
+        hold.written()

@@ -122,6 +122,9 @@ class Channel(ABC):
     name: str  # recorded as the delivery's provider
     delivery_channel: ClassVar[str] = "sms"
     carries_links: ClassVar[bool] = True  # a campaign's short link may follow the text
+    # True when `send` passes core.budget's gate itself, right before its request is written (see budget.py);
+    # otherwise the dispatcher takes the budget before calling `send`.
+    gates_requests: ClassVar[bool] = False
 
     @abstractmethod
     def send(self, message: OutboundMessage) -> SendResult:
