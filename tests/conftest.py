@@ -58,11 +58,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresServer) -> str:
-    name = f"bt_template_{uuid.uuid4().hex[:8]}"
+def postgres_template(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"bt_template_{uuid.uuid4().hex[:8]}"  # one per pytest-xdist worker
     postgres_server.create_database(name)
     upgrade(postgres_server.url_for(name))
-    return name
+    yield name
+    postgres_server.drop_database(name)  # a shared server (TEST_DATABASE_URL) keeps no leftovers
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
