@@ -15,10 +15,12 @@ from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
 from broadcast.contacts.models import page
-from broadcast.deps import SessionDep
+from broadcast.db import utcnow
+from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
 from broadcast.flows.context import Effects, effects_of
+from broadcast.flows.waiting import campaign_waiting
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
@@ -120,10 +122,17 @@ def cancel(campaign_id: DbId, session: SessionDep, user: Editor, effects: Effect
     return service.to_public(session, flows.cancel(session, effects, campaign_id, actor=user))
 
 
-@router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code")
-def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -> dict[str, Any]:
-    service.get_campaign(session, campaign_id)
-    return {"campaign_id": campaign_id, "run_id": run_id, **campaign_counts(session, campaign_id, run_id)}
+@router.get("/{campaign_id}/deliveries/counts",
+            summary="Delivery counts by status and error code; why the queued ones wait and until when")
+def counts(campaign_id: DbId, session: SessionDep, settings: SettingsDep, run_id: DbId | None = None) -> dict[str, Any]:
+    """`waiting`: the queued messages by reason (quiet_hours, daily_cap, paused, calling_window, budget, gateway_down,
+    audio_not_ready, retry_backoff, scheduled) with `until`, the local time they may go (null: unknown; for
+    `budget`, when the last should have gone at the rate budget); `estimated_finish`: when the last message should
+    have gone, from the rate budget, quiet hours and calling windows (null: unknown, e.g. paused)."""
+    campaign = service.get_campaign(session, campaign_id)
+    report = campaign_waiting(session, settings, campaign, now=utcnow(), run_id=run_id)
+    return {"campaign_id": campaign_id, "run_id": run_id, **campaign_counts(session, campaign_id, run_id),
+            **report.as_json(settings)}
 
 
 @router.get("/{campaign_id}/runs", response_model=list[CampaignRun])
