@@ -13,7 +13,7 @@ from sqlmodel import Session
 from broadcast.accounts.models import Role, User
 from broadcast.bounds import MAX_ID, DbId, parse_count
 from broadcast.campaigns import service as campaigns
-from broadcast.campaigns.models import CampaignStatus
+from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import calendar
 from broadcast.contacts import service as contacts
 from broadcast.db import utcnow
@@ -21,9 +21,11 @@ from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
 from broadcast.engagement.counts import campaign_counts
 from broadcast.engagement.rollup import ensure_recent
+from broadcast.flows.waiting import Report, campaign_waiting
 from broadcast.outbox import queue as outbox
 from broadcast.web import charts
-from broadcast.web.core import ALL, READERS, page_router, page_user, redirect, render, settings_of, t
+from broadcast.web.core import ALL, READERS, language, page_router, page_user, redirect, render, settings_of, t
+from broadcast.web.i18n import fmt_datetime, fmt_number
 
 router = page_router()
 FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view
@@ -38,6 +40,28 @@ def progress_of(session: Session, campaign_id: DbId) -> dict[str, int]:
     total = sum(counts.values())
     return {"total": total, "done": total - waiting, "delivered": counts["delivered"], "sent": counts["sent"],
             "failed": failed, "skipped": counts["skipped"] + counts["cancelled"], "waiting": waiting}
+
+
+def waiting_lines(request: Request, report: Report) -> list[str]:
+    """Why a campaign's messages wait and until when, one phrase per reason, then the expected finish."""
+    zone, lang = settings_of(request).zone, language(request)
+    lines = [t(request, f"waiting.{w.reason}", n=fmt_number(w.count, lang),
+               until=fmt_datetime(w.until, zone) if w.until else t(request, "waiting.unknown"))
+             for w in report.waiting]
+    if report.estimated_finish is not None:
+        lines.append(t(request, "waiting.finish", when=fmt_datetime(report.estimated_finish, zone)))
+    return lines
+
+
+def live_progress(request: Request, session: Session, campaign: Campaign) -> dict[str, Any]:
+    """A campaign's progress with, while messages wait, the one line that says why and until when."""
+    progress: dict[str, Any] = dict(progress_of(session, campaign.id or 0))
+    why = ""
+    if progress["waiting"] and campaign.status in (CampaignStatus.sending, CampaignStatus.paused):
+        why = " · ".join(waiting_lines(request, campaign_waiting(session, settings_of(request), campaign,
+                                                                  now=utcnow())))
+    progress["why"] = why
+    return progress
 
 
 def resident_figures(request: Request, session: Session) -> dict[str, int]:
@@ -76,7 +100,7 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
                     "pending": int(statuses.get(CampaignStatus.pending_approval, 0)),
                     "sending": int(statuses.get(CampaignStatus.sending, 0)),
                     "questions": questions.get("new", 0) + questions.get("assigned", 0)},
-        "live": [(c, progress_of(session, c.id or 0)) for c in live],
+        "live": [(c, live_progress(request, session, c)) for c in live],
         "upcoming": calendar.upcoming(session, settings, now=now, days=14, limit=8),
         "replies": replies,
         "chart": chart,
@@ -84,10 +108,11 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
 
 
 @router.get("/ui/progress")
-def progress(session: SessionDep, ids: str = "", _user: User = Depends(page_user(READERS))) -> JSONResponse:
-    """Live progress of campaigns for the polling script: {id: {status, total, done, …}}."""
+def progress(request: Request, session: SessionDep, ids: str = "",
+             _user: User = Depends(page_user(READERS))) -> JSONResponse:
+    """Live progress of campaigns for the polling script: {id: {status, total, done, …, why}}."""
     wanted = [n for part in ids.split(",")[:50] if (n := parse_count(part.strip(), maximum=MAX_ID)) is not None]
     result: dict[str, Any] = {}
     for campaign in campaigns.get_many(session, wanted):
-        result[str(campaign.id)] = {"status": campaign.status, **progress_of(session, campaign.id or 0)}
+        result[str(campaign.id)] = {"status": campaign.status, **live_progress(request, session, campaign)}
     return JSONResponse(result, headers={"Cache-Control": "no-store"})

@@ -26,6 +26,7 @@ from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import BOTH
 from tests.support.seed import approved_campaign, phone, seed_contacts, start
+from tests.web.conftest import login
 
 pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
@@ -67,8 +68,13 @@ def test_a_campaign_held_at_night_says_quiet_hours_until_seven(client: Any, engi
         one = session.exec(select(Delivery.id).where(Delivery.campaign_id == campaign_id)).first()
     record = client.get(f"/api/v1/deliveries/{one}").json()
     assert record["waiting_reason"] == "quiet_hours" and record["waiting_until"] == "2030-01-15T07:00:00+07:00"
-    page = client.get(f"/campaigns/{campaign_id}")
-    assert page.status_code == 200
+    assert login(client, "admin", "mat-khau-demo").status_code == 303
+    line = "12 tin chờ hết giờ không gửi ban đêm (Nghị định 91/2020), gửi từ 07:00 15/01/2030"
+    for path in (f"/campaigns/{campaign_id}", "/"):  # the campaign page, and its one line on the dashboard
+        page = client.get(path)
+        assert page.status_code == 200 and line in page.text and "Dự kiến gửi xong: 07:00 15/01/2030" in page.text
+    live = client.get(f"/ui/progress?ids={campaign_id}").json()[str(campaign_id)]
+    assert live["why"].startswith(line)
 
 
 def test_the_daily_cap_says_until_when_each_resident_may_get_more(client: Any, engine: Engine,
