@@ -21,10 +21,11 @@ from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
 from broadcast.engagement.counts import campaign_counts
 from broadcast.engagement.rollup import ensure_recent
+from broadcast.flows.firstrun import first_run
 from broadcast.flows.waiting import Report, campaign_waiting
 from broadcast.outbox import queue as outbox
 from broadcast.web import charts
-from broadcast.web.core import ALL, READERS, language, page_router, page_user, redirect, render, settings_of, t
+from broadcast.web.core import ALL, EDITORS, READERS, language, page_router, page_user, redirect, render, settings_of, t
 from broadcast.web.i18n import fmt_datetime, fmt_number
 
 router = page_router()
@@ -95,7 +96,9 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
                                         ("replies", t(request, "chart.replies"))],
                                title=t(request, "dashboard.chart"),
                                fmt=lambda v: f"{int(v):,}".replace(",", "." if lang == "vi" else ","))
+    steps = first_run(session, settings, user) if user.role in EDITORS else []
     return render(request, "dashboard.html", {
+        "steps": steps if not all(s.done for s in steps) else [],
         "figures": {**resident_figures(request, session),
                     "pending": int(statuses.get(CampaignStatus.pending_approval, 0)),
                     "sending": int(statuses.get(CampaignStatus.sending, 0)),
