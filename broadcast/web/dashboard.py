@@ -104,6 +104,8 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
                     "sending": int(statuses.get(CampaignStatus.sending, 0)),
                     "questions": questions.get("new", 0) + questions.get("assigned", 0)},
         "live": [(c, live_progress(request, session, c)) for c in live],
+        # approved and waiting for someone to start them: one button away from sending
+        "ready": campaigns.list_campaigns(session, status=CampaignStatus.approved, limit=5)[0],
         "upcoming": calendar.upcoming(session, settings, now=now, days=14, limit=8),
         "replies": replies,
         "chart": chart,
