@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case, exists, func
 from sqlalchemy import select as sa_select
@@ -48,6 +49,7 @@ class Waiting:
 class Report:
     waiting: list[Waiting]
     estimated_finish: datetime | None  # when the last message should have gone; None: unknown or nothing left
+    retry_error: str | None = None  # the provider error most of the retried messages got (for the pages)
 
     def as_json(self, settings: Settings) -> dict[str, object]:
         """The API's shape: times in local ISO 8601 with their offset."""
@@ -167,7 +169,20 @@ def campaign_waiting(session: Session, settings: Settings, campaign: Campaign, *
         found.append(Waiting(W.budget, count - stuck, finish_time([(now, ahead)], rate, [], settings.zone, now=now)))
         arrivals[channel].append((now, count - stuck))
     finish = None if unknown else _finish(settings, live, arrivals, last_scheduled, now)
-    return Report(_merged(found), finish)
+    retrying = any(w.reason == W.retry_backoff for w in found)
+    return Report(_merged(found), finish, _retry_error(session, where) if retrying else None)
+
+
+def _retry_error(session: Session, where: list[Any]) -> str | None:
+    """The most frequent provider error among the rows waiting to be retried, as the provider put it."""
+    row = session.execute(
+        sa_select(col(Delivery.error_code), func.min(col(Delivery.error_message)), func.count())
+        .where(*where, col(Delivery.waiting_reason) == W.retry_backoff)
+        .group_by(col(Delivery.error_code)).order_by(func.count().desc()).limit(1)).first()
+    if row is None:
+        return None
+    code, message, _count = row
+    return (message or "")[:120] or (str(code) if code is not None else None)
 
 
 def _finish(settings: Settings, live: _Rules, arrivals: dict[str, list[tuple[datetime, int]]],

@@ -48,6 +48,7 @@ def waiting_lines(request: Request, report: Report) -> list[str]:
     zone, lang = settings_of(request).zone, language(request)
     lines = [t(request, f"waiting.{w.reason}", n=fmt_number(w.count, lang),
                until=fmt_datetime(w.until, zone) if w.until else t(request, "waiting.unknown"))
+             + (f" ({report.retry_error})" if w.reason == "retry_backoff" and report.retry_error else "")
              for w in report.waiting]
     if report.estimated_finish is not None:
         lines.append(t(request, "waiting.finish", when=fmt_datetime(report.estimated_finish, zone)))

@@ -119,6 +119,10 @@ def test_paused_then_retrying_after_a_provider_error(client_with: Callable[..., 
                   DAY, twilio_simulator.base_url)
     body = counts(client, campaign_id)
     assert body["waiting"] == [{"reason": "retry_backoff", "count": 3, "until": "2030-01-15T10:10:00+07:00"}]
+    with Session(engine) as session:  # which error, for the campaign page
+        campaign = campaigns.get_campaign(session, campaign_id)
+        report = campaign_waiting(session, settings, campaign, now=utcnow())
+    assert report.retry_error is not None and "HTTP 503" in report.retry_error
 
 
 def test_spread_rows_are_scheduled_and_rows_for_a_dead_phone_say_so(client: Any, engine: Engine,
