@@ -72,7 +72,9 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("run_id", "contact_id", "channel", name="uq_delivery_run_contact_channel"),
         Index("ix_delivery_due", "status", "kind", "next_attempt_at"),
-        Index("ix_delivery_campaign_status", "campaign_id", "status", "error_code"),
+        # Counts by status and error code, and (covering) why the queued ones wait (flows/waiting.py).
+        Index("ix_delivery_campaign_status", "campaign_id", "status", "error_code", "channel", "waiting_reason",
+              "next_attempt_at"),
         Index("ix_delivery_contact_sent", "contact_id", "sent_at"),
         Index("ix_delivery_provider_sid", "provider_sid", unique=True),
         Index("ix_delivery_updated", "updated_at"),  # incremental metric rollups
