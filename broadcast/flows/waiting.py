@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func
+from sqlalchemy import exists, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -113,11 +113,11 @@ def _rate(settings: Settings, channel: str, info: CampaignInfo | None) -> float:
     return settings.sms_rate_per_second / max(1, estimate(body).segments if body else 1)
 
 
-def _due_ahead(session: Session, now: datetime) -> int:
-    """Messages due now, every campaign's: they share the rate budget (read off the due index alone, so every
-    channel's: an estimate errs towards later)."""
+def _one_offs_due(session: Session, now: datetime) -> int:
+    """Answers, auto-replies and tests due now (they go before campaign messages)."""
     return int(session.exec(select(func.count()).select_from(Delivery).where(
-        col(Delivery.status) == DeliveryStatus.queued, col(Delivery.next_attempt_at) <= now)).one())
+        col(Delivery.status) == DeliveryStatus.queued, col(Delivery.kind) != DeliveryKind.campaign,
+        col(Delivery.next_attempt_at) <= now)).one())
 
 
 def campaign_waiting(session: Session, settings: Settings, campaign: Campaign, *, now: datetime,
@@ -127,41 +127,41 @@ def campaign_waiting(session: Session, settings: Settings, campaign: Campaign, *
     where = [col(Delivery.campaign_id) == campaign.id, col(Delivery.status) == DeliveryStatus.queued]
     if run_id is not None:
         where.append(col(Delivery.run_id) == run_id)
-    # One pass over the campaign index in its own order (error code, channel, reason): no sort, no table rows.
-    after_now = col(Delivery.next_attempt_at) > now
+    # Two passes over the campaign index in its own order (error code, channel, reason), reading no table rows:
+    # the queued rows per channel, then those held until later; the rest are due now.
+    due: dict[str, int] = defaultdict(int)
+    for channel, count in session.execute(sa_select(col(Delivery.channel), func.count()).where(*where)
+                                          .group_by(col(Delivery.error_code), col(Delivery.channel))):
+        due[channel] += int(count)
     rows = session.execute(
         sa_select(col(Delivery.channel), col(Delivery.waiting_reason), func.count(),
-                  func.sum(case((after_now, 1), else_=0)),
-                  func.min(case((after_now, col(Delivery.next_attempt_at)), else_=None)),
-                  func.max(col(Delivery.next_attempt_at)))
-        .where(*where)
+                  func.min(col(Delivery.next_attempt_at)), func.max(col(Delivery.next_attempt_at)))
+        .where(*where, col(Delivery.next_attempt_at) > now)
         .group_by(col(Delivery.error_code), col(Delivery.channel), col(Delivery.waiting_reason))).all()
-    groups: list[tuple[str, str | None, bool, int, datetime | None, datetime | None]] = []
-    for channel, recorded, count, later_count, first, last in rows:
-        if later_count:
-            groups.append((channel, recorded, True, int(later_count), first, last))
-        if int(count) - int(later_count or 0):
-            groups.append((channel, recorded, False, int(count) - int(later_count or 0), None, None))
-    if not groups:
+    groups: list[tuple[str, str | None, int, datetime, datetime]] = []
+    for channel, recorded, count, first, last in rows:
+        groups.append((channel, recorded, int(count), first, last))
+        due[channel] -= int(count)
+    queued = sum(due.values()) + sum(g[2] for g in groups)
+    if not queued:
         return Report([], None)
     if campaign.status == CampaignStatus.paused:
-        return Report([Waiting(W.paused, sum(int(g[3]) for g in groups), None)], None)
+        return Report([Waiting(W.paused, queued, None)], None)
     live = _rules_for(session, settings, campaign)
     found: list[Waiting] = []
     arrivals: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     last_scheduled: datetime | None = None
-    due: dict[str, int] = defaultdict(int)
-    for channel, recorded, is_later, count, first, last in groups:
-        if is_later and first is not None and last is not None:
-            reason = recorded if recorded in RECORDED else W.scheduled
-            found.append(Waiting(reason, count, first))
-            arrivals[channel].append((first, count))
-            if reason == W.scheduled:  # spread over a window: the last one goes at its own time
-                last_scheduled = max(last, last_scheduled) if last_scheduled else last
-        else:
-            due[channel] += int(count)
+    for channel, recorded, count, first, last in groups:
+        reason = recorded if recorded in RECORDED else W.scheduled
+        found.append(Waiting(reason, count, first))
+        arrivals[channel].append((first, count))
+        if reason == W.scheduled:  # spread over a window: the last one goes at its own time
+            last_scheduled = max(last, last_scheduled) if last_scheduled else last
     unknown = False
+    ahead = _one_offs_due(session, now) if any(due.values()) else 0
     for channel, count in due.items():
+        if count <= 0:
+            continue
         held = live.held_now(channel, now)
         stuck = _gateway_stuck(session, settings, campaign.id, run_id, now) \
             if channel == "sms" and live.gateway_down else 0
@@ -174,9 +174,10 @@ def campaign_waiting(session: Session, settings: Settings, campaign: Campaign, *
             found.append(Waiting(held.reason, count - stuck, held.until))
             arrivals[channel].append((held.until or now, count - stuck))
             continue
-        ahead = _due_ahead(session, now)
+        # At the rate budget, after the answers and tests due (other campaigns sending at once would share it)
         rate = _rate(settings, channel, live.info)
-        found.append(Waiting(W.budget, count - stuck, finish_time([(now, ahead)], rate, [], settings.zone, now=now)))
+        found.append(Waiting(W.budget, count - stuck,
+                             finish_time([(now, ahead + count - stuck)], rate, [], settings.zone, now=now)))
         arrivals[channel].append((now, count - stuck))
     finish = None if unknown else _finish(settings, live, arrivals, last_scheduled, now)
     retrying = any(w.reason == W.retry_backoff for w in found)
@@ -243,7 +244,7 @@ def delivery_waiting(session: Session, settings: Settings, deliveries: Sequence[
     campaigns = {c.id: c for c in session.exec(select(Campaign).where(
         col(Campaign.id).in_({d.campaign_id for d in queued if d.campaign_id is not None}))).all()}
     live: dict[int | None, _Rules] = {}
-    ahead: list[int] = []
+    reports: dict[int, Report] = {}
     stuck_ids = _gateway_stuck_ids(session, settings, [d.id for d in queued if d.channel == "sms" and d.id])
     result: dict[int, Waiting] = {}
     for d in queued:
@@ -266,10 +267,14 @@ def delivery_waiting(session: Session, settings: Settings, deliveries: Sequence[
         if held is not None:
             result[d.id] = Waiting(held.reason, 1, held.until)
             continue
-        if not ahead:
-            ahead.append(_due_ahead(session, now))
-        rate = _rate(settings, d.channel, rules_now.info)
-        result[d.id] = Waiting(W.budget, 1, finish_time([(now, ahead[0])], rate, [], settings.zone, now=now))
+        if campaign is not None and campaign.id is not None:  # its turn: when the campaign's due ones are through
+            if campaign.id not in reports:
+                reports[campaign.id] = campaign_waiting(session, settings, campaign, now=now)
+            until = next((w.until for w in reports[campaign.id].waiting if w.reason == W.budget), None)
+        else:  # an answer or a test goes before campaign messages
+            until = finish_time([(now, _one_offs_due(session, now))], _rate(settings, d.channel, None), [],
+                                settings.zone, now=now)
+        result[d.id] = Waiting(W.budget, 1, until)
     return result
 
 
