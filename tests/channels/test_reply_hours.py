@@ -48,6 +48,7 @@ def test_an_answer_to_an_old_question_keeps_quiet_hours(
         handle_inbound(session, inbound_params(phone(0), "Cho hỏi thủ tục cấp sổ đỏ?"),
                        now=NIGHT - timedelta(days=3))
         conversation_id = session.exec(select(Conversation.id)).one()
+        assert conversation_id is not None
         answer(session, conversation_id, "Mang CCCD đến bộ phận một cửa xã.")
         session.commit()
     dispatch_once(engine, settings, NIGHT, twilio_simulator.base_url)
@@ -66,7 +67,9 @@ def test_an_answer_within_the_reply_window_goes_at_night(
     with Session(engine) as session:
         handle_inbound(session, inbound_params(phone(0), "Cho hỏi thủ tục cấp sổ đỏ?"),
                        now=NIGHT - timedelta(minutes=90))
-        answer(session, session.exec(select(Conversation.id)).one(), "Mang CCCD đến bộ phận một cửa xã.")
+        conversation_id = session.exec(select(Conversation.id)).one()
+        assert conversation_id is not None
+        answer(session, conversation_id, "Mang CCCD đến bộ phận một cửa xã.")
         session.commit()
     dispatch_once(engine, settings, NIGHT, twilio_simulator.base_url)  # 90 minutes < REPLY_WINDOW_MINUTES
     assert [m.to for m in twilio_simulator.messages] == [phone(0)]
