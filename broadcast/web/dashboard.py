@@ -30,6 +30,7 @@ from broadcast.web.i18n import fmt_datetime, fmt_number
 
 router = page_router()
 FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view
+WAITING_TTL = 5.0  # seconds: why a large campaign's messages wait is read once per poll period, not per viewer
 RECENT = timedelta(days=2)  # finished campaigns stay on the dashboard this long
 
 
@@ -60,8 +61,21 @@ def live_progress(request: Request, session: Session, campaign: Campaign) -> dic
     progress: dict[str, Any] = dict(progress_of(session, campaign.id or 0))
     why = ""
     if progress["waiting"] and campaign.status in (CampaignStatus.sending, CampaignStatus.paused):
-        why = " · ".join(waiting_lines(request, campaign_waiting(session, settings_of(request), campaign,
-                                                                  now=utcnow())))
+        # Per process, keyed by status too: a pause or a resume shows at once.
+        cache: dict[tuple[int, str, str], tuple[float, str]] | None = getattr(request.app.state, "waiting_lines",
+                                                                            None)
+        if cache is None:
+            cache = request.app.state.waiting_lines = {}
+        key = (campaign.id or 0, campaign.status, language(request))
+        hit = cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            why = hit[1]
+        else:
+            why = " · ".join(waiting_lines(request, campaign_waiting(session, settings_of(request), campaign,
+                                                                      now=utcnow())))
+            if len(cache) > 500:
+                cache.clear()
+            cache[key] = (time.monotonic() + WAITING_TTL, why)
     progress["why"] = why
     return progress
 
