@@ -4,7 +4,8 @@ Seeds residents (default 500,000) on SQLite, fans a campaign out to all of them,
 hold a tenth of them for the daily cap (as it records them), then times, side by side in one run, the campaign's
 counts by status (`campaign_counts`, what the API and the pages already read) and the waiting report
 (`campaign_waiting`: the queued rows grouped by reason, the gateway check, the finish estimate).
-Prints the median of N runs of each and their ratio; exits 1 when the report costs more than 3× the counts.
+Prints the median of N runs of each and their ratio; exits 1 when the report costs more than 4× the counts
+(it reads the campaign index twice; the pages keep its answer for 5 s).
 Usage: .venv/bin/python bench/bench_waiting.py [--residents 500000] [--repeat 5]
 """
 
@@ -69,7 +70,7 @@ def main() -> int:
     print(f"{args.residents:,} queued deliveries: counts by status {counts * 1000:.0f} ms, "
           f"waiting report {waiting * 1000:.0f} ms ({waiting / counts:.2f}× the counts)")
     print("  " + ", ".join(f"{w.reason} {w.count:,}" for w in report.waiting))
-    return 0 if waiting <= 3 * counts else 1
+    return 0 if waiting <= 4 * counts else 1
 
 
 if __name__ == "__main__":
