@@ -1,15 +1,15 @@
 """budget shares: every process's lease on part of each provider budget, so the budgets are global
 
-Revision ID: 0011_budget_shares
-Revises: 0010_retention
+Revision ID: 0012_budget_shares
+Revises: 0011_waiting_reason
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_budget_shares"
-down_revision: str | None = "0010_retention"
+revision: str = "0012_budget_shares"
+down_revision: str | None = "0011_waiting_reason"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
