@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,10 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.channels.core.models import BudgetShare
+from broadcast.channels.gateway.service import register_phone, set_commune_route
 from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
 from broadcast.db import utcnow
 from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.simulators.gateway import GatewaySimulator
 from broadcast.simulators.twilio.process import SimulatorProcess
 from tests.channels.test_reliability import counts, spawn_worker, worker_env
 from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
@@ -132,6 +135,45 @@ def test_a_killed_workers_share_is_taken_up_and_nothing_doubles(live_settings: S
     per_resident = Counter(m["to"] for m in messages)
     assert len(per_resident) == residents and set(per_resident.values()) == {1}, "lost or doubled"
     assert busiest_second([datetime.fromisoformat(m["date_created"]) for m in messages]) <= BUDGET
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_gateway_phones_daily_limit_holds_across_two_workers(live_settings: Settings, live_engine: Engine,
+                                                               tmp_path: Path) -> None:
+    limit, residents = 25, 80
+    seed_contacts(live_engine, residents)  # all in commune 32248, which the phone takes
+    phone = GatewaySimulator("sms", "pw-phone", "signing-key-phone")
+    url = phone.start()
+    try:
+        with Session(live_engine) as session:
+            register_phone(session, name="phone", base_url=url, login="sms", password="pw-phone",
+                           signing_key="signing-key-phone", commune_code="32248", rate_per_minute=6000,
+                           daily_limit=limit)
+            set_commune_route(session, "32248", "gateway:phone")
+            session.commit()
+        campaign_id = approved_campaign(live_engine)
+        start(live_engine, campaign_id)
+        with provider(live_settings) as sim:
+            env = worker_env(live_settings, sim.base_url, GATEWAY_HEALTH_SECONDS="0.3", GATEWAY_SYNC_SECONDS="0.2")
+            workers = [spawn_worker(env, tmp_path / f"worker{i}.log") for i in range(2)]
+            try:
+                wait_until(lambda: len(phone.messages) >= limit, timeout=60)
+                # Both workers send through the phone (each holds part of its per-minute budget) ...
+                wait_until(lambda: len(held(live_engine, "sms:gateway:phone")) == 2, timeout=30)
+                # ... and go on claiming (every 50 ms) while we watch: none may take a row past the limit.
+                time.sleep(3)
+                assert all(worker.poll() is None for worker in workers)
+            finally:
+                for worker in workers:
+                    worker.terminate()
+                for worker in workers:
+                    worker.wait(timeout=30)
+            assert sim.messages() == []  # routed to the phone: nothing went to Twilio
+    finally:
+        phone.close()
+    assert len(phone.messages) == limit
+    assert counts(live_engine, campaign_id)[D.queued] == residents - limit
 
 
 def test_busiest_second_counts_sliding_windows() -> None:
