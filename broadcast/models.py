@@ -28,6 +28,7 @@ from broadcast.outbox.models import (
     DeliveryStatus,
     InboundMessage,
 )
+from broadcast.quiz.models import ContestClosing, QuizAnswer, QuizSession
 
 metadata = SQLModel.metadata
 
@@ -50,6 +51,7 @@ __all__ = [
     "Contact",
     "ContactGroup",
     "ContactTag",
+    "ContestClosing",
     "Conversation",
     "ConversationStatus",
     "Delivery",
@@ -64,6 +66,8 @@ __all__ = [
     "InboundMessage",
     "Language",
     "LoginFailure",
+    "QuizAnswer",
+    "QuizSession",
     "RetainedRun",
     "Role",
     "RunStatus",

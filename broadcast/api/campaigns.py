@@ -19,6 +19,7 @@ from broadcast.deps import SessionDep
 from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
 from broadcast.flows.context import Effects, effects_of
+from broadcast.quiz import results as quiz_results
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
@@ -138,3 +139,31 @@ class RequeuedOut(BaseModel):
 @router.post("/{campaign_id}/resend-failed", summary="Queue failed deliveries again", response_model=RequeuedOut)
 def resend_failed(campaign_id: DbId, session: SessionDep, user: Editor) -> RequeuedOut:
     return RequeuedOut(requeued=service.resend_failed(session, campaign_id, actor_id=user.id, actor=user.username))
+
+
+class QuestionResultOut(BaseModel):
+    number: int
+    kind: str
+    text: str
+    choices: list[str]
+    answer: str | None
+    answered: int
+    correct: int | None
+    correct_share: float | None
+    values: dict[str, int]
+
+
+class QuizResultsOut(BaseModel):
+    campaign_id: int
+    contest: bool
+    questions_count: int
+    participants: int
+    completed: int
+    questions: list[QuestionResultOut]
+
+
+@router.get("/{campaign_id}/quiz/results", response_model=QuizResultsOut,
+            summary="Quiz results: participants (answered at least once), completed, and per question")
+def quiz_results_of(campaign_id: DbId, session: SessionDep) -> QuizResultsOut:
+    service.get_campaign(session, campaign_id)
+    return QuizResultsOut.model_validate(quiz_results.summary(session, campaign_id))

@@ -15,10 +15,12 @@ from pydantic import BaseModel
 from broadcast.accounts.deps import CurrentUser, require
 from broadcast.accounts.models import Role
 from broadcast.bounds import DbId, PhoneInput, ReportDay
+from broadcast.campaigns.service import get_campaign
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement import exports, metrics, subjects
 from broadcast.engagement.rollup import ensure_recent, freshness, refresh_rollup
 from broadcast.exceptions import file_response
+from broadcast.quiz import results as quiz_results
 
 router = APIRouter(tags=["metrics"])
 ADMIN = [Depends(require(Role.admin))]
@@ -60,6 +62,13 @@ def communes(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> l
 @router.get("/metrics/campaigns/{campaign_id}/groups")
 def groups(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
     return metrics.group_table(session, settings, campaign_id)
+
+
+@router.get("/metrics/campaigns/{campaign_id}/quiz",
+            summary="Quiz results per question, commune and group, and the anonymised ranking per commune")
+def quiz(campaign_id: DbId, session: SessionDep) -> dict[str, Any]:
+    get_campaign(session, campaign_id)
+    return quiz_results.full(session, campaign_id)
 
 
 @router.get("/metrics/campaigns/{campaign_id}/channels")

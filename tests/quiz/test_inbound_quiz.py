@@ -1,0 +1,104 @@
+"""The quiz's rules on incoming SMS, one message at a time: answers, repeats, hints, opt-outs, closing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, QuizIn
+from broadcast.campaigns.service import approve, create_campaign, start_run, submit
+from broadcast.db import utcnow
+from broadcast.engagement.inbound import handle_inbound
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
+from broadcast.quiz import results
+from broadcast.quiz.models import QuizSession, SessionStatus
+from broadcast.quiz.ticks import tick
+from tests.conftest import BOTH
+from tests.quiz.conftest import QUESTIONS
+from tests.support.seed import phone, seed_contacts
+
+pytestmark = BOTH
+
+
+def quiz_campaign(engine: Engine, **quiz: Any) -> int:
+    seed_contacts(engine, 3)
+    with Session(engine) as session:
+        campaign = create_campaign(session, CampaignCreate(
+            title="Tìm hiểu pháp luật", sms_text="Thong bao.", audience=AudienceIn(),
+            quiz=QuizIn.model_validate({"questions": QUESTIONS, **quiz})))
+        assert campaign.id is not None
+        submit(session, campaign.id)
+        approve(session, campaign.id, approver_id=None)
+        start_run(session, campaign.id)
+        session.execute(update(Delivery).values(status=DeliveryStatus.delivered, sent_at=utcnow()))
+        session.commit()
+        return campaign.id
+
+
+def sms(engine: Engine, sender: int, body: str, **kwargs: Any) -> str | None:
+    with Session(engine) as session:
+        result = handle_inbound(session, {"MessageSid": f"SM{utcnow().timestamp()}{body}{sender}",
+                                          "From": phone(sender), "Body": body}, **kwargs)
+        session.commit()
+    return result.classification
+
+
+def sent_all(engine: Engine) -> list[str]:
+    """Mark every queued reply sent; their texts."""
+    with Session(engine) as session:
+        bodies = [d.body or "" for d in session.exec(select(Delivery).where(Delivery.kind == DeliveryKind.reply,
+                                                                           Delivery.status == "queued")).all()]
+        session.execute(update(Delivery).where(col(Delivery.status) == "queued").values(status="sent",
+                                                                                       sent_at=utcnow()))
+        session.commit()
+    return bodies
+
+
+def test_answers_repeats_and_the_next_question(engine: Engine) -> None:
+    campaign_id = quiz_campaign(engine)
+    assert sms(engine, 0, "b") == "quiz"
+    assert sms(engine, 0, "b") == "quiz"  # again before question 2 went: the same answer, not counted twice
+    assert [b.split("\n")[0] for b in sent_all(engine)] == ["Cau 2/3: Đất chưa có sổ đỏ có được chuyển nhượng không?"]
+    assert sms(engine, 0, "Không") == "quiz"
+    sent_all(engine)
+    assert sms(engine, 0, "Đáp án A") == "quiz"
+    assert sent_all(engine) == ["Cam on ban! Ban tra loi dung 3/3 cau. Dap an: 1-B, 2-Khong, 3-A."]
+    assert sms(engine, 0, "A") == "quiz" and sent_all(engine) == []  # answered once: a later copy is ignored
+    with Session(engine) as session:
+        summary = results.summary(session, campaign_id)
+    assert (summary["participants"], summary["completed"]) == (1, 1)
+    assert [(q["answered"], q["correct"]) for q in summary["questions"]] == [(1, 1), (1, 1), (1, 1)]
+
+
+def test_a_hint_once_then_the_inbox_and_opt_out_wins(engine: Engine) -> None:
+    campaign_id = quiz_campaign(engine)
+    assert sms(engine, 1, "không biết") == "quiz"
+    assert sent_all(engine)[0].startswith("Chua hieu cau tra loi. Cau 1/3")
+    assert sms(engine, 1, "Cho hỏi đất của tôi chưa có sổ?") == "question"  # no second hint: an inbox question
+    assert sent_all(engine) == []
+    assert sms(engine, 1, "1") == "quiz"  # the question still waits
+    sent_all(engine)
+    assert sms(engine, 1, "Đúng") == "opt_out"  # DUNG (dừng) is an opt-out keyword, and it wins
+    assert sms(engine, 2, "TC") == "opt_out"
+    with Session(engine) as session:
+        rows = {s.contact_id: s for s in session.exec(select(QuizSession)).all()}
+        assert rows[2].status == SessionStatus.opted_out and rows[2].answered == 1
+        assert len(rows) == 1  # resident 3 opted out before answering: no session
+        summary = results.summary(session, campaign_id)
+    assert (summary["participants"], summary["completed"]) == (1, 0)
+
+
+def test_unanswered_quizzes_close_after_their_hours(engine: Engine) -> None:
+    quiz_campaign(engine, answer_hours=2)
+    assert sms(engine, 0, "B") == "quiz"
+    later = utcnow() + timedelta(hours=3)
+    with Session(engine) as session:
+        assert tick(session, now=later).expired == 1
+        session.commit()
+        assert session.exec(select(QuizSession.status)).one() == SessionStatus.expired
+    assert sms(engine, 0, "Không", now=later) == "question"  # closed: the inbox has it
+    assert sms(engine, 1, "B", now=later) == "question"  # the campaign SMS came too long ago to start now
