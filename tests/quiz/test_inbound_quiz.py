@@ -102,3 +102,31 @@ def test_unanswered_quizzes_close_after_their_hours(engine: Engine) -> None:
         assert session.exec(select(QuizSession.status)).one() == SessionStatus.expired
     assert sms(engine, 0, "Không", now=later) == "question"  # closed: the inbox has it
     assert sms(engine, 1, "B", now=later) == "question"  # the campaign SMS came too long ago to start now
+
+
+def test_after_the_campaign_then_a_contest_closes_with_its_answer_key(engine: Engine) -> None:
+    closes = utcnow() + timedelta(days=2)
+    campaign_id = quiz_campaign(engine, first="after", contest=True, closes_at=closes.isoformat())
+    with Session(engine) as session:
+        assert tick(session, now=utcnow()).first_questions == 3
+        session.commit()
+        assert tick(session, now=utcnow()).first_questions == 0  # once per resident
+        session.commit()
+    firsts = sent_all(engine)
+    assert len(firsts) == 3 and all(b.startswith("Cau 1/3") for b in firsts)
+    for sender, answers in ((0, ["B", "không", "A"]), (1, ["A", "có", "A"]), (2, ["B"])):
+        for body in answers:
+            assert sms(engine, sender, body) == "quiz"
+            sent_all(engine)
+    with Session(engine) as session:
+        assert tick(session, now=closes + timedelta(minutes=1)).keys_sent == 3
+        session.commit()
+        assert tick(session, now=closes + timedelta(minutes=2)).keys_sent == 0  # the key goes once
+        session.commit()
+        ranking = results.ranking(session, campaign_id)
+    keys = sorted(sent_all(engine))
+    assert keys[0].startswith("Cuoc thi 'Tìm hiểu pháp luật' da ket thuc. Ban tra loi dung 1/3 cau.")
+    assert all(k.endswith("Dap an: 1-B, 2-Khong, 3-A.") for k in keys)
+    assert [(b["resident"], b["correct"]) for b in ranking[0]["best"]] == [
+        ("098****000", 3), ("098****001", 1), ("098****002", 1)]
+    assert "Người dân" not in str(ranking)
