@@ -17,7 +17,7 @@ from broadcast.campaigns.models import (
 from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone
 from broadcast.communes.models import Commune
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Language, Tag
-from broadcast.engagement.models import Conversation, ConversationStatus
+from broadcast.engagement.models import Conversation, ConversationStatus, Publication, PublicationStatus
 from broadcast.engagement.retained import EventArchive, RetainedRun
 from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.ops.models import CheckEcho
@@ -65,6 +65,8 @@ __all__ = [
     "GroupMember",
     "InboundMessage",
     "Language",
+    "Publication",
+    "PublicationStatus",
     "LoginFailure",
     "QuizAnswer",
     "QuizSession",

@@ -110,13 +110,13 @@ def campaign_xlsx(campaign_id: DbId, session: SessionDep, settings: SettingsDep)
 @router.get("/reports/campaigns/{campaign_id}.csv", summary="Campaign report per commune (CSV)",
             response_class=Response, responses=file_response(CSV, "One sheet of the report"))
 def campaign_csv(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
-                 sheet: Literal["communes", "failures", "totals", "days", "calls"] = "communes") -> Response:
+                 sheet: Literal["communes", "failures", "totals", "days", "calls", "quiz"] = "communes") -> Response:
     _fresh(session, settings)
     sheets = exports.campaign_report(session, settings, campaign_id)
     names = {"communes": "Theo xã", "failures": "Lỗi gửi", "totals": "Tổng hợp", "days": "Theo ngày",
-             "calls": exports.CALLS_SHEET}
+             "calls": exports.CALLS_SHEET, "quiz": exports.QUIZ_SHEET}
     name = names[sheet]
-    if name not in sheets:  # a campaign without calls has no calls sheet
+    if name not in sheets:  # a campaign without calls (or a quiz) has no such sheet
         name = "Tổng hợp"
     return _attachment(exports.to_csv(sheets[name]), CSV,
                        f"bao-cao-chien-dich-{campaign_id}-{sheet}.csv")

@@ -18,6 +18,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign, CampaignStatus
+from broadcast.campaigns.service import sms_as_sent as campaign_sms_as_sent
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.outbox.segments import strip_diacritics
 from broadcast.quiz import definition as texts
@@ -267,6 +268,16 @@ def session_of(session: Session, campaign_id: int, contact_id: int) -> QuizSessi
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return session.exec(query).first()
+
+
+def sms_as_sent(session: Session, campaign: Campaign) -> str:
+    """The campaign's SMS as residents get it: with the quiz's first question at its end when it goes with it."""
+    body = campaign_sms_as_sent(session, campaign)
+    quiz = parse(campaign.quiz)
+    if not body or quiz is None or quiz.first != "with":
+        return body
+    question = texts.question_sms(quiz, 0)
+    return f"{body}\n{strip_diacritics(question) if campaign.strip_diacritics else question}"
 
 
 def describe(quiz: QuizDef) -> list[dict[str, Any]]:

@@ -112,6 +112,12 @@ POLICY: dict[str, frozenset[str]] = {
     "DELETE /api/v1/engagement/keywords/{keyword}": ADMINS,
     "GET /api/v1/engagement/auto-replies": READERS,
     "PUT /api/v1/engagement/auto-replies/{key}": ADMINS,
+    # the public accountability page: officers propose answered questions, approvers publish them
+    "POST /api/v1/inbox/{conversation_id}/publication": EDITORS,
+    "GET /api/v1/publications": READERS,
+    "POST /api/v1/publications/{publication_id}/approve": REVIEWERS,
+    "POST /api/v1/publications/{publication_id}/reject": REVIEWERS,
+    "POST /api/v1/publications/{publication_id}/withdraw": EDITORS | REVIEWERS,
     # metrics and reports; the per-resident delivery log and data-subject requests: admins
     "POST /api/v1/metrics/refresh": EDITORS,
     "GET /api/v1/metrics/campaigns/{campaign_id}": READERS,
