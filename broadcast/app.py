@@ -125,8 +125,8 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.voice.webhooks import router as voice_webhooks
     from broadcast.ops.echo import router as check_echo
     from broadcast.ops.metrics import router as ops_metrics
-    from broadcast.web.downloads import public_router as audio_public
     from broadcast.web.accountability import router as accountability_pages
+    from broadcast.web.downloads import public_router as audio_public
     from broadcast.web.links import router as engagement_pages
     from broadcast.web.pages import mount as mount_web
 

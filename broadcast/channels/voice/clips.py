@@ -27,9 +27,9 @@ from broadcast.audio.service import (
     request_clip,
     spoken_script,
 )
+from broadcast.audio.text.normalize import normalize_text
 from broadcast.audio.text.pronunciation import load_dictionary
 from broadcast.audio.tts.engines import ENGINE_NAMES, make_synthesizer
-from broadcast.audio.text.normalize import normalize_text
 from broadcast.campaigns.models import Campaign, CampaignContent, ChannelKind
 from broadcast.config import Settings
 from broadcast.quiz.definition import QuizDef, parse, question_speech
