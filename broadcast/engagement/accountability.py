@@ -76,7 +76,8 @@ class Tally:
 def compute(session: Session, settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
     """The figures, read now: province, communes (every commune of the province, questions or not), topics, months."""
     zone = settings.zone
-    province, communes = Tally(), defaultdict(Tally)
+    province = Tally()
+    communes: dict[str, Tally] = defaultdict(Tally)
     topics: dict[str, Tally] = defaultdict(Tally)
     months: dict[str, Tally] = defaultdict(Tally)
     rows = session.execute(select(col(Conversation.created_at), col(Conversation.first_response_at),
