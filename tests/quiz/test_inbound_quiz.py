@@ -13,6 +13,7 @@ from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, QuizIn
 from broadcast.campaigns.service import approve, create_campaign, start_run, submit
 from broadcast.db import utcnow
 from broadcast.engagement.inbound import handle_inbound
+from broadcast.engagement.subjects import find_subject
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.quiz import results
 from broadcast.quiz.models import QuizSession, SessionStatus
@@ -72,6 +73,9 @@ def test_answers_repeats_and_the_next_question(engine: Engine) -> None:
         summary = results.summary(session, campaign_id)
     assert (summary["participants"], summary["completed"]) == (1, 1)
     assert [(q["answered"], q["correct"]) for q in summary["questions"]] == [(1, 1), (1, 1), (1, 1)]
+    with Session(engine) as session:  # a data-subject request finds the resident's answers too
+        held = find_subject(session, phone(0))
+    assert len(held["quiz_sessions"]) == 1 and [a["value"] for a in held["quiz_answers"]] == ["2", "no", "1"]
 
 
 def test_a_hint_once_then_the_inbox_and_opt_out_wins(engine: Engine) -> None:
