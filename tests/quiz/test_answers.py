@@ -72,3 +72,19 @@ def test_keypad() -> None:
 def test_bad_definitions_are_refused_with_the_reason(quiz: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         QuizIn.model_validate(quiz)
+
+
+def test_the_composer_text_form_round_trips() -> None:
+    from broadcast.exceptions import ValidationFailed
+    from broadcast.quiz.textform import parse_text, to_text
+
+    text = "Hiệu lực từ ngày nào?\nA. 1/1/2025\n*B. 1/8/2024\n\nĐược chuyển nhượng không? [không]\n\nBao nhiêu ngày? [2,5]"
+    questions = parse_text(text)
+    assert questions == [{"text": "Hiệu lực từ ngày nào?", "choices": ["1/1/2025", "1/8/2024"], "answer": 2},
+                         {"text": "Được chuyển nhượng không?", "answer": "no"},
+                         {"text": "Bao nhiêu ngày?", "answer": "2.5", "kind": "number"}]
+    stored = QuizIn.model_validate({"questions": questions}).model_dump(mode="json")
+    assert parse_text(to_text(stored)) == [questions[0], questions[1], {**questions[2], "answer": "2.5"}]
+    for bad in ("Câu hỏi?\nA. x\nB. y\nlinh tinh", "Câu hỏi?\n*A. x\n*B. y", "Câu hỏi trơn"):
+        with pytest.raises(ValidationFailed, match="Câu 1"):
+            parse_text(bad)

@@ -113,3 +113,36 @@ def _sent(engine: Engine) -> None:
         session.execute(update(Delivery).where(col(Delivery.status) == "queued")
                         .values(status="sent", sent_at=utcnow()))
         session.commit()
+
+
+QUIZ_TEXT = """Luật Đất đai 2024 có hiệu lực từ ngày nào?
+A. 1/1/2025
+*B. 1/8/2024
+
+Đất chưa có sổ đỏ có được chuyển nhượng không? [không]
+
+Cấp sổ đỏ lần đầu mất tối đa bao nhiêu ngày? [30]
+
+Bà con muốn nghe thêm về thừa kế không? [có/không]"""
+
+
+def test_the_composer_writes_a_quiz_as_text(anonymous_client: Any, seeded: Seeded, engine: Engine) -> None:
+    assert login(anonymous_client, "officer").status_code == 303
+    token = csrf_of(anonymous_client, "/campaigns/new")
+    form = {"csrf_token": token, "title": "Thi tìm hiểu", "channels": ["sms"], "sms_text": "Thong bao.",
+            "schedule_kind": "none", "bulletin_level": "normal", "action": "save", "quiz_text": QUIZ_TEXT,
+            "quiz_first": "after", "quiz_closes": "2030-01-31T17:00", "quiz_hours": "24"}
+    created = anonymous_client.post("/campaigns/new", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    campaign_id = int(created.headers["location"].split("/")[2])
+    quiz = anonymous_client.get(f"/api/v1/campaigns/{campaign_id}").json()["quiz"]
+    assert [(q["kind"], q["answer"]) for q in quiz["questions"]] == [
+        ("choice", 2), ("yes_no", "no"), ("number", 30), ("yes_no", None)]
+    assert (quiz["first"], quiz["contest"], quiz["answer_hours"]) == ("after", False, 24)
+    assert quiz["closes_at"] == "2030-01-31T17:00:00+07:00"  # read in TIMEZONE (Asia/Ho_Chi_Minh)
+    edit = anonymous_client.get(f"/campaigns/{campaign_id}/edit").text
+    assert "*B. 1/8/2024" in edit and "[không]" in edit and 'value="2030-01-31T17:00"' in edit
+    wrong = anonymous_client.post("/campaigns/new", data={**form, "quiz_text": "Câu hỏi không có phương án"})
+    assert wrong.status_code == 422 and "Câu 1: thêm các phương án" in wrong.text and "Thong bao." in wrong.text
+    contest = anonymous_client.post("/campaigns/new", data={**form, "quiz_contest": "1"})
+    assert contest.status_code == 422 and "every question of a contest needs its answer" in contest.text
