@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from broadcast.campaigns.schemas import QuizIn
+from broadcast.exceptions import ValidationFailed
 from broadcast.quiz.answers import keypad, normalise
 from broadcast.quiz.definition import parse
+from broadcast.quiz.textform import parse_text, to_text
 
 QUIZ = parse(QuizIn.model_validate({"questions": [
     {"text": "Luật Đất đai 2024 có hiệu lực từ ngày nào?", "choices": ["1/1/2025", "1/8/2024", "1/7/2024"],
@@ -75,10 +77,8 @@ def test_bad_definitions_are_refused_with_the_reason(quiz: dict[str, object], me
 
 
 def test_the_composer_text_form_round_trips() -> None:
-    from broadcast.exceptions import ValidationFailed
-    from broadcast.quiz.textform import parse_text, to_text
-
-    text = "Hiệu lực từ ngày nào?\nA. 1/1/2025\n*B. 1/8/2024\n\nĐược chuyển nhượng không? [không]\n\nBao nhiêu ngày? [2,5]"
+    text = ("Hiệu lực từ ngày nào?\nA. 1/1/2025\n*B. 1/8/2024\n\nĐược chuyển nhượng không? [không]\n\n"
+            "Bao nhiêu ngày? [2,5]")
     questions = parse_text(text)
     assert questions == [{"text": "Hiệu lực từ ngày nào?", "choices": ["1/1/2025", "1/8/2024"], "answer": 2},
                          {"text": "Được chuyển nhượng không?", "answer": "no"},
