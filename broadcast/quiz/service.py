@@ -193,8 +193,8 @@ class InboundQuizzes:
             return Taken("repeat", waiting.row.id if waiting.row is not None and waiting.row.id else 0)
         value = normalise(quiz.questions[waiting.position], body)
         if value is None:
-            if keyword or (waiting.row is not None and waiting.row.hinted):
-                return None  # asked again once already: this one is for the inbox
+            if keyword or (waiting.row is not None and waiting.row.hinted) or looks_like_a_question(body):
+                return None  # the inbox's (asked again once already, or a question of the resident's own)
             row = self._row(waiting, at)
             row.hinted = True
             self.session.add(row)
@@ -224,6 +224,12 @@ class InboundQuizzes:
     def asked(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Remember which outbox row carries each session's next question: (session id, delivery id)."""
         mark_asked(self.session, pairs, self.now)
+
+
+def looks_like_a_question(body: str) -> bool:
+    """A resident's own question rather than a mistyped answer: it asks (?) or is a sentence."""
+    text = body.strip()
+    return "?" in text or len(text) > 60
 
 
 def mark_asked(session: Session, pairs: Iterable[tuple[int, int]], at: datetime) -> None:

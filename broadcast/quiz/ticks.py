@@ -48,7 +48,8 @@ def tick(session: Session, *, now: datetime) -> TickResult:
 
 def send_first_questions(session: Session, cq: CampaignQuiz, *, now: datetime) -> int:
     """Open a session and queue the first question for each resident whose campaign SMS has gone since."""
-    started = select(col(QuizSession.contact_id)).where(QuizSession.campaign_id == cq.campaign_id)
+    started = select(col(QuizSession.contact_id)).where(QuizSession.campaign_id == cq.campaign_id,
+                                                        col(QuizSession.contact_id).is_not(None))  # NOT IN and NULL
     rows = session.execute(
         select(col(Delivery.contact_id), col(Delivery.to_phone), col(Contact.commune_code))
         .join(Contact, col(Contact.id) == col(Delivery.contact_id))

@@ -52,6 +52,8 @@ class Officers:
         for path, who in (("submit", self.officer), ("approve", self.approver), ("start", self.officer)):
             answer = httpx.post(f"{self.base}/api/v1/campaigns/{campaign_id}/{path}", headers=who, timeout=30)
             assert answer.status_code == 200, answer.text
+        # The request's transaction commits as its answer goes out: wait until the fan-out can be seen.
+        wait_until(lambda: sum(self.get(f"/campaigns/{campaign_id}/deliveries/counts")["by_status"].values()) > 0)
         return campaign_id
 
     def get(self, path: str) -> Any:

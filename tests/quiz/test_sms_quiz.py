@@ -29,7 +29,7 @@ CHOICE_FORMS = ["{l}", "{L}", "đáp án {L}", "Đáp án: {l}", "{n}", "chọn 
 YES_FORMS = ["có", "Có", "co", "CO", "yes", "1", "dạ có"]
 NO_FORMS = ["không", "khong", "Không.", "ko", "KHONG", "2"]
 OPT_OUTS = ["TC", "Huỷ", "Đúng"]  # "Đúng" folds to DUNG (dừng): opting out wins over a quiz answer
-INVALID = ["E", "hmm", "Cho hỏi thêm về thủ tục", "5 sao", "???"]
+INVALID = ["E", "hmm", "Cho hỏi thêm về thủ tục", "5 sao", "..."]
 
 
 @dataclass
