@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
+from broadcast.api.deps import EffectsDep
 from broadcast.bounds import DbId, Offset
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
-from broadcast.contacts.models import page
 from broadcast.deps import SessionDep
 from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
-from broadcast.flows.context import Effects, effects_of
+from broadcast.listing import Page, page
 from broadcast.quiz import results as quiz_results
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
-
-
-def _effects(request: Request) -> Effects:
-    return effects_of(request.app)
-
-
-EffectsDep = Annotated[Effects, Depends(_effects)]
 
 
 class StartOut(BaseModel):
@@ -44,13 +38,31 @@ class ApprovedOut(CampaignPublic):
     warnings: list[str] = []
 
 
-@router.get("")
+class ReachableOut(BaseModel):
+    reachable: int
+
+
+class FailureCount(BaseModel):
+    status: str
+    error_code: int | None
+    count: int
+
+
+class CountsOut(BaseModel):
+    campaign_id: int
+    run_id: int | None
+    total: int
+    by_status: dict[str, int]
+    failures: list[FailureCount]
+
+
+@router.get("", response_model=Page[CampaignPublic])
 def list_campaigns(
     session: SessionDep,
     status: CampaignStatus | None = None,
     offset: Offset = 0,
     limit: int = Query(50, ge=1, le=200),
-) -> dict[str, Any]:
+) -> Page[CampaignPublic]:
     rows, total = service.list_campaigns(session, status=status, offset=offset, limit=limit)
     return page([service.to_public(session, c) for c in rows], total, offset, limit)
 
@@ -61,10 +73,10 @@ def create_campaign(data: CampaignCreate, session: SessionDep, user: Editor) -> 
     return service.to_public(session, campaign, with_reach=True)
 
 
-@router.post("/audience/count", summary="How many residents an audience reaches now")
+@router.post("/audience/count", summary="How many residents an audience reaches now", response_model=ReachableOut)
 def audience_count(audience: AudienceIn, session: SessionDep,
-                   channel: Literal["sms", "voice"] = "sms") -> dict[str, int]:
-    return {"reachable": count_reachable(session, audience.model_dump(), channel)}
+                   channel: Literal["sms", "voice"] = "sms") -> ReachableOut:
+    return ReachableOut(reachable=count_reachable(session, audience.model_dump(), channel))
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic)
@@ -121,10 +133,11 @@ def cancel(campaign_id: DbId, session: SessionDep, user: Editor, effects: Effect
     return service.to_public(session, flows.cancel(session, effects, campaign_id, actor=user))
 
 
-@router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code")
-def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -> dict[str, Any]:
+@router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code",
+            response_model=CountsOut)
+def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -> CountsOut:
     service.get_campaign(session, campaign_id)
-    return {"campaign_id": campaign_id, "run_id": run_id, **campaign_counts(session, campaign_id, run_id)}
+    return CountsOut(campaign_id=campaign_id, run_id=run_id, **campaign_counts(session, campaign_id, run_id))
 
 
 @router.get("/{campaign_id}/runs", response_model=list[CampaignRun])
@@ -160,6 +173,45 @@ class QuizResultsOut(BaseModel):
     participants: int
     completed: int
     questions: list[QuestionResultOut]
+
+
+class QuizGroupFigures(BaseModel):
+    """Participants (answered at least once), those who answered every question, answers and right answers."""
+
+    participants: int
+    completed: int
+    answers: int
+    correct: int
+    correct_share: float | None
+
+
+class QuizCommuneOut(QuizGroupFigures):
+    commune_code: str
+    commune_name: str
+
+
+class QuizGroupOut(QuizGroupFigures):
+    group_id: int
+    group_name: str
+
+
+class RankedOut(BaseModel):
+    rank: int
+    resident: str  # the masked number (098****000), never a name
+    correct: int
+    answered: int
+    finished_at: datetime | None
+
+
+class CommuneRankOut(QuizCommuneOut):
+    rank: int
+    best: list[RankedOut]
+
+
+class QuizFiguresOut(QuizResultsOut):
+    communes: list[QuizCommuneOut]
+    groups: list[QuizGroupOut]
+    ranking: list[CommuneRankOut]
 
 
 @router.get("/{campaign_id}/quiz/results", response_model=QuizResultsOut,

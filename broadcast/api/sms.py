@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -64,25 +63,25 @@ class DeliveryOut(BaseModel):
 
 
 @router.post("/sms/estimate", response_model=EstimateOut, summary="Encoding, segments and cost of an SMS text")
-def sms_estimate(data: EstimateIn, settings: SettingsDep) -> dict[str, Any]:
+def sms_estimate(data: EstimateIn, settings: SettingsDep) -> EstimateOut:
     result = estimate(data.text, strip=data.strip_diacritics, price_per_segment=settings.sms_price_per_segment)
-    return {**result.to_dict(), "price_unit": settings.sms_price_unit}
+    return EstimateOut.model_validate({**result.to_dict(), "price_unit": settings.sms_price_unit})
 
 
 @router.post("/sms/test", status_code=201, response_model=DeliveryOut,
              summary="Send one test SMS through the normal dispatcher (no quiet hours or caps)")
-def sms_test(data: TestSendIn, session: SessionDep, user: User = Depends(require(*EDITORS))) -> Any:
-    return service.send_test(session, to=data.to, body=data.text, actor=user)
+def sms_test(data: TestSendIn, session: SessionDep, user: User = Depends(require(*EDITORS))) -> DeliveryOut:
+    return DeliveryOut.model_validate(service.send_test(session, to=data.to, body=data.text, actor=user).model_dump())
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-def get_delivery(delivery_id: BigDbId, session: SessionDep, user: CurrentUser) -> Any:
+def get_delivery(delivery_id: BigDbId, session: SessionDep, user: CurrentUser) -> DeliveryOut:
     return _masked(service.get_delivery(session, delivery_id), user)
 
 
 @router.get("/contacts/{contact_id}/deliveries", response_model=list[DeliveryOut],
             summary="A resident's delivery history, newest first")
-def contact_deliveries(contact_id: DbId, session: SessionDep, user: CurrentUser) -> Any:
+def contact_deliveries(contact_id: DbId, session: SessionDep, user: CurrentUser) -> list[DeliveryOut]:
     get_contact(session, contact_id)
     return [_masked(d, user) for d in service.contact_history(session, contact_id)]
 

@@ -21,6 +21,8 @@ from broadcast.communes.service import list_communes
 from broadcast.contacts.service import group_choices
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
+from broadcast.flows import campaigns as flows
+from broadcast.flows.context import effects_of
 from broadcast.outbox.queue import send_test
 from broadcast.quiz.textform import parse_text, to_text
 from broadcast.web.core import EDITORS, flash, keep_input, page_router, page_user, redirect, render, settings_of, t
@@ -118,26 +120,24 @@ def schedule_of(draft: dict[str, Any]) -> ScheduleIn | None:
 
 def save(session: Session, request: Request, user: User, campaign_id: DbId | None, draft: dict[str, Any]) -> int:
     """Create or update the campaign and its schedule from the composer's draft; returns its id."""
-    settings = settings_of(request)
     fields: dict[str, Any] = {
         "title": draft["title"], "description": draft["description"], "channels": draft["channels"] or ["sms"],
         "audience": AudienceIn(communes=draft["communes"], groups=draft["groups"], languages=draft["languages"]),
         "contents": _contents(draft), "strip_diacritics": draft["strip_diacritics"],
         "bulletin_level": draft["bulletin_level"], **voice_fields(draft),
-        "quiz": quiz_of(draft, settings.zone),
+        "quiz": quiz_of(draft, settings_of(request).zone),
     }
+    effects = effects_of(request.app)
     if campaign_id is None:
         campaign = service.create_campaign(session, CampaignCreate(**fields), author_id=user.id, actor=user.username)
     else:
-        campaign = service.update_campaign(session, campaign_id, CampaignUpdate(**fields), actor_id=user.id,
-                                           actor=user.username)
+        campaign = flows.update(session, effects, campaign_id, CampaignUpdate(**fields), actor=user)
     assert campaign.id is not None
     schedule = schedule_of(draft)
     if schedule is not None:
-        plans.set_schedule(session, settings, campaign.id, schedule, now=utcnow(), actor_id=user.id,
-                           actor=user.username)
+        flows.schedule(session, effects, campaign.id, schedule, actor=user)
     elif draft["schedule_kind"] == "none" and campaign.schedule:
-        plans.clear_schedule(session, campaign.id, now=utcnow(), actor_id=user.id, actor=user.username)
+        flows.unschedule(session, effects, campaign.id, actor=user)
     return campaign.id
 
 

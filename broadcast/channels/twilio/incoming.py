@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from broadcast.channels.twilio.signatures import verify_twilio
 from broadcast.db import session_scope
 from broadcast.engagement.inbound import InboundResult, handle_inbound_batch
-from broadcast.exceptions import WEBHOOK_ERRORS
+from broadcast.exceptions import WEBHOOK_ERRORS, text_response
 from broadcast.group_commit import GroupCommit
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], responses=WEBHOOK_ERRORS)
@@ -23,7 +23,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 Params = Mapping[str, str]
 
 
-@router.post("/sms", summary="Twilio incoming SMS webhook")
+@router.post("/sms", summary="Twilio incoming SMS webhook", response_class=Response,
+             responses=text_response("text/xml", "TwiML (empty: replies go through the outbox)"))
 async def twilio_incoming(request: Request) -> Response:
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}

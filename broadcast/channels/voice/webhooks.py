@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
@@ -29,15 +30,37 @@ from broadcast.channels.voice.missed import handle_missed_call
 from broadcast.db import session_scope, utcnow
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement.calls import voice_metrics
-from broadcast.exceptions import WEBHOOK_ERRORS
+from broadcast.exceptions import EMPTY_RESPONSE, WEBHOOK_ERRORS, text_response
 
 router = APIRouter(prefix="/voice", tags=["voice-webhooks"], responses=WEBHOOK_ERRORS)
 api_router = APIRouter(prefix="/voice", tags=["voice"])
 TWIML = "text/xml"
+TWIML_ANSWER = text_response(TWIML, "TwiML for the call")
 # A final status that beat the dispatcher's own record of the call waits a little; after that the
 # voice dispatcher asks the provider (VOICE_STATUS_TIMEOUT_SECONDS), so nothing holds a request long.
 EARLY_RETRY_SECONDS = 0.25
 EARLY_RETRY_LIMIT = 6
+
+
+class VoiceMetricsOut(BaseModel):
+    campaign_id: int
+    residents: int
+    calls_placed: int
+    answered: int
+    answered_by_machine: int
+    answer_rate: float | None = Field(description="answered / residents")
+    not_reached: int
+    in_progress: int
+    listened_share_avg: float | None = Field(description="average share of the message heard (0–1)")
+    call_minutes: float
+    repeats: int = Field(description="presses of 1 (hear it again)")
+    callback_presses: int = Field(description="presses of 2 (call me back)")
+    callbacks_requested: int
+    opt_outs: int
+    sms_fallbacks: int
+    cost_estimate: float
+    price_per_minute: float
+    price_unit: str
 
 
 async def _signed_form(request: Request, settings: Any) -> dict[str, str]:
@@ -52,7 +75,8 @@ def _delivery_id(request: Request) -> int | None:
     return parse_count(value)
 
 
-@router.post("/twiml", summary="TwiML for an answered campaign call")
+@router.post("/twiml", summary="TwiML for an answered campaign call", response_class=Response,
+             responses=TWIML_ANSWER)
 async def twiml(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -66,7 +90,7 @@ async def twiml(request: Request, settings: SettingsDep) -> Response:
     return Response(await run_in_threadpool(build), media_type=TWIML)
 
 
-@router.post("/gather", summary="Key press in the call's menu")
+@router.post("/gather", summary="Key press in the call's menu", response_class=Response, responses=TWIML_ANSWER)
 async def gather(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -85,7 +109,8 @@ async def gather(request: Request, settings: SettingsDep) -> Response:
     return Response(await run_in_threadpool(handle), media_type=TWIML)
 
 
-@router.post("/quiz", summary="Key press answering a quiz question in the call")
+@router.post("/quiz", summary="Key press answering a quiz question in the call", response_class=Response,
+             responses=TWIML_ANSWER)
 async def quiz(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -101,7 +126,8 @@ async def quiz(request: Request, settings: SettingsDep) -> Response:
     return Response(await run_in_threadpool(handle), media_type=TWIML)
 
 
-@router.post("/status", summary="Twilio call status callback")
+@router.post("/status", summary="Twilio call status callback", response_class=Response,
+             responses=EMPTY_RESPONSE)
 async def status(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -120,7 +146,8 @@ async def status(request: Request, settings: SettingsDep) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/incoming", summary="Missed-call number: reject (free for the caller) and call back")
+@router.post("/incoming", summary="Missed-call number: reject (free for the caller) and call back",
+             response_class=Response, responses=TWIML_ANSWER)
 async def incoming(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
 
@@ -134,6 +161,7 @@ async def incoming(request: Request, settings: SettingsDep) -> Response:
     return Response(str(response), media_type=TWIML)
 
 
-@api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign")
-def campaign_voice_metrics(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    return voice_metrics(session, settings, campaign_id)
+@api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign",
+                response_model=VoiceMetricsOut)
+def campaign_voice_metrics(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> VoiceMetricsOut:
+    return VoiceMetricsOut.model_validate(voice_metrics(session, settings, campaign_id))
