@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
@@ -16,9 +16,11 @@ from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
-from broadcast.deps import SessionDep
+from broadcast.db import utcnow
+from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
+from broadcast.flows.waiting import campaign_waiting
 from broadcast.listing import Page, page
 from broadcast.quiz import results as quiz_results
 
@@ -48,12 +50,22 @@ class FailureCount(BaseModel):
     count: int
 
 
+class WaitingOut(BaseModel):
+    reason: str = Field(description="quiet_hours, daily_cap, paused, calling_window, budget, gateway_down, "
+                                    "audio_not_ready, retry_backoff or scheduled")
+    count: int
+    until: str | None = Field(description="local ISO 8601 time they may go (null: unknown)")
+
+
 class CountsOut(BaseModel):
     campaign_id: int
     run_id: int | None
     total: int
     by_status: dict[str, int]
     failures: list[FailureCount]
+    waiting: list[WaitingOut] = Field(description="the queued messages by why they wait; the counts add up to "
+                                                  "the queued count")
+    estimated_finish: str | None = Field(description="when the last message should have gone (local ISO 8601)")
 
 
 @router.get("", response_model=Page[CampaignPublic])
@@ -133,11 +145,18 @@ def cancel(campaign_id: DbId, session: SessionDep, user: Editor, effects: Effect
     return service.to_public(session, flows.cancel(session, effects, campaign_id, actor=user))
 
 
-@router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code",
+@router.get("/{campaign_id}/deliveries/counts",
+            summary="Delivery counts by status and error code; why the queued ones wait and until when",
             response_model=CountsOut)
-def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -> CountsOut:
-    service.get_campaign(session, campaign_id)
-    return CountsOut(campaign_id=campaign_id, run_id=run_id, **campaign_counts(session, campaign_id, run_id))
+def counts(campaign_id: DbId, session: SessionDep, settings: SettingsDep, run_id: DbId | None = None) -> CountsOut:
+    """`waiting`: the queued messages by reason (quiet_hours, daily_cap, paused, calling_window, budget, gateway_down,
+    audio_not_ready, retry_backoff, scheduled) with `until`, the local time they may go (null: unknown; for
+    `budget`, when the last should have gone at the rate budget); `estimated_finish`: when the last message should
+    have gone, from the rate budget, quiet hours and calling windows (null: unknown, e.g. paused)."""
+    campaign = service.get_campaign(session, campaign_id)
+    report = campaign_waiting(session, settings, campaign, now=utcnow(), run_id=run_id)
+    return CountsOut.model_validate({"campaign_id": campaign_id, "run_id": run_id,
+                                     **campaign_counts(session, campaign_id, run_id), **report.as_json(settings)})
 
 
 @router.get("/{campaign_id}/runs", response_model=list[CampaignRun])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from pydantic import StringConstraints
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, StringConstraints
 
-from broadcast.accounts.deps import CurrentUser, sees_phones
+from broadcast.accounts.deps import ADMINS, CurrentUser, require, sees_phones
 from broadcast.accounts.models import User
 from broadcast.bounds import CommuneCode, DbId, Offset, SearchText, TagName
 from broadcast.communes import service as communes
@@ -22,7 +22,7 @@ from broadcast.contacts.models import (
     GroupPublic,
     GroupUpdate,
 )
-from broadcast.deps import SessionDep
+from broadcast.deps import SessionDep, SettingsDep
 from broadcast.listing import Page, page
 from broadcast.phones import mask_phone
 
@@ -54,6 +54,21 @@ def list_communes(
 @router.get("/communes/{code}", response_model=CommunePublic)
 def get_commune(code: CommuneCode, session: SessionDep) -> Commune:
     return communes.get_commune(session, code)
+
+
+class LoadedOut(BaseModel):
+    province: str
+    created: int
+    updated: int
+    total: int
+
+
+@router.post("/communes/load", summary="Load the communes and wards of PROVINCE_CODE (as `broadcast communes load`)",
+             response_model=LoadedOut)
+def load_communes(session: SessionDep, settings: SettingsDep, user: User = Depends(require(*ADMINS))) -> LoadedOut:
+    result = communes.load_province(session, settings.province_code, actor_id=user.id, actor=user.username)
+    return LoadedOut(province=settings.province_code, created=result.created, updated=result.updated,
+                     total=result.total)
 
 
 @router.patch("/communes/{code}", response_model=CommunePublic)

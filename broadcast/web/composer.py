@@ -159,11 +159,17 @@ async def _submit_form(request: Request, session: Session, user: User, campaign:
     form = await request.form()
     draft = draft_from_form(form)
     submitting = form.get("action") == "submit"
+    testing = form.get("action") == "test" and bool(user.phone)  # save, then a test to the officer's own phone
+    tested: list[str] = []
 
     def save_and_submit() -> int:
         saved = save(session, request, user, campaign.id if campaign else None, draft)
         if submitting:
             service.submit(session, saved, actor_id=user.id, actor=user.username)
+        if testing:
+            body = service.sms_as_sent(session, service.get_campaign(session, saved))
+            tested.append(send_test(session, to=user.phone or "", body=body, actor=user,
+                                    campaign_id=saved).to_phone or "")
         return saved
 
     campaign_id = keep_input(session, save_and_submit)
@@ -175,6 +181,8 @@ async def _submit_form(request: Request, session: Session, user: User, campaign:
         flash(request, t(request, "composer.submitted"))
         return redirect(f"/campaigns/{campaign_id}")
     flash(request, t(request, "composer.saved"))
+    for to in tested:
+        flash(request, t(request, "composer.test_sent", to=to))
     return redirect(f"/campaigns/{campaign_id}/edit")
 
 

@@ -6,6 +6,7 @@ message is committed, but a burst of replies after a campaign costs one transact
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, Request, Response
@@ -17,6 +18,7 @@ from broadcast.engagement.inbound import InboundResult, handle_inbound_batch
 from broadcast.exceptions import WEBHOOK_ERRORS, text_response
 from broadcast.group_commit import GroupCommit
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -29,6 +31,9 @@ async def twilio_incoming(request: Request) -> Response:
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
     verify_twilio(request, request.app.state.settings, params)
+    if not params.get("From", "").strip():  # nobody to link it to or answer: acknowledged, not filed
+        log.warning("incoming SMS %s without a sender (no From): ignored", params.get("MessageSid", "?")[:64])
+        return Response(EMPTY_TWIML, media_type="text/xml")
     await _batcher(request).submit(params)
     # Replies go through the outbox (rate limits, quiet hours, records), never as TwiML.
     return Response(EMPTY_TWIML, media_type="text/xml")
