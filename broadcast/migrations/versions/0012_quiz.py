@@ -1,15 +1,15 @@
 """quiz: a campaign's questions (campaign.quiz), residents' sessions and answers, closed contests
 
-Revision ID: 0011_quiz
-Revises: 0010_retention
+Revision ID: 0012_quiz
+Revises: 0011_waiting_reason
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_quiz"
-down_revision: str | None = "0010_retention"
+revision: str = "0012_quiz"
+down_revision: str | None = "0011_waiting_reason"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,15 +1,15 @@
 """publications: answered questions officers publish on the public accountability page, once approved
 
-Revision ID: 0012_publications
-Revises: 0011_quiz
+Revision ID: 0013_publications
+Revises: 0012_quiz
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_publications"
-down_revision: str | None = "0011_quiz"
+revision: str = "0013_publications"
+down_revision: str | None = "0012_quiz"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
