@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, QuizIn
+from broadcast.config import Settings
 from broadcast.campaigns.service import approve, create_campaign, start_run, submit
 from broadcast.db import utcnow
 from broadcast.engagement.inbound import handle_inbound
@@ -18,9 +19,11 @@ from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
 from broadcast.quiz import results
 from broadcast.quiz.models import QuizSession, SessionStatus
 from broadcast.quiz.ticks import tick
+from broadcast.simulators.twilio import TwilioSimulator
+from tests.channels.test_waiting import NIGHT, dispatch_once
 from tests.conftest import BOTH
 from tests.quiz.conftest import QUESTIONS
-from tests.support.seed import phone, seed_contacts
+from tests.support.seed import approved_campaign, phone, seed_contacts, start
 
 pytestmark = BOTH
 
@@ -136,3 +139,21 @@ def test_after_the_campaign_then_a_contest_closes_with_its_answer_key(engine: En
     assert [(b["resident"], b["correct"]) for b in ranking[0]["best"]] == [
         ("098****000", 3), ("098****001", 1), ("098****002", 1)]
     assert "Người dân" not in str(ranking)
+
+
+def test_the_next_question_answers_at_night_while_campaigns_wait(engine: Engine, settings: Settings) -> None:
+    """Quiz follow-ups are replies to the resident's own message: quiet hours do not hold them."""
+    quiz_campaign(engine)
+    with Session(engine) as session:  # the quiz SMS went in the evening; another campaign starts at night
+        session.execute(update(Delivery).values(sent_at=NIGHT - timedelta(hours=2)))
+        session.commit()
+    other = approved_campaign(engine)
+    start(engine, other)
+    assert sms(engine, 0, "B", now=NIGHT) == "quiz"
+    with TwilioSimulator(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()) as sim:
+        dispatch_once(engine, settings, NIGHT + timedelta(seconds=5), sim.base_url)
+        sent = [(m.to, m.body.split("\n")[0]) for m in sim.messages]
+    assert sent == [(phone(0), "Cau 2/3: Đất chưa có sổ đỏ có được chuyển nhượng không?")]
+    with Session(engine) as session:
+        held = session.exec(select(Delivery).where(Delivery.campaign_id == other)).all()
+    assert held and {(d.status, d.waiting_reason) for d in held} == {(DeliveryStatus.queued, "quiet_hours")}
