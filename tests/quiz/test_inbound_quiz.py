@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, QuizIn
-from broadcast.config import Settings
 from broadcast.campaigns.service import approve, create_campaign, start_run, submit
+from broadcast.config import Settings
 from broadcast.db import utcnow
 from broadcast.engagement.inbound import handle_inbound
 from broadcast.engagement.subjects import find_subject
