@@ -125,6 +125,7 @@ def _include_routers(app: FastAPI) -> None:
     from broadcast.channels.voice.webhooks import router as voice_webhooks
     from broadcast.ops.echo import router as check_echo
     from broadcast.ops.metrics import router as ops_metrics
+    from broadcast.web.accountability import router as accountability_pages
     from broadcast.web.downloads import public_router as audio_public
     from broadcast.web.links import router as engagement_pages
     from broadcast.web.pages import mount as mount_web
@@ -139,6 +140,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(audio_public)
     app.include_router(check_echo)  # `broadcast check` asks the instance behind PUBLIC_BASE_URL (no login)
     app.include_router(engagement_pages)
+    app.include_router(accountability_pages)  # the public accountability page and its open data (no login)
     mount_web(app)  # browser pages, static files, login redirects
     app.include_router(ops_metrics)  # GET /metrics: METRICS_TOKEN, else 404
 

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     scheduler_housekeeping_seconds: float = Field(default=30.0, gt=0, le=3600)
     # How often the scheduler brings the metrics rollups up to date (dashboards and reports read them).
     metrics_refresh_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # How often the scheduler sends quizzes' first questions ("after" the campaign SMS), closes unanswered
+    # quizzes after their hours, and closes contests (sending each participant the answer key).
+    quiz_tick_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # How long the public accountability page and its open data (CSV, JSON) are cached, in this process
+    # and by browsers and proxies (Cache-Control: public, max-age).
+    public_cache_seconds: int = Field(default=300, ge=0, le=86400)
 
     # Voice calls (Twilio Programmable Voice); each campaign may override AMD, retries and window.
     twilio_voice_from: str = "+842903000977"  # a voice-capable number in E.164 (caller ID)

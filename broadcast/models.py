@@ -18,7 +18,7 @@ from broadcast.channels.core.models import BudgetShare
 from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone
 from broadcast.communes.models import Commune
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Language, Tag
-from broadcast.engagement.models import Conversation, ConversationStatus
+from broadcast.engagement.models import Conversation, ConversationStatus, Publication, PublicationStatus
 from broadcast.engagement.retained import EventArchive, RetainedRun
 from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.ops.models import CheckEcho
@@ -29,6 +29,7 @@ from broadcast.outbox.models import (
     DeliveryStatus,
     InboundMessage,
 )
+from broadcast.quiz.models import ContestClosing, QuizAnswer, QuizSession
 
 metadata = SQLModel.metadata
 
@@ -52,6 +53,7 @@ __all__ = [
     "Contact",
     "ContactGroup",
     "ContactTag",
+    "ContestClosing",
     "Conversation",
     "ConversationStatus",
     "Delivery",
@@ -66,6 +68,10 @@ __all__ = [
     "InboundMessage",
     "Language",
     "LoginFailure",
+    "Publication",
+    "PublicationStatus",
+    "QuizAnswer",
+    "QuizSession",
     "RetainedRun",
     "Role",
     "RunStatus",

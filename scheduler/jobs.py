@@ -89,3 +89,13 @@ def retention() -> int:
 
     ctx = _require()
     return prune(ctx.engine, ctx.settings, now=ctx.clock()).deliveries
+
+
+def quiz() -> int:
+    """Quizzes: first questions after the campaign SMS, unanswered ones closed, contests closed with their key."""
+    from broadcast.quiz.ticks import tick
+
+    ctx = _require()
+    with session_scope(ctx.engine) as session:
+        done = tick(session, now=ctx.clock())
+    return done.first_questions + done.keys_sent

@@ -103,6 +103,8 @@ class SchedulerService:
                           id="tidy", name="tidy", misfire_grace_time=None, **common)
         scheduler.add_job(jobs.refresh_metrics, "interval", seconds=self.settings.metrics_refresh_seconds,
                           id="metrics", name="metrics", misfire_grace_time=None, **common)
+        scheduler.add_job(jobs.quiz, "interval", seconds=self.settings.quiz_tick_seconds, id="quiz", name="quiz",
+                          misfire_grace_time=None, **common)
         scheduler.add_job(jobs.retention, "interval", seconds=RETENTION_PERIOD_SECONDS, id="retention",
                           name="retention", misfire_grace_time=None, **common)
         log.info("scheduler started: %d campaign jobs", len(self._known))

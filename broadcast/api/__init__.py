@@ -12,6 +12,7 @@ from broadcast.api.contacts import router as contacts_router
 from broadcast.api.engagement import router as engagement_router
 from broadcast.api.gateways import router as gateway_router
 from broadcast.api.imports import router as import_router
+from broadcast.api.publications import router as publications_router
 from broadcast.api.reports import router as reports_router
 from broadcast.api.schedules import router as schedule_router
 from broadcast.api.sms import router as sms_router
@@ -36,3 +37,5 @@ api_router.include_router(audio_router, dependencies=[Depends(allow(STAFF))])
 # Inbox and metrics: staff read, officers act; keywords, audit log and data-subject requests: admins (per route).
 api_router.include_router(engagement_router, dependencies=[Depends(allow(READERS, EDITORS))])
 api_router.include_router(reports_router, dependencies=[Depends(allow(READERS, EDITORS))])
+# Publications for the public accountability page: officers propose, approvers publish (each route says who).
+api_router.include_router(publications_router, dependencies=[Depends(allow(READERS, EDITORS | REVIEWERS))])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -21,6 +22,7 @@ from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
 from broadcast.flows.waiting import campaign_waiting
 from broadcast.listing import Page, page
+from broadcast.quiz import results as quiz_results
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
@@ -169,3 +171,70 @@ class RequeuedOut(BaseModel):
 @router.post("/{campaign_id}/resend-failed", summary="Queue failed deliveries again", response_model=RequeuedOut)
 def resend_failed(campaign_id: DbId, session: SessionDep, user: Editor) -> RequeuedOut:
     return RequeuedOut(requeued=service.resend_failed(session, campaign_id, actor_id=user.id, actor=user.username))
+
+
+class QuestionResultOut(BaseModel):
+    number: int
+    kind: str
+    text: str
+    choices: list[str]
+    answer: str | None
+    answered: int
+    correct: int | None
+    correct_share: float | None
+    values: dict[str, int]
+
+
+class QuizResultsOut(BaseModel):
+    campaign_id: int
+    contest: bool
+    questions_count: int
+    participants: int
+    completed: int
+    questions: list[QuestionResultOut]
+
+
+class QuizGroupFigures(BaseModel):
+    """Participants (answered at least once), those who answered every question, answers and right answers."""
+
+    participants: int
+    completed: int
+    answers: int
+    correct: int
+    correct_share: float | None
+
+
+class QuizCommuneOut(QuizGroupFigures):
+    commune_code: str
+    commune_name: str
+
+
+class QuizGroupOut(QuizGroupFigures):
+    group_id: int
+    group_name: str
+
+
+class RankedOut(BaseModel):
+    rank: int
+    resident: str  # the masked number (098****000), never a name
+    correct: int
+    answered: int
+    finished_at: datetime | None
+
+
+class CommuneRankOut(QuizCommuneOut):
+    rank: int
+    best: list[RankedOut]
+
+
+class QuizFiguresOut(QuizResultsOut):
+    communes: list[QuizCommuneOut]
+    groups: list[QuizGroupOut]
+    ranking: list[CommuneRankOut]
+
+
+@router.get("/{campaign_id}/quiz/results", response_model=QuizResultsOut,
+            summary="Quiz results: participants (answered at least once), completed, and per question")
+def quiz_results_of(campaign_id: DbId, session: SessionDep) -> QuizResultsOut:
+    service.get_campaign(session, campaign_id)
+    return QuizResultsOut.model_validate(quiz_results.summary(session, campaign_id))

@@ -15,11 +15,14 @@ from pydantic import BaseModel, Field
 
 from broadcast.accounts.deps import CurrentUser, require
 from broadcast.accounts.models import Role
+from broadcast.api.campaigns import QuizFiguresOut
 from broadcast.bounds import DbId, PhoneInput, ReportDay
+from broadcast.campaigns.service import get_campaign
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement import exports, metrics, subjects
 from broadcast.engagement.rollup import ensure_recent, freshness, refresh_rollup
 from broadcast.exceptions import file_response
+from broadcast.quiz import results as quiz_results
 
 router = APIRouter(tags=["metrics"])
 ADMIN = [Depends(require(Role.admin))]
@@ -156,6 +159,13 @@ def groups(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> lis
     return [GroupFigures.model_validate(row) for row in metrics.group_table(session, settings, campaign_id)]
 
 
+@router.get("/metrics/campaigns/{campaign_id}/quiz", response_model=QuizFiguresOut,
+            summary="Quiz results per question, commune and group, and the anonymised ranking per commune")
+def quiz(campaign_id: DbId, session: SessionDep) -> QuizFiguresOut:
+    get_campaign(session, campaign_id)
+    return QuizFiguresOut.model_validate(quiz_results.full(session, campaign_id))
+
+
 @router.get("/metrics/campaigns/{campaign_id}/channels", response_model=list[ChannelFigures])
 def channels(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[ChannelFigures]:
     _fresh(session, settings)
@@ -198,13 +208,13 @@ def campaign_xlsx(campaign_id: DbId, session: SessionDep, settings: SettingsDep)
 @router.get("/reports/campaigns/{campaign_id}.csv", summary="Campaign report per commune (CSV)",
             response_class=Response, responses=file_response(CSV, "One sheet of the report"))
 def campaign_csv(campaign_id: DbId, session: SessionDep, settings: SettingsDep,
-                 sheet: Literal["communes", "failures", "totals", "days", "calls"] = "communes") -> Response:
+                 sheet: Literal["communes", "failures", "totals", "days", "calls", "quiz"] = "communes") -> Response:
     _fresh(session, settings)
     sheets = exports.campaign_report(session, settings, campaign_id)
     names = {"communes": "Theo xã", "failures": "Lỗi gửi", "totals": "Tổng hợp", "days": "Theo ngày",
-             "calls": exports.CALLS_SHEET}
+             "calls": exports.CALLS_SHEET, "quiz": exports.QUIZ_SHEET}
     name = names[sheet]
-    if name not in sheets:  # a campaign without calls has no calls sheet
+    if name not in sheets:  # a campaign without calls (or a quiz) has no such sheet
         name = "Tổng hợp"
     return _attachment(exports.to_csv(sheets[name]), CSV,
                        f"bao-cao-chien-dich-{campaign_id}-{sheet}.csv")

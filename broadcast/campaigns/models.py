@@ -65,6 +65,8 @@ class Campaign(SQLModel, table=True):
     ask_rating: bool = Field(default=False)
     sms_fallback_for_voice: bool = Field(default=False)
     link_enabled: bool = Field(default=False)  # append a short link to the full-text page
+    # Questions asked after the message (schemas.QuizIn as JSON; migration 0012); NULL: no quiz.
+    quiz: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Sending rules; NULL means the settings' default.
     quiet_hours_start: str | None = Field(default=None, max_length=5)
     quiet_hours_end: str | None = Field(default=None, max_length=5)

@@ -19,7 +19,7 @@ from broadcast.campaigns.models import (
     CampaignStatus,
     RunStatus,
 )
-from broadcast.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate, ContentIn
+from broadcast.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate, ContentIn, QuizIn
 from broadcast.db import utcnow
 from broadcast.exceptions import InvalidTransition, NotFoundError, PermissionDenied, ValidationFailed
 from broadcast.outbox.models import Delivery, DeliveryStatus
@@ -125,6 +125,11 @@ def _contents(data: CampaignCreate | CampaignUpdate) -> list[ContentIn] | None:
     return contents
 
 
+def _quiz(quiz: QuizIn | None) -> dict[str, Any] | None:
+    """The quiz as stored (JSON: the kinds and answers the schema settled, times in ISO 8601)."""
+    return quiz.model_dump(mode="json") if quiz is not None else None
+
+
 def _replace_contents(session: Session, campaign_id: int, contents: list[ContentIn]) -> None:
     session.execute(delete(CampaignContent).where(col(CampaignContent.campaign_id) == campaign_id))
     seen: set[tuple[str, str]] = set()
@@ -140,8 +145,9 @@ def _replace_contents(session: Session, campaign_id: int, contents: list[Content
 def create_campaign(session: Session, data: CampaignCreate, *, author_id: int | None = None,
                     actor: str = "system") -> Campaign:
     """A new draft."""
-    fields = data.model_dump(exclude={"contents", "sms_text", "audience"})
-    campaign = Campaign(**fields, audience=data.audience.model_dump(), created_by_id=author_id)
+    fields = data.model_dump(exclude={"contents", "sms_text", "audience", "quiz"})
+    campaign = Campaign(**fields, audience=data.audience.model_dump(), created_by_id=author_id,
+                        quiz=_quiz(data.quiz))
     session.add(campaign)
     session.flush()
     assert campaign.id is not None
@@ -159,16 +165,19 @@ def update_campaign(session: Session, campaign_id: int, data: CampaignUpdate, *,
     if campaign.status not in EDITABLE:
         raise InvalidTransition(f"Không thể sửa chiến dịch đang ở trạng thái {campaign.status}", field="status")
     before = audit.snapshot(campaign)
-    changes = data.model_dump(exclude_unset=True, exclude={"contents", "sms_text", "audience"})
+    changes = data.model_dump(exclude_unset=True, exclude={"contents", "sms_text", "audience", "quiz"})
     for key, value in changes.items():
         setattr(campaign, key, value)
+    if "quiz" in data.model_fields_set:
+        campaign.quiz = _quiz(data.quiz)
+        changes["quiz"] = campaign.quiz
     if data.audience is not None:
         campaign.audience = data.audience.model_dump()
     contents = _contents(data)
     if contents is not None:
         _replace_contents(session, campaign_id, contents)
     content_changed = contents is not None or any(
-        k in changes for k in ("channels", "title", "strip_diacritics")
+        k in changes for k in ("channels", "title", "strip_diacritics", "quiz")
     ) or data.audience is not None
     if content_changed and campaign.status in {S.pending_approval, S.approved, S.scheduled}:
         campaign.status = S.draft
@@ -205,6 +214,8 @@ def submit(session: Session, campaign_id: int, *, actor_id: int | None = None, a
     for channel in campaign.channels:
         if not any(c.channel == channel or (channel == "voice" and c.channel == "loudspeaker") for c in bodies):
             raise ValidationFailed(f"Chưa có nội dung cho kênh {channel}", field="contents")
+    if campaign.quiz and not {"sms", "voice"} & set(campaign.channels):
+        raise ValidationFailed("Câu hỏi chỉ gửi được qua SMS hoặc cuộc gọi", field="quiz")
     return _transition(session, campaign, S.pending_approval, "submit", actor_id, actor, submitted_at=utcnow())
 
 

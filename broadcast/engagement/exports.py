@@ -17,6 +17,7 @@ from broadcast.engagement import metrics
 from broadcast.engagement.calls import voice_metrics
 from broadcast.engagement.reasons import reason_label
 from broadcast.outbox.models import Delivery
+from broadcast.quiz import results as quiz_results
 from broadcast.spreadsheet import append_row, csv_writer
 
 CALLS_SHEET = "Cuộc gọi"
@@ -48,6 +49,16 @@ VOICE_COLUMNS = [
     ("cost_estimate", "Chi phí cuộc gọi ước tính"), ("price_per_minute", "Giá mỗi phút"),
 ]
 VOICE_TOTAL_COLUMNS = [(f"voice_{key}", header) for key, header in VOICE_COLUMNS if key != "price_per_minute"]
+QUIZ_SHEET, QUIZ_COMMUNE_SHEET, QUIZ_GROUP_SHEET, RANKING_SHEET = (
+    "Câu hỏi", "Câu hỏi theo xã", "Câu hỏi theo nhóm", "Xếp hạng theo xã")
+QUESTION_COLUMNS = [("number", "Câu"), ("text", "Câu hỏi"), ("answer", "Đáp án đúng"),
+                    ("answered", "Số người trả lời"), ("correct", "Trả lời đúng"), ("correct_share", "Tỉ lệ đúng")]
+QUIZ_FIGURES = [("participants", "Người tham gia"), ("completed", "Trả lời hết"), ("answers", "Số câu trả lời"),
+                ("correct", "Câu trả lời đúng"), ("correct_share", "Tỉ lệ đúng")]
+QUIZ_COMMUNE_COLUMNS = [("commune_code", "Mã xã"), ("commune_name", "Tên xã/phường"), *QUIZ_FIGURES]
+QUIZ_GROUP_COLUMNS = [("group_id", "Mã nhóm"), ("group_name", "Tên nhóm"), *QUIZ_FIGURES]
+RANKING_COLUMNS = [("commune_rank", "Hạng của xã"), ("commune_name", "Tên xã/phường"), ("rank", "Hạng trong xã"),
+                   ("resident", "Người tham gia (ẩn số)"), ("correct", "Số câu đúng"), ("answered", "Số câu trả lời")]
 LOG_HEADERS = ["Mã tin", "Mã chiến dịch", "Mã người dân", "Họ tên", "Số điện thoại", "Kênh", "Loại",
                "Trạng thái", "Mã lỗi", "Lý do", "Số lần thử", "Tạo lúc", "Gửi lúc", "Đến máy lúc", "Mã nhà mạng"]
 
@@ -75,7 +86,22 @@ def campaign_report(session: Session, settings: Settings, campaign_id: int) -> d
     }
     if calls is not None:
         sheets[CALLS_SHEET] = _table([calls], VOICE_COLUMNS)
+    if campaign is not None and campaign.quiz:
+        sheets.update(quiz_sheets(session, campaign_id))
     return sheets
+
+
+def quiz_sheets(session: Session, campaign_id: int) -> dict[str, list[list[Any]]]:
+    """A quiz's results: per question, commune and group, and the ranking per commune (masked numbers only)."""
+    found = quiz_results.full(session, campaign_id)
+    ranking = [{"commune_rank": commune["rank"], "commune_name": commune["commune_name"] or commune["commune_code"],
+                **best} for commune in found["ranking"] for best in commune["best"]]
+    return {
+        QUIZ_SHEET: _table(found["questions"], QUESTION_COLUMNS),
+        QUIZ_COMMUNE_SHEET: _table(found["communes"], QUIZ_COMMUNE_COLUMNS),
+        QUIZ_GROUP_SHEET: _table(found["groups"], QUIZ_GROUP_COLUMNS),
+        RANKING_SHEET: _table(ranking, RANKING_COLUMNS),
+    }
 
 
 def period_report(session: Session, settings: Settings, period: metrics.Period) -> dict[str, list[list[Any]]]:

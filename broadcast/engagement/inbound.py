@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -42,9 +42,13 @@ from broadcast.exceptions import BroadcastError
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage
 from broadcast.outbox.queue import outbox_row, queue_rows
 from broadcast.phones import PhoneError, mask_phone, normalize_vn_phone
+from broadcast.quiz.service import InboundQuizzes
 
 C = Classification
 INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
+_RECLASSIFY = update(INBOUND).where(INBOUND.c.id == bindparam("b_id")).values(classification=C.quiz.value)
+# Keywords that win over a hint when the message is no answer (opt-outs win over everything).
+_OTHER_KEYWORDS = (C.opt_in, C.help, C.airing)
 _RECEIVED = (DeliveryStatus.sent, DeliveryStatus.delivered)
 
 
@@ -110,7 +114,9 @@ def handle_inbound_batch(session: Session, batch: Sequence[Mapping[str, str]], *
             first[sid] = position
     messages = _read(session, [batch[position] for position in first.values()], now)
     stored = _store(session, messages)
-    actions = _Actions(session)
+    senders = {m.contact_id: (m.commune_code, m.campaign_id) for m in messages
+               if m.contact_id is not None and m.sid in stored}
+    actions = _Actions(session, InboundQuizzes(session, senders, now))
     for message in messages:
         if message.sid in stored:
             actions.act(message, stored[message.sid])
@@ -204,16 +210,22 @@ class _Actions:
     """What a batch of new messages asks for, collected and then written together by `finish`."""
 
     session: Session
+    quizzes: InboundQuizzes
     classification: dict[int, str] = field(default_factory=dict)
     _events: list[dict[str, Any]] = field(default_factory=list)
     _questions: list[Question] = field(default_factory=list)
     _replies: dict[int, dict[str, Any]] = field(default_factory=dict)  # outbox rows by the message answered
     _texts: dict[str, str] | None = None
     _communes: dict[str, Commune | None] = field(default_factory=dict)
+    _asks: dict[int, int] = field(default_factory=dict)  # quiz session asked its next question, by message
 
     def act(self, message: Incoming, message_id: int) -> None:
         parsed, kind = message.parsed, message.parsed.kind
         self.classification[message_id] = kind.value
+        if kind == C.opt_out:
+            self.quizzes.opted_out(message.contact_id)  # opting out wins over any quiz answer
+        elif self._quiz(message, message_id):
+            return
         if kind in (C.opt_out, C.opt_in):
             self._consent(message, message_id, opted_out=kind == C.opt_out)
         elif kind == C.help:
@@ -240,12 +252,30 @@ class _Actions:
                                             message.campaign_id, message.at))
             self._event(EventKind.reply, message, classification="question")
 
+    def _quiz(self, message: Incoming, message_id: int) -> bool:
+        """An answer (or a reply that is not one) to the resident's waiting quiz question; False: not the quiz's."""
+        taken = self.quizzes.take(message.contact_id, message.body, message_id=message_id, at=message.at,
+                                  keyword=message.parsed.kind in _OTHER_KEYWORDS)
+        if taken is None:
+            return False
+        self.classification[message_id] = C.quiz.value
+        if taken.reply:
+            self._reply(message, message_id, taken.reply, DeliveryKind.reply)
+            if taken.asks and message_id in self._replies:
+                self._asks[message_id] = taken.session_id
+        return True
+
     def finish(self) -> dict[int, int]:
         """Write the questions, events and replies; the queued replies' ids by the message they answer."""
         attach_questions(self.session, self._questions)
         add_events_once(self.session, self._events)
+        quiz = [{"b_id": message_id} for message_id, kind in self.classification.items() if kind == C.quiz]
+        if quiz:
+            self.session.connection().execute(_RECLASSIFY, quiz)
         ids = queue_rows(self.session, list(self._replies.values()))
-        return dict(zip(self._replies, ids, strict=True))
+        queued = dict(zip(self._replies, ids, strict=True))
+        self.quizzes.asked((session_id, queued[message_id]) for message_id, session_id in self._asks.items())
+        return queued
 
     def _consent(self, message: Incoming, message_id: int, *, opted_out: bool) -> None:
         contact = self.session.get(Contact, message.contact_id) if message.contact_id is not None else None

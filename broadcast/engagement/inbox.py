@@ -175,6 +175,14 @@ def thread(session: Session, conversation_id: int) -> list[dict[str, object]]:
     return sorted(items, key=lambda item: item["at"])  # type: ignore[arg-type, return-value]
 
 
+def phones_of(session: Session, conversation_id: int | None) -> list[str]:
+    """The numbers a conversation's messages came from."""
+    if conversation_id is None:
+        return []
+    return [p for p in session.exec(select(InboundMessage.from_phone).distinct()
+                                    .where(InboundMessage.conversation_id == conversation_id)).all() if p]
+
+
 def assign(session: Session, conversation_id: int, user_id: int | None, *, actor_id: int | None = None,
            actor: str = "system") -> Conversation:
     """Give the conversation to an officer (None: back to the shared queue)."""

@@ -29,6 +29,7 @@ class Classification(StrEnum):
     rating = "rating"
     airing = "airing"
     question = "question"
+    quiz = "quiz"  # an answer to a quiz question (or a reply the quiz handled: a hint, a repeat)
 
 
 # Twilio's default opt-out/opt-in/help words (long codes) plus the Vietnamese ones residents know.

@@ -115,3 +115,37 @@ class EventRollup(SQLModel, table=True):
     kind: str = Field(sa_type=String(20))
     day: str = Field(max_length=10)
     n: int = Field(default=0, sa_type=BigIntId)
+
+
+# ---- accountability: answered questions officers publish, anonymised, once an approver agrees ---------------
+
+
+class PublicationStatus(StrEnum):
+    pending = "pending"  # waiting for an approver
+    published = "published"  # on the public accountability page
+    rejected = "rejected"  # sent back by an approver (with a comment)
+    withdrawn = "withdrawn"  # taken off the public page
+
+
+class Publication(SQLModel, table=True):
+    """A resident's question and the answer, edited and anonymised for the public accountability page."""
+
+    __tablename__ = "publication"
+    __table_args__ = (Index("ix_publication_status_published", "status", "published_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(
+        default=None, sa_column=Column(BigIntId, ForeignKey("conversation.id", ondelete="SET NULL"), index=True)
+    )
+    commune_code: str = Field(default="", max_length=5)  # the finest place a publication names
+    topic: str = Field(default="", max_length=60)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str = Field(sa_column=Column(Text, nullable=False))
+    asked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)  # when the resident asked
+    status: str = Field(default=PublicationStatus.pending, sa_type=String(10))
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reviewed_by_id: int | None = Field(default=None, foreign_key="user.id")
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    review_comment: str = Field(default="", max_length=1000)

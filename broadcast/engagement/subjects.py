@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, cast, func, or_, update
+from sqlalchemy import Text, cast, func, or_, true, update
 from sqlmodel import Session, SQLModel, col, select
 
 from broadcast.audit import service as audit
 from broadcast.audit.models import AuditLog
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Tag
 from broadcast.db import utcnow
-from broadcast.engagement.models import Conversation
+from broadcast.engagement.models import Conversation, Publication
 from broadcast.events.models import EngagementEvent
 from broadcast.exceptions import NotFoundError, ValidationFailed
 from broadcast.outbox.models import Delivery, DeliveryAttempt, InboundMessage
 from broadcast.phones import PhoneError, mask_phone, normalize_vn_phone
+from broadcast.quiz.models import QuizAnswer, QuizSession
 
 ERASED = "[đã xoá]"
 
@@ -68,6 +69,9 @@ def find_subject(session: Session, raw_phone: str) -> dict[str, Any]:
         "conversations": _rows(session, Conversation, or_(col(Conversation.contact_id).in_(ids),
                                                           col(Conversation.id).in_(conversation_ids))),
         "engagement_events": _rows(session, EngagementEvent, col(EngagementEvent.contact_id).in_(ids)),
+        "quiz_sessions": _rows(session, QuizSession, col(QuizSession.contact_id).in_(ids)),
+        "quiz_answers": _rows(session, QuizAnswer, col(QuizAnswer.session_id).in_(
+            select(QuizSession.id).where(col(QuizSession.contact_id).in_(ids)))),
     }
 
 
@@ -115,9 +119,11 @@ def erase_subject(session: Session, raw_phone: str, *, actor_id: int | None = No
         (Delivery, "error_message", col(Delivery.id).in_(delivery_ids)),
         (DeliveryAttempt, "detail", col(DeliveryAttempt.delivery_id).in_(delivery_ids)),
         (ConsentEvent, "detail", col(ConsentEvent.contact_id).in_(ids)),
+        (Publication, "question", true()),  # published texts are anonymised; anything left over goes too
+        (Publication, "answer", true()),
     ):
         column = getattr(model, name)
-        for needle in needles:
+        for needle in needles + (sorted(personal, key=len, reverse=True) if model is Publication else []):
             counts["text_scrubbed"] += _update(session, update(model).where(
                 where, column.contains(needle)).values({name: func.replace(column, needle, ERASED)}))
     counts["audit_entries"] = _scrub_audit(session, needles, sorted(personal, key=len, reverse=True), ids)

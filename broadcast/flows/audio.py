@@ -24,6 +24,7 @@ def prepare_voice_clips(session: Session, settings: Settings, worker: AudioWorke
     if ChannelKind.voice not in campaign.channels or campaign.id is None:
         return 0
     clips = [clip for channel, clip in campaign_audio(session, settings, campaign.id) if channel == "voice"]
+    clips += voice_clips.quiz_clips(session, settings, campaign)  # a keypad quiz reads its questions too
     render_after_commit(session, worker, clips)
     # Calls cache "no clip" for a while; forget it once the pending rows are visible.
     after_commit(session, voice_clips.clear_cache)

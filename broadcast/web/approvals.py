@@ -14,11 +14,14 @@ from broadcast.bounds import DbId
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign
 from broadcast.deps import SessionDep
+from broadcast.engagement import publications
+from broadcast.engagement.models import PublicationStatus
 from broadcast.flows import campaigns as flows
 from broadcast.flows.context import effects_of
 from broadcast.outbox.segments import estimate
+from broadcast.quiz import service as quiz_service
 from broadcast.web.campaign_view import audience_text
-from broadcast.web.core import REVIEWERS, flash, page_router, page_user, redirect, render, settings_of, t
+from broadcast.web.core import EDITORS, REVIEWERS, flash, page_router, page_user, redirect, render, settings_of, t
 from broadcast.web.live import reachable
 from broadcast.web.voice_view import voice_script
 
@@ -31,7 +34,7 @@ def review_item(request: Request, session: Session, campaign: Campaign) -> dict[
     settings = settings_of(request)
     contents = service.contents_of(session, campaign.id)
     sms = next((c.body for c in contents if c.channel == "sms"), "")
-    sent_text = service.sms_as_sent(session, campaign)
+    sent_text = quiz_service.sms_as_sent(session, campaign)
     author = accounts.users_by_id(session, [campaign.created_by_id]).get(campaign.created_by_id or 0)
     return {
         "c": campaign, "sms": sms, "sent_text": sent_text,
@@ -50,6 +53,7 @@ def queue(request: Request, session: SessionDep, _user: User = Depends(page_user
     return render(request, "approvals.html", {
         "items": [review_item(request, session, c) for c in pending],
         "price_unit": settings_of(request).sms_price_unit,
+        "publications": publications.listed(session, status=PublicationStatus.pending),
     })
 
 
@@ -69,4 +73,28 @@ def reject(campaign_id: DbId, request: Request, session: SessionDep, comment: An
     campaign = service.reject(session, campaign_id, approver_id=user.id, actor=user.username,
                               comment=comment.strip()[:1000])
     flash(request, t(request, "approvals.rejected", title=campaign.title))
+    return redirect("/approvals")
+
+
+@router.post("/publications/{publication_id}/approve")
+def approve_publication(publication_id: DbId, request: Request, session: SessionDep,
+                        user: User = Depends(page_user(REVIEWERS))) -> Response:
+    publications.review(session, publication_id, approve=True, reviewer=user)
+    flash(request, t(request, "publication.published"))
+    return redirect("/approvals")
+
+
+@router.post("/publications/{publication_id}/reject")
+def reject_publication(publication_id: DbId, request: Request, session: SessionDep,
+                       comment: Annotated[str, Form()] = "", user: User = Depends(page_user(REVIEWERS))) -> Response:
+    publications.review(session, publication_id, approve=False, reviewer=user, comment=comment.strip()[:1000])
+    flash(request, t(request, "publication.rejected"))
+    return redirect("/approvals")
+
+
+@router.post("/publications/{publication_id}/withdraw")
+def withdraw_publication(publication_id: DbId, request: Request, session: SessionDep,
+                         user: User = Depends(page_user(EDITORS | REVIEWERS))) -> Response:
+    publications.withdraw(session, publication_id, actor=user)
+    flash(request, t(request, "publication.withdrawn"))
     return redirect("/approvals")

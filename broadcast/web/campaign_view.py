@@ -28,6 +28,9 @@ from broadcast.flows import campaigns as flows
 from broadcast.flows.context import effects_of
 from broadcast.outbox import queue as outbox
 from broadcast.outbox.segments import estimate
+from broadcast.quiz import results as quiz_results
+from broadcast.quiz import service as quiz_service
+from broadcast.quiz.definition import parse
 from broadcast.web import charts
 from broadcast.web.core import (
     EDITORS,
@@ -84,7 +87,7 @@ def campaign_page(campaign_id: DbId, request: Request, session: SessionDep,
     settings = settings_of(request)
     contents = service.contents_of(session, campaign_id)
     sms = next((c.body for c in contents if c.channel == "sms"), "")
-    sent_text = service.sms_as_sent(session, campaign)
+    sent_text = quiz_service.sms_as_sent(session, campaign)
     ensure_recent(session, settings)
     funnel = metrics.campaign_funnel(session, settings, campaign_id)
     number = _number(request)
@@ -119,8 +122,17 @@ def campaign_page(campaign_id: DbId, request: Request, session: SessionDep,
         "replies": replies, "clips": [(c, clip_public(c, settings)) for c in clips],
         "author": users.get(campaign.created_by_id or 0), "approver": users.get(campaign.approved_by_id or 0),
         "editable": campaign.status in service.EDITABLE, "as_of": freshness(session),
-        "price_unit": settings.sms_price_unit,
+        "price_unit": settings.sms_price_unit, "quiz": quiz_panel(session, campaign),
     })
+
+
+def quiz_panel(session: Session, campaign: Campaign) -> dict[str, object] | None:
+    """The campaign's quiz with its results (None without a quiz)."""
+    quiz = parse(campaign.quiz)
+    if quiz is None or campaign.id is None:
+        return None
+    return {"first": quiz.first, "contest": quiz.contest, "closes_at": quiz.closes_at,
+            "scored": sum(1 for q in quiz.questions if q.scored), "results": quiz_results.full(session, campaign.id)}
 
 
 @router.post("/campaigns/{campaign_id}/start")

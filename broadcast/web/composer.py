@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
@@ -14,7 +16,7 @@ from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import plans
 from broadcast.campaigns.schedules.rules import WEEKDAYS, ScheduleIn
-from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignUpdate, ContentIn
+from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignUpdate, ContentIn, QuizIn
 from broadcast.communes.service import list_communes
 from broadcast.contacts.service import group_choices
 from broadcast.db import utcnow
@@ -22,6 +24,7 @@ from broadcast.deps import SessionDep
 from broadcast.flows import campaigns as flows
 from broadcast.flows.context import effects_of
 from broadcast.outbox.queue import send_test
+from broadcast.quiz.textform import parse_text, to_text
 from broadcast.web.core import EDITORS, flash, keep_input, page_router, page_user, redirect, render, settings_of, t
 from broadcast.web.voice_view import MACHINE_CHOICES, voice_defaults, voice_draft, voice_fields
 
@@ -50,10 +53,15 @@ def draft_from_form(form: Any) -> dict[str, Any]:
         "schedule_at": str(form.get("schedule_at", "")),
         "schedule_time": str(form.get("schedule_time", "")),
         "schedule_days": [d for d in form.getlist("schedule_days") if d in WEEKDAYS],
+        "quiz_text": str(form.get("quiz_text", ""))[:20_000],
+        "quiz_first": "after" if form.get("quiz_first") == "after" else "with",
+        "quiz_contest": form.get("quiz_contest") == "1",
+        "quiz_closes": str(form.get("quiz_closes", ""))[:16],
+        "quiz_hours": str(form.get("quiz_hours", "")).strip()[:4],
     }
 
 
-def draft_from_campaign(session: Session, campaign: Campaign) -> dict[str, Any]:
+def draft_from_campaign(session: Session, campaign: Campaign, zone: ZoneInfo) -> dict[str, Any]:
     assert campaign.id is not None
     bodies = {(c.channel, c.language): c.body for c in service.contents_of(session, campaign.id)}
     audience = campaign.audience or {}
@@ -65,8 +73,26 @@ def draft_from_campaign(session: Session, campaign: Campaign) -> dict[str, Any]:
         "communes": list(audience.get("communes") or []), "groups": list(audience.get("groups") or []),
         "languages": list(audience.get("languages") or []),
         "schedule_kind": "keep" if campaign.schedule else "none",
-        "schedule_at": "", "schedule_time": "", "schedule_days": [],
+        "schedule_at": "", "schedule_time": "", "schedule_days": [], **_quiz_draft(campaign, zone),
     }
+
+
+def _quiz_draft(campaign: Campaign, zone: ZoneInfo) -> dict[str, Any]:
+    quiz = campaign.quiz or {}
+    closes = quiz.get("closes_at")
+    return {"quiz_text": to_text(quiz), "quiz_first": quiz.get("first", "with"),
+            "quiz_contest": bool(quiz.get("contest")), "quiz_hours": str(quiz.get("answer_hours", "")),
+            "quiz_closes": datetime.fromisoformat(closes).astimezone(zone).strftime("%Y-%m-%dT%H:%M") if closes else ""}
+
+
+def quiz_of(draft: dict[str, Any], zone: ZoneInfo) -> QuizIn | None:
+    """The quiz the composer's text and options describe (None: no quiz)."""
+    if not draft["quiz_text"].strip():
+        return None
+    closes = datetime.fromisoformat(draft["quiz_closes"]).replace(tzinfo=zone) if draft["quiz_closes"] else None
+    return QuizIn.model_validate({"questions": parse_text(draft["quiz_text"]), "first": draft["quiz_first"],
+                                  "contest": draft["quiz_contest"], "closes_at": closes,
+                                  **({"answer_hours": draft["quiz_hours"]} if draft["quiz_hours"] else {})})
 
 
 def _contents(draft: dict[str, Any]) -> list[ContentIn]:
@@ -99,6 +125,7 @@ def save(session: Session, request: Request, user: User, campaign_id: DbId | Non
         "audience": AudienceIn(communes=draft["communes"], groups=draft["groups"], languages=draft["languages"]),
         "contents": _contents(draft), "strip_diacritics": draft["strip_diacritics"],
         "bulletin_level": draft["bulletin_level"], **voice_fields(draft),
+        "quiz": quiz_of(draft, settings_of(request).zone),
     }
     effects = effects_of(request.app)
     if campaign_id is None:
@@ -182,7 +209,7 @@ def edit_form(campaign_id: DbId, request: Request, session: SessionDep,
     if campaign.status not in service.EDITABLE:
         flash(request, t(request, "composer.locked", status=t(request, f"status.{campaign.status}")), "error")
         return redirect(f"/campaigns/{campaign_id}")
-    return show(request, session, draft_from_campaign(session, campaign), campaign)
+    return show(request, session, draft_from_campaign(session, campaign, settings_of(request).zone), campaign)
 
 
 @router.post("/campaigns/{campaign_id}/edit")

@@ -12,7 +12,7 @@ from broadcast.accounts.models import User
 from broadcast.bounds import DbId, PageNumber
 from broadcast.contacts import service as contacts
 from broadcast.deps import SessionDep
-from broadcast.engagement import inbox
+from broadcast.engagement import inbox, publications
 from broadcast.web.core import EDITORS, READERS, flash, page_router, page_user, redirect, render, t
 
 router = page_router()
@@ -44,6 +44,8 @@ def conversation(conversation_id: DbId, request: Request, session: SessionDep,
         "assignee": accounts.users_by_id(session, [found.assigned_to_id]).get(found.assigned_to_id or 0),
         "officers": officers,
         "messages": inbox.thread(session, conversation_id),
+        "draft": publications.draft_texts(session, conversation_id) if found.first_response_at else None,
+        "topics": inbox.LEGAL_TOPICS,
     })
 
 
@@ -70,3 +72,14 @@ def close(conversation_id: DbId, request: Request, session: SessionDep,
     inbox.close(session, conversation_id, actor_id=user.id, actor=user.username)
     flash(request, t(request, "inbox.closed"))
     return redirect("/inbox")
+
+
+@router.post("/inbox/{conversation_id}/publish")
+def publish(conversation_id: DbId, request: Request, session: SessionDep, question: Annotated[str, Form()] = "",
+            answer: Annotated[str, Form()] = "", topic: Annotated[str, Form()] = "",
+            user: User = Depends(page_user(EDITORS))) -> Response:
+    """Propose the answered question for the public accountability page (an approver publishes it)."""
+    publications.propose(session, conversation_id, actor=user, question=question[:publications.TEXT_LIMIT],
+                         answer=answer[:publications.TEXT_LIMIT], topic=topic[:60])
+    flash(request, t(request, "publication.proposed"))
+    return redirect(f"/inbox/{conversation_id}")

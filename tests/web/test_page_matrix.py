@@ -26,6 +26,9 @@ PAGE_POLICY: dict[str, frozenset[str]] = {
     # no login: the sign-in itself, the language switch, residents' short links and the API docs
     "GET /login": PUBLIC, "POST /login": PUBLIC, "POST /logout": PUBLIC, "GET /lang/{code}": PUBLIC,
     "GET /l/{code}": PUBLIC, "GET /p/{campaign_id}": PUBLIC,
+    # the public accountability page and its open data: residents and the press, no login
+    "GET /public/accountability": PUBLIC, "GET /public/accountability.json": PUBLIC,
+    "GET /public/accountability.csv": PUBLIC,
     "GET /metrics": PUBLIC,  # its own bearer METRICS_TOKEN, not a login (404 while no token is set)
     "GET /openapi.json": PUBLIC, "GET /docs": PUBLIC, "GET /docs/oauth2-redirect": PUBLIC, "GET /redoc": PUBLIC,
     "GET /": EVERYONE,  # radio operators are sent on to /radio
@@ -62,6 +65,10 @@ PAGE_POLICY: dict[str, frozenset[str]] = {
     "POST /inbox/{conversation_id}/answer": EDITORS,
     "POST /inbox/{conversation_id}/assign": EDITORS,
     "POST /inbox/{conversation_id}/close": EDITORS,
+    "POST /inbox/{conversation_id}/publish": EDITORS,
+    "POST /publications/{publication_id}/approve": REVIEWERS,
+    "POST /publications/{publication_id}/reject": REVIEWERS,
+    "POST /publications/{publication_id}/withdraw": EDITORS | REVIEWERS,
     "GET /radio": RADIO,
     "POST /radio/airings/{airing_id}/confirm": RADIO,  # an operator: airings of their own communes only
     "GET /admin/users": ADMINS,

@@ -25,6 +25,7 @@ from broadcast.contacts.models import Contact
 from broadcast.engagement.links import short_link
 from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage, WaitingReason
 from broadcast.outbox.segments import estimate
+from broadcast.quiz.definition import parse, question_sms
 
 D = DeliveryStatus
 W = WaitingReason
@@ -40,6 +41,7 @@ class CampaignInfo:
     expires_at: datetime | None
     contents: dict[tuple[str, str], str] = field(default_factory=dict)
     link_enabled: bool = False
+    first_question: str | None = None  # a quiz's first question, asked at the end of the SMS
 
     def body_for(self, channel: str, language: str) -> str | None:
         text = (
@@ -49,6 +51,8 @@ class CampaignInfo:
         )
         if text is None:
             return None
+        if channel == "sms" and self.first_question:
+            text = f"{text}\n{self.first_question}"
         return estimate(text, strip=True).text if self.strip_diacritics else text
 
 
@@ -74,10 +78,10 @@ def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[
     rows = conn.execute(
         select(col(Campaign.id), col(Campaign.status), col(Campaign.strip_diacritics),
                col(Campaign.quiet_hours_start), col(Campaign.quiet_hours_end), col(Campaign.daily_cap),
-               col(Campaign.expires_at), col(Campaign.link_enabled))
+               col(Campaign.expires_at), col(Campaign.link_enabled), col(Campaign.quiz))
         .where(col(Campaign.id).in_(ids))
     )
-    for campaign_id, status, strip, q_start, q_end, cap, expires, link in rows:
+    for campaign_id, status, strip, q_start, q_end, cap, expires, link, quiz_data in rows:
         if campaign_id is None:
             continue
         info[campaign_id] = CampaignInfo(
@@ -89,8 +93,15 @@ def load_campaigns(conn: Connection, ids: set[int], settings: Settings) -> dict[
             expires_at=expires,
             contents=contents[campaign_id],
             link_enabled=bool(link),
+            first_question=_first_question(quiz_data),
         )
     return info
+
+
+def _first_question(data: dict[str, object] | None) -> str | None:
+    """A quiz whose first question goes with the campaign: its text as it ends the SMS."""
+    quiz = parse(data)
+    return question_sms(quiz, 0) if quiz is not None and quiz.first == "with" else None
 
 
 def screen(

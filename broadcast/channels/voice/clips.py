@@ -27,10 +27,12 @@ from broadcast.audio.service import (
     request_clip,
     spoken_script,
 )
+from broadcast.audio.text.normalize import normalize_text
 from broadcast.audio.text.pronunciation import load_dictionary
 from broadcast.audio.tts.engines import ENGINE_NAMES, make_synthesizer
-from broadcast.campaigns.models import CampaignContent, ChannelKind
+from broadcast.campaigns.models import Campaign, CampaignContent, ChannelKind
 from broadcast.config import Settings
+from broadcast.quiz.definition import QuizDef, parse, question_speech
 
 log = logging.getLogger(__name__)
 CACHE_SECONDS = 30.0
@@ -77,6 +79,9 @@ PROMPTS: dict[str, dict[str, str]] = {
         "km": "សូមអភ័យទោស សេចក្តីជូនដំណឹងនេះត្រូវបានលុបចោល។ សូមអរគុណ។",
     },
     "goodbye": {"vi": "Xin cảm ơn bà con đã nghe.", "km": "សូមអរគុណដែលបានស្តាប់។"},
+    "quiz_invalid": {"vi": "Phím bấm chưa đúng. Xin bà con nghe lại câu hỏi.",
+                     "km": "ចុចលេខមិនត្រឹមត្រូវ។ សូមស្តាប់សំណួរម្តងទៀត។"},
+    "quiz_done": {"vi": "Cảm ơn bà con đã trả lời các câu hỏi.", "km": "សូមអរគុណដែលបានឆ្លើយសំណួរ។"},
 }
 
 
@@ -217,3 +222,29 @@ def clip_readiness(session: Session, settings: Settings, campaign_id: int) -> li
         order = (ClipStatus.ready, ClipStatus.rendering, ClipStatus.pending, ClipStatus.failed)
         states.append((language, next((str(s) for s in order if s in found), "missing")))
     return states
+
+
+def quiz_clips(session: Session, settings: Settings, campaign: Campaign) -> list[AudioClip]:
+    """Ask for the clips of a voice campaign's quiz questions (one per question, in Vietnamese)."""
+    quiz = parse(campaign.quiz)
+    if quiz is None or ChannelKind.voice not in campaign.channels:
+        return []
+    return [request_clip(session, settings, text=question_speech(quiz, i), language="vi", campaign_id=campaign.id,
+                         title=f"{campaign.title}: câu hỏi {i + 1}") for i in range(len(quiz.questions))]
+
+
+def _load_question(session: Session, settings: Settings, text: str) -> ClipRef | None:
+    normalized = normalize_text(text, "vi", load_dictionary(settings.media_dir))
+    processing = processing_for(settings)
+    hashes = [content_hash(normalized, "vi", engine, "", processing) for engine in ENGINE_NAMES]
+    clip = session.exec(select(AudioClip).where(col(AudioClip.content_hash).in_(hashes),
+                                                col(AudioClip.status) == ClipStatus.ready)).first()
+    return _ref(settings, clip) if clip is not None else None
+
+
+def question_clip(session: Session, settings: Settings, quiz: QuizDef, index: int) -> tuple[ClipRef | None, str]:
+    """The rendered clip of a quiz question (None: read it with <Say>), and its text."""
+    text = question_speech(quiz, index)
+    value = CACHE.get(("question", settings.public_base_url, text), lambda: _load_question(session, settings, text))
+    assert value is None or isinstance(value, ClipRef)
+    return value, text

@@ -1,4 +1,5 @@
-"""What a call says (TwiML) and what the keypad menu does: 1 hear again, 2 legal-aid callback, 9 stop calls."""
+"""What a call says (TwiML) and what the keypad menu does: 1 hear again, 2 legal-aid callback, 9 stop calls;
+a campaign with a quiz asks its questions first (keys 1–4, 1 yes / 2 no, digits then # for a number, * repeats)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ from sqlmodel import Session, col, select
 from twilio.twiml.voice_response import VoiceResponse
 
 from broadcast.campaigns.models import Campaign, CampaignStatus
-from broadcast.channels.voice.clips import ClipRef, campaign_script, prompt
+from broadcast.channels.voice.clips import ClipRef, campaign_script, prompt, question_clip
 from broadcast.channels.voice.policy import is_machine
 from broadcast.config import Settings
 from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
+from broadcast.db import utcnow
 from broadcast.engagement.inbox import attach_question
 from broadcast.events.models import EventKind
 from broadcast.events.service import add_event_once
 from broadcast.outbox.models import Delivery, InboundMessage
+from broadcast.quiz.answers import keypad
+from broadcast.quiz.models import SessionStatus
+from broadcast.quiz.service import CampaignQuiz, closed, open_session, quizzes_of, record_answer, session_of
 
 MENU_KEYS = ("1", "2", "9")
 MAX_ROUNDS = 4  # a resident may hear the clip again a few times, not forever
@@ -131,7 +136,77 @@ def call_twiml(session: Session, settings: Settings, ctx: CallContext | None, an
     _speak(response, clip, text)
     if machine:  # leave_message: the clip goes on the voicemail, a machine cannot press keys
         response.hangup()
+        return str(response)
+    quiz = _quiz_for(session, ctx)
+    if quiz is not None:
+        _question(response, session, settings, ctx, quiz[0], quiz[1], 1)
     else:
+        _menu(response, session, settings, ctx, 1)
+    return str(response)
+
+
+def _quiz_for(session: Session, ctx: CallContext) -> tuple[CampaignQuiz, int] | None:
+    """The campaign's quiz and the question this resident is at, while they have questions left to answer."""
+    if ctx.campaign_id is None or ctx.contact_id is None:
+        return None
+    cq = quizzes_of(session, [ctx.campaign_id]).get(ctx.campaign_id)
+    if cq is None or closed(cq.quiz, utcnow()):
+        return None
+    row = session_of(session, ctx.campaign_id, ctx.contact_id)
+    if row is None:
+        return cq, 0
+    return (cq, row.position) if row.status == SessionStatus.open else None
+
+
+def _question(response: VoiceResponse, session: Session, settings: Settings, ctx: CallContext, cq: CampaignQuiz,
+              position: int, attempt: int) -> None:
+    action = f"{settings.public_base_url}/voice/quiz?d={ctx.delivery_id}&q={position}&n={attempt}"
+    if cq.quiz.questions[position].kind == "number":
+        gather = response.gather(finish_on_key="#", timeout=GATHER_TIMEOUT + 4, method="POST", action=action)
+    else:
+        gather = response.gather(num_digits=1, timeout=GATHER_TIMEOUT, method="POST", action=action)
+    clip, text = question_clip(session, settings, cq.quiz, position)
+    _speak(gather, clip, text)
+    goodbye, text = prompt(session, settings, "goodbye", ctx.language)
+    _speak(response, goodbye, text)
+    response.hangup()
+
+
+def quiz_twiml(session: Session, settings: Settings, ctx: CallContext | None, digits: str, position: int,
+               attempt: int, *, at: datetime) -> str:
+    """Answer a key press on quiz question `position`: record it, then the next question (or the menu when done);
+    * repeats the question; a key that answers nothing repeats it once with a hint."""
+    if ctx is None or ctx.campaign_status == CampaignStatus.cancelled:
+        return _ending(session, settings, ctx, "cancelled")
+    quiz = _quiz_for(session, ctx)
+    response = VoiceResponse()
+    if quiz is None or quiz[1] != position:  # answered already (or the quiz closed): carry on from where it is
+        if quiz is not None:
+            _question(response, session, settings, ctx, quiz[0], quiz[1], 1)
+        else:
+            _menu(response, session, settings, ctx, 1)
+        return str(response)
+    cq = quiz[0]
+    if digits.strip("#") == "*":
+        _question(response, session, settings, ctx, cq, position, attempt)
+        return str(response)
+    value = keypad(cq.quiz.questions[position], digits)
+    if value is None:
+        if attempt > 1:
+            return _ending(session, settings, ctx, "goodbye")
+        clip, text = prompt(session, settings, "quiz_invalid", ctx.language)
+        _speak(response, clip, text)
+        _question(response, session, settings, ctx, cq, position, attempt + 1)
+        return str(response)
+    assert ctx.campaign_id is not None and ctx.contact_id is not None
+    row = session_of(session, ctx.campaign_id, ctx.contact_id) or open_session(
+        session, ctx.campaign_id, ctx.contact_id, ctx.commune_code or "", channel="voice", at=at)
+    record_answer(session, row, cq.quiz, value, channel="voice", message_id=None, at=at)
+    if row.position < len(cq.quiz.questions):
+        _question(response, session, settings, ctx, cq, row.position, 1)
+    else:
+        clip, text = prompt(session, settings, "quiz_done", ctx.language)
+        _speak(response, clip, text)
         _menu(response, session, settings, ctx, 1)
     return str(response)
 

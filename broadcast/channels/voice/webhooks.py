@@ -18,7 +18,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from broadcast.bounds import DbId, parse_count
 from broadcast.channels.twilio.signatures import verify_twilio
 from broadcast.channels.voice.calls import CallReport, apply_call_status
-from broadcast.channels.voice.menu import call_twiml, gather_twiml, load_context, read_context, record_keypress
+from broadcast.channels.voice.menu import (
+    call_twiml,
+    gather_twiml,
+    load_context,
+    quiz_twiml,
+    read_context,
+    record_keypress,
+)
 from broadcast.channels.voice.missed import handle_missed_call
 from broadcast.db import session_scope, utcnow
 from broadcast.deps import SessionDep, SettingsDep
@@ -98,6 +105,23 @@ async def gather(request: Request, settings: SettingsDep) -> Response:
                 record_keypress(session, ctx, call_sid=params["CallSid"], digit=digit, round_=round_,
                                 at=utcnow())
             return gather_twiml(session, settings, ctx, digit, round_)
+
+    return Response(await run_in_threadpool(handle), media_type=TWIML)
+
+
+@router.post("/quiz", summary="Key press answering a quiz question in the call", response_class=Response,
+             responses=TWIML_ANSWER)
+async def quiz(request: Request, settings: SettingsDep) -> Response:
+    params = await _signed_form(request, settings)
+    delivery_id = _delivery_id(request)
+    position = parse_count(request.query_params.get("q", "0"), maximum=100) or 0
+    attempt = parse_count(request.query_params.get("n", "1"), maximum=100) or 1
+    digits = params.get("Digits", "")[:16]
+
+    def handle() -> str:
+        with session_scope(request.app.state.engine) as session:
+            ctx = load_context(session, settings, delivery_id) if delivery_id is not None else None
+            return quiz_twiml(session, settings, ctx, digits, position, attempt, at=utcnow())
 
     return Response(await run_in_threadpool(handle), media_type=TWIML)
 

@@ -129,8 +129,8 @@ class CallState:
         bad = [o for o in behaviour.outcomes if o not in OUTCOMES]
         if bad or not behaviour.outcomes:
             raise ValueError(f"outcomes must be among {', '.join(OUTCOMES)}")
-        if any(d not in "0123456789*#" or len(d) != 1 for d in behaviour.digits):
-            raise ValueError("digits are single keypad keys")
+        if any(not d or any(k not in "0123456789*#" for k in d) for d in behaviour.digits):
+            raise ValueError("digits are keypad keys: one entry per <Gather>, e.g. '2' or '30#'")
         with self._lock:
             if numbers is None:
                 self.default = behaviour

@@ -130,7 +130,11 @@ class CallPlayer:
                         key = digits.pop(0)
                         call.pressed.append(key)
                         action = verb.get("action") or call.url
-                        params = {**self._base(call, "in-progress"), "Digits": key, "FinishedOnKey": ""}
+                        # Keys up to the finishOnKey (default #), which Twilio leaves out of Digits.
+                        finish = verb.get("finishOnKey", "#")
+                        ended = bool(finish) and len(key) > 1 and key.endswith(finish)
+                        params = {**self._base(call, "in-progress"), "Digits": key[:-1] if ended else key,
+                                  "FinishedOnKey": finish if ended else ""}
                         next_doc = await self._fetch(call, action, verb.get("method", "POST"), params)
                         break
                     elapsed += float(verb.get("timeout", "5"))

@@ -1,0 +1,1 @@
+"""Quizzes and short surveys: questions a campaign asks by SMS replies and by keypad, answers, scores, results."""
