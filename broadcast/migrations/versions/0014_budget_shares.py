@@ -1,15 +1,15 @@
 """budget shares: every process's lease on part of each provider budget, so the budgets are global
 
-Revision ID: 0012_budget_shares
-Revises: 0011_waiting_reason
+Revision ID: 0014_budget_shares
+Revises: 0013_publications
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_budget_shares"
-down_revision: str | None = "0011_waiting_reason"
+revision: str = "0014_budget_shares"
+down_revision: str | None = "0013_publications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
