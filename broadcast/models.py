@@ -14,6 +14,7 @@ from broadcast.campaigns.models import (
     ChannelKind,
     RunStatus,
 )
+from broadcast.channels.core.models import BudgetShare
 from broadcast.channels.gateway.models import CommuneRoute, GatewayPhone
 from broadcast.communes.models import Commune
 from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, ContactTag, GroupMember, Language, Tag
@@ -37,6 +38,7 @@ __all__ = [
     "ApiToken",
     "AudioClip",
     "AuditLog",
+    "BudgetShare",
     "BulletinLevel",
     "Campaign",
     "CampaignContent",

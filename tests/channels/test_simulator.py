@@ -283,6 +283,16 @@ def test_out_of_order_callbacks(client: Client, twilio_simulator: TwilioSimulato
     assert _statuses(status_sink) == ["delivered", "sent", "queued"]
 
 
+def test_settled_callbacks_post_sent_then_the_final_status(client: Client, twilio_simulator: TwilioSimulator,
+                                                         status_sink: CallbackSink) -> None:
+    twilio_simulator.set_callback_mode("settled")
+    client.messages.create(to=TO, from_=FROM, body="hi", status_callback=status_sink.url_for())
+    status_sink.wait_for_count(2)
+    assert twilio_simulator.wait_for_callbacks()
+    assert _statuses(status_sink) == ["sent", "delivered"]
+    _assert_signed(status_sink)
+
+
 def test_dropped_callbacks_still_deliver(client: Client, twilio_simulator: TwilioSimulator,
                                          status_sink: CallbackSink) -> None:
     twilio_simulator.set_callback_mode("dropped")

@@ -11,6 +11,8 @@ ones; a channel only says how its messages are made, sent, counted and recognise
 - `opted_out`: whether a resident refused this kind of message (default: SMS opt-out).
 - `status_callback`: the address the provider reports a delivery's states to (default: none).
 - `units`: how much of the rate budget a message takes (default: its SMS segments).
+- `budget_key`: which budget the messages count against, shared by every process (default: the channel's
+  kind and provider).
 - `owns`: whether a message the provider lists is the one a stale delivery sent (default: same text).
 - `also_taken`: provider ids other records already own, beyond the deliveries' own (default: none).
 """
@@ -128,6 +130,9 @@ class Channel(ABC):
     name: str  # recorded as the delivery's provider
     delivery_channel: ClassVar[str] = "sms"
     carries_links: ClassVar[bool] = True  # a campaign's short link may follow the text
+    # True when `send` passes core.budget's gate itself, right before its request is written (see budget.py);
+    # otherwise the dispatcher takes the budget before calling `send`.
+    gates_requests: ClassVar[bool] = False
 
     @abstractmethod
     def send(self, message: OutboundMessage) -> SendResult:
@@ -149,6 +154,10 @@ class Channel(ABC):
 
     def units(self, message: OutboundMessage) -> int:
         return max(1, estimate(message.body).segments)
+
+    def budget_key(self, settings: Settings) -> str:
+        """The budget every process sending through this provider account, sender or phone shares."""
+        return f"{self.delivery_channel}:{self.name}"
 
     def prepare(self, conn: Connection, settings: Settings, batch: Sequence[Composed], *,
                 now: datetime) -> dict[int, Prepared]:

@@ -15,18 +15,19 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.progress import settle_finished
 from broadcast.channels.core import rules
-from broadcast.channels.core.budget import RateLimiter
+from broadcast.channels.core.budget import GateClosed, RateLimiter, gated
 from broadcast.channels.core.claims import Claimed, Outcome, claim_due, reclaim_stale, record_outcomes
 from broadcast.channels.core.contract import (
     Channel,
@@ -37,6 +38,7 @@ from broadcast.channels.core.contract import (
     UnknownOutcome,
 )
 from broadcast.channels.core.screening import Ready, load_campaigns, screen
+from broadcast.channels.core.shares import BudgetShares
 from broadcast.config import Settings
 from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
@@ -49,12 +51,12 @@ D = DeliveryStatus
 UNSUBSCRIBED = 21610
 # Requests reach the provider a little unevenly (thread wake-ups, GC, connection setup); pacing for a
 # 1.03 s window keeps the provider's own count within the budget in every second (bench_dispatch.py).
-ARRIVAL_GUARD_SECONDS = 0.03
+ARRIVAL_GUARD = 0.03
 CLAIM_AHEAD_SECONDS = 2.0  # sending claimed ahead at the rate limit (enough to cover the provider's latency)
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class Dispatcher:
@@ -67,42 +69,69 @@ class Dispatcher:
         channel: Channel,
         *,
         rate_per_second: float | None = None,
+        period: float = 1.0,
         limiter: RateLimiter | None = None,
         claim_where: ColumnElement[bool] | None = None,
         stale_where: ColumnElement[bool] | None = None,
+        paced_campaigns: bool = True,
         worker: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """`claim_where`/`stale_where` narrow the rows this dispatcher claims and reconciles (SMS routed to
-        gateway phones); `limiter` replaces the rate budget (a phone's per-message pacing)."""
+        """The rate budget is `rate_per_second` (SMS_RATE_PER_SECOND) counted over `period` seconds, or `limiter`;
+        while running, every dispatcher of the same `channel.budget_key` shares it through the database.
+        `claim_where`/`stale_where` narrow the rows this dispatcher claims and reconciles (SMS routed to gateway
+        phones); `paced_campaigns` applies campaigns' own rates (off for phones, which keep their own pace)."""
         self.engine = engine
         self.settings = settings
         self.channel = channel
         self.kind = channel.delivery_channel
         self.worker = worker or worker_name()
         self.clock = clock
-        self.limiter = limiter or RateLimiter(rate_per_second or settings.sms_rate_per_second,
-                                              guard=ARRIVAL_GUARD_SECONDS)
+        self.limiter = limiter or RateLimiter(rate_per_second or settings.sms_rate_per_second, period=period,
+                                              guard=ARRIVAL_GUARD)
+        self.budget_key = channel.budget_key(settings)
+        self.shares = BudgetShares(engine, self.worker)
         lease, timeout = settings.dispatcher_lease_seconds, settings.twilio_timeout_seconds
         # Claim no more than can be sent well inside the lease, so a live worker's rows never look stale,
         # and no more than about CLAIM_AHEAD_SECONDS of sending: replies and answers are claimed before
         # campaign messages, but only once there is room, so this bounds how long a resident waits for
         # an answer behind a large campaign.
-        ahead = min(CLAIM_AHEAD_SECONDS, max(lease - timeout, 1.0) / 2)
-        self.claim_cap = max(1, min(settings.dispatcher_batch_size, int(self.limiter.rate * ahead)))
+        self.ahead = min(CLAIM_AHEAD_SECONDS, max(lease - timeout, 1.0) / 2)
         self.send_deadline = max(lease - timeout - 1.0, 0.5)
         self.claim_where, self.stale_where = claim_where, stale_where
+        self.paced_campaigns = paced_campaigns
+        self._paced: dict[int, tuple[float, RateLimiter]] = {}  # campaign id → (its own rate, its limiter)
         self._halted: set[int] = set()
         self._stop = threading.Event()
         self._last = {"flush": 0.0, "reconcile": 0.0, "halt": 0.0, "settle": 0.0}
 
+    @property
+    def claim_cap(self) -> int:
+        """How many rows may be in hand: about CLAIM_AHEAD_SECONDS of sending at this process's share."""
+        return self._cap(self.limiter)
+
+    def _cap(self, limiter: RateLimiter) -> int:
+        if limiter.rate <= 0:
+            return 0
+        return max(1, min(self.settings.dispatcher_batch_size, int(limiter.rate * self.ahead)))
+
     # ---- one cycle -----------------------------------------------------------------------------
 
-    def claim_batch(self, limit: int) -> tuple[list[Ready], list[Outcome]]:
+    def claims(self, inflight: Counter[int] | None = None) -> ColumnElement[bool] | None:
+        """The rows to claim now: `claim_where`, and of the campaigns with their own rate only those this
+        process holds a share of and has room for (`inflight`: rows in hand per campaign)."""
+        if not self.paced_campaigns:
+            return self.claim_where
+        inflight = inflight or Counter()
+        room = [cid for cid, (_rate, limiter) in self._paced.items() if inflight[cid] < self._cap(limiter)]
+        paced = or_(col(Campaign.rate_per_second).is_(None), col(Delivery.campaign_id).in_(room))
+        return paced if self.claim_where is None else and_(self.claim_where, paced)
+
+    def claim_batch(self, limit: int, inflight: Counter[int] | None = None) -> tuple[list[Ready], list[Outcome]]:
         now = self.clock()
         with self.engine.begin() as conn:
             claimed = claim_due(conn, worker=self.worker, channel=self.kind, limit=limit, now=now,
-                                where=self.claim_where)
+                                where=self.claims(inflight))
             if not claimed:
                 return [], []
             return screen(conn, claimed, self.settings, self.channel, now=now)
@@ -113,13 +142,27 @@ class Dispatcher:
         if claimed.campaign_id in self._halted:
             return Outcome(claimed.id, claimed.attempts, D.queued, Result.released,
                            waiting_reason=WaitingReason.paused)
-        halted = lambda: self._stop.is_set() or claimed.campaign_id in self._halted  # noqa: E731
-        if not self.limiter.acquire(ready.segments, cancelled=halted):
+
+        def halted() -> bool:  # paused or cancelled since the claim, stopping, or too late: the lease may be gone
+            return (self._stop.is_set() or claimed.campaign_id in self._halted
+                    or time.monotonic() - claimed_at > self.send_deadline)
+
+        paced = self._paced.get(claimed.campaign_id) if claimed.campaign_id is not None else None
+        # The campaign's own rate first, then the channel's budget (which can only delay a message further).
+        if paced is not None and not paced[1].acquire(1, cancelled=halted):
             return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
-        if time.monotonic() - claimed_at > self.send_deadline:
-            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)  # the lease may be gone
         try:
-            result = self.channel.send(ready.message)
+            if self.channel.gates_requests:
+                with gated(lambda: self.limiter.hold(ready.segments, cancelled=halted)) as passed:
+                    result = self.channel.send(ready.message)
+                if not passed():  # the channel's HTTP client must pass the gate; it did not: a bug to fix
+                    log.error("delivery %s: %s sent without passing the budget's gate", claimed.id, self.channel.name)
+            elif self.limiter.acquire(ready.segments, cancelled=halted):
+                result = self.channel.send(ready.message)
+            else:
+                raise GateClosed("not granted")
+        except GateClosed:
+            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
         except TransientSendError as exc:
             return self._retry(claimed, exc.code, exc.message, exc.retry_after)
         except PermanentSendError as exc:
@@ -215,13 +258,31 @@ class Dispatcher:
         return None
 
     def refresh_halted(self) -> None:
-        """Campaigns paused or cancelled since their rows were claimed stop within a second."""
+        """Campaigns paused or cancelled since their rows were claimed stop within a second; campaigns with their
+        own rate that are sending get a budget shared by every process, as the channel's is."""
         with self.engine.connect() as conn:
             ids = set(conn.execute(
                 select(Campaign.id).where(col(Campaign.status).in_([CampaignStatus.paused,
                                                                      CampaignStatus.cancelled]))
             ).scalars())
+            rated: dict[int, float] = {} if not self.paced_campaigns else {
+                cid: rate for cid, rate in conn.execute(
+                    select(col(Campaign.id), col(Campaign.rate_per_second))
+                    .where(col(Campaign.status) == CampaignStatus.sending,
+                           col(Campaign.rate_per_second).is_not(None))) if cid is not None and rate is not None}
         self._halted = ids
+        for cid, (rate, _limiter) in list(self._paced.items()):
+            if rated.get(cid) != rate:
+                self.shares.leave(self._campaign_key(cid))
+                del self._paced[cid]
+        for cid, rate in rated.items():
+            if cid not in self._paced:
+                limiter = RateLimiter(rate, guard=ARRIVAL_GUARD)
+                self.shares.join(self._campaign_key(cid), limiter)
+                self._paced[cid] = (rate, limiter)
+
+    def _campaign_key(self, campaign_id: int) -> str:
+        return f"campaign:{campaign_id}:{self.kind}"
 
     def settle(self) -> None:
         with Session(self.engine) as session:
@@ -234,6 +295,8 @@ class Dispatcher:
         """Dispatch until `stop` is set; in-flight sends finish and are recorded before returning."""
         if stop is not None:
             self._stop = stop
+        self.shares.join(self.budget_key, self.limiter)
+        stop_shares = self.shares.start()
         # Everything loaded so far lives as long as the process: keep it out of the full collections,
         # whose 50–100 ms pauses would otherwise stall every sending thread at once.
         gc.freeze()
@@ -255,6 +318,7 @@ class Dispatcher:
             for future in list(inflight):
                 pending.append(future.result())
             pool.shutdown(wait=True)
+            stop_shares()
             self.record(pending)
 
     def _warm_up(self) -> None:
@@ -275,12 +339,23 @@ class Dispatcher:
             self.reconcile_stale()
             self._last["reconcile"] = tick
         claimed_any = False
-        room = self.claim_cap - len(inflight)
-        if room >= max(1, self.claim_cap // 2):
-            ready, screened = self.claim_batch(room)
+        cap = self.claim_cap
+        room = cap - len(inflight)
+        if room >= max(1, cap // 2):
+            in_hand = Counter(c.campaign_id for c in inflight.values()
+                              if c.campaign_id is not None and c.campaign_id in self._paced)
+            ready, screened = self.claim_batch(room, in_hand)
             pending.extend(screened)
             claimed_any = bool(ready or screened)
             for item in ready:
+                cid = item.claimed.campaign_id
+                paced = self._paced.get(cid) if cid is not None else None
+                if cid is not None and paced is not None:
+                    if in_hand[cid] >= self._cap(paced[1]):
+                        # more of a campaign with its own rate than it may send soon: back to the queue
+                        pending.append(Outcome(item.claimed.id, item.claimed.attempts, D.queued, Result.released))
+                        continue
+                    in_hand[cid] += 1
                 inflight[pool.submit(self.send_one, item, time.monotonic())] = item.claimed
         if inflight:
             done, _ = wait(list(inflight), timeout=0.1, return_when=FIRST_COMPLETED)

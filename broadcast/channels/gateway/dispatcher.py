@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from broadcast.channels.core.claims import Outcome, claim_due, reclaim_stale
@@ -21,7 +21,7 @@ from broadcast.channels.core.screening import Ready, screen
 from broadcast.channels.gateway.channel import UNREACHABLE, GatewayChannel, PhoneConfig, message_id
 from broadcast.channels.gateway.models import GatewayPhone, PhoneStatus
 from broadcast.channels.gateway.routing import phone_may_take, phone_stale
-from broadcast.channels.gateway.service import day_start, sent_since, set_status
+from broadcast.channels.gateway.service import day_start, in_use_today, lock_phone, set_status
 from broadcast.config import Settings
 from broadcast.outbox.models import Delivery, DeliveryStatus, WaitingReason
 
@@ -67,30 +67,31 @@ class GatewayDispatcher(Dispatcher):
                              timeout=settings.gateway_timeout_seconds)
         small = settings.model_copy(update={"dispatcher_concurrency": settings.gateway_concurrency})
         self.gateway = GatewayChannel(config)
-        super().__init__(engine, small, self.gateway, rate_per_second=phone.rate_per_minute / 60.0,
+        # The phone's rate is per minute, and so is its budget's window: every process together sends at most
+        # RATE_PER_MINUTE messages in any minute through it.
+        super().__init__(engine, small, self.gateway, rate_per_second=phone.rate_per_minute / 60.0, period=60.0,
                          claim_where=phone_may_take(phone.name, settings.gateway_default_route),
-                         stale_where=phone_stale(phone.name), **kwargs)
+                         stale_where=phone_stale(phone.name), paced_campaigns=False, **kwargs)
         self.phone_name, self.daily_limit, self.health = phone.name, phone.daily_limit, health
-        self._today: tuple[datetime, int, float] | None = None  # (day, sent, refreshed at)
 
-    def remaining_today(self) -> int:
-        """How many more messages the daily limit allows (counted from the outbox every few seconds)."""
-        day = day_start(self.clock(), self.settings.zone)
-        if self._today is None or self._today[0] != day or time.monotonic() - self._today[2] > 5.0:
-            with self.engine.connect() as conn:
-                self._today = (day, sent_since(conn, self.phone_name, day), time.monotonic())
-        return max(0, self.daily_limit - self._today[1])
+    def remaining_today(self, conn: Connection) -> int:
+        """How many more messages the daily limit allows: sent today, and in hand anywhere, count."""
+        return max(0, self.daily_limit - in_use_today(conn, self.phone_name, day_start(self.clock(),
+                                                                                       self.settings.zone)))
 
-    def claim_batch(self, limit: int) -> tuple[list[Ready], list[Outcome]]:
+    def claim_batch(self, limit: int, inflight: Counter[int] | None = None) -> tuple[list[Ready], list[Outcome]]:
         if self.health.down:
-            return [], []
-        limit = min(limit, self.remaining_today())
-        if limit <= 0:
             return [], []
         now = self.clock()
         with self.engine.begin() as conn:
+            # One claim at a time per phone across every process, counted after the lock: the daily limit
+            # holds however many workers send through the phone.
+            lock_phone(conn, self.phone_name)
+            limit = min(limit, self.remaining_today(conn))
+            if limit <= 0:
+                return [], []
             claimed = claim_due(conn, worker=self.worker, channel=self.kind, limit=limit, now=now,
-                                where=self.claim_where)
+                                where=self.claims(inflight))
             if not claimed:
                 return [], []
             conn.execute(update(Delivery).where(col(Delivery.id).in_([c.id for c in claimed]))
@@ -111,9 +112,6 @@ class GatewayDispatcher(Dispatcher):
             self.health.failure(outcome.error_message or "no answer")
         elif outcome.result in (Result.accepted, Result.permanent) or outcome.result == Result.transient:
             self.health.success()
-        if outcome.result == Result.accepted and self._today is not None:
-            day, sent, at = self._today
-            self._today = (day, sent + 1, at)
         return outcome
 
     def reconcile_stale(self) -> int:

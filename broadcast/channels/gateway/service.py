@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from broadcast.audit import service as audit
@@ -243,6 +243,22 @@ def sent_since(session_or_conn: Any, name: str, since: datetime) -> int:
         select(func.count()).select_from(Delivery)
         .where(col(Delivery.provider) == PROVIDER_PREFIX + name, col(Delivery.sent_at) >= since)
     ).scalar_one())
+
+
+def in_use_today(conn: Connection, name: str, day: datetime) -> int:
+    """What counts against phone `name`'s daily limit: accepted since `day`, and claimed for it, not yet sent."""
+    in_hand = int(conn.execute(
+        select(func.count()).select_from(Delivery)
+        .where(col(Delivery.provider) == PROVIDER_PREFIX + name, col(Delivery.sent_at).is_(None),
+               col(Delivery.status) == DeliveryStatus.sending)
+    ).scalar_one())
+    return sent_since(conn, name, day) + in_hand
+
+
+def lock_phone(conn: Connection, name: str) -> None:
+    """Hold phone `name`'s row until the transaction ends (SQLite transactions already begin IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(col(GatewayPhone.id)).where(col(GatewayPhone.name) == name).with_for_update())
 
 
 def figures(session: Session, phone: GatewayPhone, *, default_route: str, zone: Any,

@@ -10,6 +10,64 @@ from requests.adapters import HTTPAdapter
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from broadcast.channels.core.budget import gate_written, pass_gate
+
+
+class _Gated:
+    """Mixed into urllib3's connections: the rate budget is taken right before a request's first byte is
+    written, once the connection is made (a TLS handshake after the grant would make the request late)."""
+
+    sock: Any
+    _gate_open = True
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._gate_open = False
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        if not self._gate_open:
+            self._gate_open = True
+            if self.sock is None:
+                self.connect()  # type: ignore[attr-defined]
+            pass_gate()
+            try:
+                if not self.is_connected:  # type: ignore[attr-defined]  # the server closed it while we waited
+                    self.sock.close()
+                    self.sock = None
+                    self.connect()  # type: ignore[attr-defined]
+                super().send(data)  # type: ignore[misc]
+            finally:
+                gate_written()
+            return
+        super().send(data)  # type: ignore[misc]
+
+
+class GatedHTTPConnection(_Gated, HTTPConnection):
+    pass
+
+
+class GatedHTTPSConnection(_Gated, HTTPSConnection):
+    pass
+
+
+class GatedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GatedHTTPConnection
+
+
+class GatedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GatedHTTPSConnection
+
+
+class GatedAdapter(HTTPAdapter):
+    """requests' adapter over the gated connections."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": GatedHTTPConnectionPool,
+                                                   "https": GatedHTTPSConnectionPool}
 
 
 class BroadcastHttpClient(TwilioHttpClient):
@@ -21,7 +79,7 @@ class BroadcastHttpClient(TwilioHttpClient):
         self._local = threading.local()
         if self.session is not None:
             # requests keeps only 10 connections per host by default; dispatchers send from many threads.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize)
+            adapter = GatedAdapter(pool_connections=4, pool_maxsize=pool_maxsize)
             self.session.mount("https://", adapter)
             self.session.mount("http://", adapter)
             if self.base_url:

@@ -29,6 +29,7 @@ class TwilioRestChannel(Channel):
 
     resource = ""
     permanent_codes: frozenset[int] = frozenset()
+    gates_requests = True  # the HTTP connections pass the budget's gate (client.py)
 
     def __init__(self, settings: Settings, *, api_base_url: str | None = None) -> None:
         self._settings = settings

@@ -24,6 +24,11 @@ class TwilioSmsChannel(TwilioRestChannel):
         """Reports name the delivery (`d`), so one that arrives before the SID is recorded still lands."""
         return f"{settings.public_base_url}/webhooks/twilio/status?d={delivery_id}"
 
+    def budget_key(self, settings: Settings) -> str:
+        """SMS_RATE_PER_SECOND is the sender's budget: the Messaging Service, or the sender ID, of the account."""
+        sender = settings.twilio_messaging_service_sid or settings.twilio_from
+        return f"sms:twilio:{settings.twilio_account_sid}:{sender}"
+
     def send(self, message: OutboundMessage) -> SendResult:
         sender: dict[str, str] = {}
         if self._settings.twilio_messaging_service_sid:

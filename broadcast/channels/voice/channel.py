@@ -33,6 +33,10 @@ class CallChannel(TwilioVoiceChannel):
     def units(self, message: OutboundMessage) -> int:
         return 1
 
+    def budget_key(self, settings: Settings) -> str:
+        """VOICE_RATE_PER_SECOND is the account's calls per second (Twilio counts CPS per account)."""
+        return f"voice:twilio:{settings.twilio_account_sid}"
+
     def prepare(self, conn: Connection, settings: Settings, batch: Sequence[Composed], *,
                 now: datetime) -> dict[int, Prepared]:
         return dict(plan_calls(conn, settings, batch, now=now))

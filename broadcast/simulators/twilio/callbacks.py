@@ -141,6 +141,8 @@ class CallbackDispatcher:
             return
         if job.mode == "out_of_order":
             payloads.reverse()
+        elif job.mode == "settled":
+            payloads = [p for p in payloads if p["MessageStatus"] != "queued"]
         for params in payloads:
             for _ in range(2 if job.mode == "duplicated" else 1):
                 await self._post(url, params)

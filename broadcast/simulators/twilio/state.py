@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 CallbackMode = Literal["normal", "delayed", "duplicated", "out_of_order", "dropped"]
-CALLBACK_MODES: tuple[str, ...] = ("normal", "delayed", "duplicated", "out_of_order", "dropped")
+# "settled": only `sent` and the final status are posted (what Twilio reliably sends), not `queued`.
+CALLBACK_MODES: tuple[str, ...] = ("normal", "delayed", "duplicated", "out_of_order", "dropped", "settled")
 PERMANENT_CODES = frozenset({21211, 21408, 21610, 21614})
 INJECTABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 FINAL_ERROR_STATUSES = frozenset({"undelivered", "failed"})
