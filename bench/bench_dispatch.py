@@ -6,8 +6,9 @@ Measured side by side in one run:
   (a) throughput: the simulator adds `--latency` per request, the dispatcher's budget is `--rate` msg/s.
       Achieved rate vs the budget (target ≥ 95 %) and the most messages in any one-second window,
       sliding and calendar-aligned, both from the simulator's own record (each accepted message's
-      date_created, microsecond precision) and from the dispatcher side (when each request left,
-      recorded by a thin channel wrapper; and Delivery.sent_at). Target: never over the budget.
+      date_created, microsecond precision; the target: never over the budget), and, for information, from
+      the dispatcher side (when it hands each message over, before the budget's grant, which is taken right
+      before the request's first byte; and Delivery.sent_at).
   (b) overhead: no added latency, budget 1,000,000 msg/s; the dispatcher's throughput from start to
       the last outcome recorded vs bare sequential `client.messages.create` through the same twilio SDK
       to the same simulator (measured before and after the dispatcher). Target ≥ 70 %.
@@ -51,7 +52,9 @@ CALLBACK = "http://127.0.0.1:8000/webhooks/twilio/status"
 
 
 class TimedChannel:
-    """Wraps a channel and notes (time.time()) when each request leaves, i.e. after the rate limiter."""
+    """Wraps a channel and notes (time.time()) when the dispatcher hands each message to it. The budget's grant
+    is taken later, inside the SDK's connection right before the request's first byte, so these times are
+    informative: the provider side (the simulator's record) is what the budget promises."""
 
     def __init__(self, inner: TwilioSmsChannel) -> None:
         self.inner = inner
@@ -67,6 +70,10 @@ class TimedChannel:
 
     def warm_up(self) -> None:
         self.inner.warm_up()
+
+    def __getattr__(self, name: str) -> object:
+        # The rest of the channel contract (delivery_channel, units, limiter keys, ...) is the inner channel's.
+        return getattr(self.inner, name)
 
 
 def max_in_window(times: Sequence[float], budget: int, width: float = 1.0) -> tuple[int, int, int]:
@@ -181,11 +188,12 @@ def throughput(sim: SimulatorProcess, workdir: Path, n: int, rate: float, latenc
     print(f"    dispatcher process CPU        : {cpu:.1f} s over {elapsed:.1f} s ({cpu / elapsed:.0%} of one core)")
     print(f"    max in any 1 s window (sliding / calendar second; sliding windows over {budget}):")
     print(f"      simulator date_created      : {sim_slide:4d} / {sim_fixed:4d}  ({sim_over} over)")
-    print(f"      dispatcher request start    : {req_slide:4d} / {req_fixed:4d}  ({req_over} over)")
+    print(f"      dispatcher hand-over        : {req_slide:4d} / {req_fixed:4d}  ({req_over} over; "
+          f"before the grant, informative only)")
     print(f"      Delivery.sent_at (response) : {db_slide:4d} / {db_fixed:4d}  ({db_over} over; "
           f"after the 200 ms answer, informative only)")
-    ok = len(accepted) == n and sim_rate >= 0.95 * rate and max(sim_slide, req_slide) <= budget
-    print(f"    targets (≥ 95 % of budget, never over it at the simulator or dispatcher): "
+    ok = len(accepted) == n and sim_rate >= 0.95 * rate and sim_slide <= budget
+    print(f"    targets (≥ 95 % of budget, never over it at the provider): "
           f"{'MET' if ok else 'NOT MET'}")
     return ok
 
