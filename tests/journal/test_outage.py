@@ -29,13 +29,13 @@ def test_outages_are_told_apart_from_bugs(engine: Engine, database_url: str) -> 
     assert unavailable(error_of(engine, "INSERT INTO commune (code) VALUES (NULL)")) is None
     if engine.dialect.name == "sqlite":
         path = database_url.split("///", 1)[1]
-        holder = sqlite3.connect(path, isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
         try:
             impatient = create_engine(database_url, connect_args={"timeout": 0.1})
             assert unavailable(error_of(impatient, "BEGIN IMMEDIATE")) == "SQLite: database is locked"
         finally:
-            holder.execute("ROLLBACK")
+            locker.execute("ROLLBACK")
         return
     with socket.socket() as probe:  # a port nobody listens on: the server is down
         probe.bind(("127.0.0.1", 0))

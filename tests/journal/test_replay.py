@@ -64,7 +64,8 @@ def test_replaying_the_whole_journal_again_changes_nothing(engine: Engine, setti
     assert (first.applied, first.duplicates, first.failed) == (len(events), 0, 0)
     after = snapshot(engine)
     with engine.connect() as conn:
-        rows = dict(conn.execute(text("SELECT provider_sid, status FROM delivery")).all())
+        rows: dict[str, str] = {sid: status for sid, status in conn.execute(
+            text("SELECT provider_sid, status FROM delivery"))}
         assert [rows[sid] for _, sid, _ in sent.rows] == ["sent", "delivered", "undelivered", "failed", "delivered"]
         assert conn.execute(text("SELECT count(*) FROM inbound_message")).scalar() == 5
         times = conn.execute(text("SELECT received_at FROM inbound_message WHERE provider_sid = 'SMin0'")).scalar()

@@ -79,9 +79,9 @@ def test_a_full_disk_refuses_the_event_and_leaves_no_torn_line(tmp_path: Path) -
 
 
 def test_a_directory_that_cannot_be_written_refuses_the_event(tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "ro", read_only=True) as directory:
-        with pytest.raises(JournalUnavailable, match="Read-only file system"):
-            Journal(directory / "journal").append(entries(1))
+    with tmpfs(tmp_path / "ro", read_only=True) as directory, pytest.raises(JournalUnavailable,
+                                                                            match="Read-only file system"):
+        Journal(directory / "journal").append(entries(1))
 
 
 def test_segments_are_private_to_the_service(tmp_path: Path) -> None:

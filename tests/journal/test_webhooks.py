@@ -42,7 +42,7 @@ def statuses(engine: Engine, campaign_id: int) -> dict[str, int]:
 
 def count(engine: Engine, model: type) -> int:
     with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(model)).one())  # type: ignore[arg-type]
+        return int(session.exec(select(func.count()).select_from(model)).one())
 
 
 def test_webhooks_are_journaled_while_the_database_is_held_and_applied_once_it_is_back(
