@@ -34,6 +34,9 @@ def quiet_outage(job: Callable[P, R]) -> Callable[P, R | None]:
 
     @functools.wraps(job)
     def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        if _context is None:  # this process stepped down (lost the leader lock) while the run was starting
+            log.info("scheduler job %s skipped: this process is no longer the active scheduler", job.__name__)
+            return None
         try:
             result = job(*args, **kwargs)
         except Exception as exc:

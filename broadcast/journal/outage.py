@@ -64,14 +64,14 @@ def unavailable(exc: BaseException) -> str | None:
 
 def _connection_reason(text: str) -> str:
     lowered = text.lower()
-    if "refused" in lowered:
-        return "connection refused"
-    if "timeout" in lowered or "timed out" in lowered:
-        return "connection timed out"
-    if "closed" in lowered or "terminat" in lowered:
-        return "connection closed"
+    for words, reason in ((("refused",), "connection refused"), (("shutting down",), "server shutting down"),
+                          (("starting up", "not yet accepting"), "server starting up"),
+                          (("timeout", "timed out"), "connection timed out"),
+                          (("closed", "terminat"), "connection closed")):
+        if any(word in lowered for word in words):
+            return reason
     first = text.strip().splitlines()[0] if text.strip() else "connection failed"
-    return first[:160]
+    return first.rsplit("failed:", 1)[-1].replace("FATAL:", "").strip()[:160] or "connection failed"
 
 
 class Outage:

@@ -81,6 +81,7 @@ class Replayer:
                 self.round()
             except Exception as exc:
                 self._quiet.failed(exc)
+                stop.wait(self.poll_seconds)  # the database is not back: new events need not wake us meanwhile
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
 
