@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from broadcast.db import utcnow
 from broadcast.instruments import count_journal
 from broadcast.journal.outage import Outage, unavailable
 from broadcast.journal.replay import Replayer
@@ -129,24 +130,52 @@ async def apply_or_journal(request: Request, kind: str, data: dict[str, Any],
     route (TwiML) passes False and skips the database only while an outage is known.
     """
     state = reliability(request)
-    entry = Entry(kind, data)  # stamped now: the time the provider reported, for the replay
+    received = utcnow()  # the time the provider reported, for the replay
     if state.outage.down or (ordered and state.journal.own_backlog() > 0):
-        await journal_event(state, entry)
+        await journal_event(state, Entry(kind, data, at=received))
         return None
     task = asyncio.ensure_future(apply())
     try:
-        return await asyncio.wait_for(asyncio.shield(task), timeout=state.after_seconds)
-    except TimeoutError:
-        reason = f"no answer within {state.after_seconds:g} s"
-        task.add_done_callback(_consume)  # it may still finish; the journaled copy then changes nothing
+        finished = await _within(task, state.after_seconds)
     except Exception as exc:
         found = unavailable(exc)
         if found is None:
             raise
         reason = found
+    else:
+        if finished:
+            return task.result()
+        reason = f"no answer within {state.after_seconds:g} s"
+        task.add_done_callback(_consume)  # it may still finish; the journaled copy then changes nothing
     state.outage.trip(reason)
-    await journal_event(state, entry)
+    await journal_event(state, Entry(kind, data, at=received))
     return None
+
+
+async def _within(task: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait up to `seconds` for `task` without cancelling it; True when it finished (its error is raised).
+
+    (A plain waiter and a timer: asyncio.wait_for with shield cost four times as much on this hot path.)
+    """
+    if not task.done():
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        timer = loop.call_later(seconds, wake)
+        task.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            task.remove_done_callback(wake)
+    if not task.done():
+        return False
+    task.result()
+    return True
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

@@ -248,8 +248,9 @@ class Dispatcher:
             try:
                 found = self.channel.find_sent(row.to_phone or "", row.claimed_at) if row.to_phone else []
             except Exception as exc:  # provider unreachable: these and the rest again after another lease
-                log.warning("reconcile: provider lookup failed (%s); %d deliveries asked about after another "
-                            "lease", exc.__class__.__name__, len(stale) - len(outcomes))
+                if not self.pause.probing:  # (while sending is paused, the pause's own line says it)
+                    log.warning("reconcile: provider lookup failed (%s); %d deliveries asked about after another "
+                                "lease", exc.__class__.__name__, len(stale) - len(outcomes))
                 break
             match = self._match(found, body or "")
             if match is not None:

@@ -52,6 +52,7 @@ class StatusReconciler:
         self.period = max(0.5, min(30.0, settings.sms_status_timeout_seconds / 2))
         self._quiet = QuietFailures(log, f"status reconciliation ({channel.name})")
         self._stop = threading.Event()
+        self._failing_since: datetime | None = None  # the provider could not be asked: logged once
 
     def run_once(self) -> Reconciled:
         """Ask about one batch of silent messages and record what the provider says."""
@@ -88,10 +89,19 @@ class StatusReconciler:
             found.gave_up = give_up(conn, expired, now=now,
                                     reason=f"no final status from the provider {hours:g} h after sending")
         count_lookups(self.channel.name, found.final, found.pending, found.gave_up, found.failed)
-        if found.failed:
-            log.warning("status reconciliation (%s): %d of %d look-ups failed (%s); asking again later",
-                        self.channel.name, found.failed, found.asked, error)
+        self._log_provider(found, error, now)
         return found
+
+    def _log_provider(self, found: Reconciled, error: str, now: datetime) -> None:
+        """One line when look-ups start failing, one when they answer again (not one per round)."""
+        if found.failed and self._failing_since is None:
+            self._failing_since = now
+            log.warning("status reconciliation (%s): %d of %d look-ups failed (%s); asking again after each "
+                        "timeout until the provider answers", self.channel.name, found.failed, found.asked, error)
+        elif found.asked > found.failed and self._failing_since is not None:
+            log.warning("status reconciliation (%s): the provider answers look-ups again after %.0f s",
+                        self.channel.name, (now - self._failing_since).total_seconds())
+            self._failing_since = None
 
     def run(self, stop: threading.Event) -> None:
         """Reconcile every period (at once again while batches come back full) until `stop` is set."""
