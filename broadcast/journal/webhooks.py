@@ -123,15 +123,32 @@ async def journal_event(state: Reliability, entry: Entry) -> None:
 
 
 async def apply_or_journal(request: Request, kind: str, data: dict[str, Any],
-                           apply: Callable[[], Awaitable[T]], *, ordered: bool = True) -> T | None:
+                           apply: Callable[[], Awaitable[T]], *, ordered: bool = True,
+                           cancellable: bool = False) -> T | None:
     """`apply()`'s result, or None when the event was journaled instead.
 
     `ordered`: the event must not overtake events this process journaled before (writes); a read-mostly
     route (TwiML) passes False and skips the database only while an outage is known.
+    `cancellable`: giving up waiting on `apply()` leaves its work going on by itself (a group commit keeps the
+    item); then it is awaited directly, which is cheaper than watching it from a task of its own.
     """
     state = reliability(request)
     received = utcnow()  # the time the provider reported, for the replay
     if state.outage.down or (ordered and state.journal.own_backlog() > 0):
+        await journal_event(state, Entry(kind, data, at=received))
+        return None
+    if cancellable:
+        try:
+            async with asyncio.timeout(state.after_seconds):
+                return await apply()
+        except TimeoutError:
+            reason = f"no answer within {state.after_seconds:g} s"
+        except Exception as exc:
+            found = unavailable(exc)
+            if found is None:
+                raise
+            reason = found
+        state.outage.trip(reason)
         await journal_event(state, Entry(kind, data, at=received))
         return None
     task = asyncio.ensure_future(apply())

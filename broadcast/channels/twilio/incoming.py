@@ -43,7 +43,7 @@ async def twilio_incoming(request: Request) -> Response:
     params = {k: str(v) for k, v in form.items()}
     verify_twilio(request, request.app.state.settings, params)
     kept = {k: v for k, v in params.items() if k in FIELDS}
-    await apply_or_journal(request, KIND, kept, lambda: _batcher(request).submit(params))
+    await apply_or_journal(request, KIND, kept, lambda: _batcher(request).submit(params), cancellable=True)
     # Replies go through the outbox (rate limits, quiet hours, records), never as TwiML.
     return Response(EMPTY_TWIML, media_type="text/xml")
 

@@ -42,7 +42,7 @@ async def twilio_status(request: Request) -> Response:
         report = StatusReport(provider_sid=sid, provider_status=status, error_code=code, at=utcnow(),
                               delivery_id=delivery_id)
         data = {"sid": sid, "status": status, "code": code, "d": delivery_id}
-        await apply_or_journal(request, KIND, data, lambda: _batcher(request).submit(report))
+        await apply_or_journal(request, KIND, data, lambda: _batcher(request).submit(report), cancellable=True)
     return Response(status_code=200)
 
 
