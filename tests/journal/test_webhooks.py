@@ -22,7 +22,7 @@ from broadcast.journal.webhooks import Reliability
 from broadcast.outbox.models import Delivery, InboundMessage
 from tests.conftest import BOTH
 from tests.journal.conftest import Twilio, database_held, sent_campaign
-from tests.support.disks import tmpfs
+from tests.support.disks import fill, tmpfs
 from tests.support.seed import phone, wait_until
 
 pytestmark = BOTH
@@ -72,22 +72,41 @@ def test_webhooks_are_journaled_while_the_database_is_held_and_applied_once_it_i
     assert "6 webhook events journaled, 6 replayed" in lines[1]
 
 
+@pytest.mark.parametrize("disk", ["read-only", "full"])
 def test_a_journal_that_cannot_be_written_answers_503_and_says_why(
-    outage_settings: Settings, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    disk: str, outage_settings: Settings, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sent = sent_campaign(engine, 2)
     caplog.set_level(logging.WARNING, logger="broadcast.outage")
-    with tmpfs(tmp_path / "ro", read_only=True) as directory:
+    why = {"read-only": "Read-only file system", "full": "No space left on device"}[disk]
+    with tmpfs(tmp_path / "disk", size_kb=64, read_only=disk == "read-only") as directory:
+        if disk == "full":
+            fill(directory)
         settings = outage_settings.model_copy(update={"journal_dir": str(directory / "journal")})
         with TestClient(create_app(settings)) as client, database_held(settings):
             twilio = Twilio(client, settings)
             delivery_id, sid, _ = sent.rows[0]
             refused = twilio.status(delivery_id, sid)
             assert refused.status_code == 503
-            assert "Read-only file system" in refused.json()["message"]
+            assert why in refused.json()["message"]
             assert twilio.reply(phone(1), "Cho hỏi").status_code == 503
             ready = client.get("/healthz/ready")
             assert ready.status_code == 503
-            assert any(r.startswith("journal: cannot write in") for r in ready.json()["reasons"])
+            assert any(r.startswith("journal: cannot write in") and why in r for r in ready.json()["reasons"])
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "broadcast.outage"]
-    assert len(errors) == 1 and "Read-only file system" in errors[0] and "503" in errors[0]
+    assert len(errors) == 1 and why in errors[0] and "503" in errors[0]
+
+
+@pytest.mark.databases("postgresql")
+def test_pages_and_api_answer_503_during_an_outage_and_log_it_once(
+    client: TestClient, settings: Settings, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with database_held(settings):
+        for _ in range(3):
+            refused = client.post("/api/v1/contacts", json={"full_name": "Nguyễn Văn A", "phone": "0981234567",
+                                                           "commune_code": None})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"] == "DatabaseUnavailable"
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if r.getMessage().startswith("database unavailable (read-only)")]) == 1

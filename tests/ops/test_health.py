@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -57,3 +58,14 @@ def test_live_and_ready_explain_what_is_missing(anonymous_client: TestClient, en
         other.close()
     finally:
         lock.release()
+
+
+def test_the_journal_backlog_is_on_metrics(client_with: Any, settings: Settings) -> None:
+    token = "metrics-token-for-the-journal-test"
+    client = client_with(metrics_token=SecretStr(token))
+    other = Journal(settings.journal_path)  # a process with three events the database has not taken yet
+    other.append([Entry("twilio.status", {"n": i}) for i in range(3)])
+    page = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+    other.close()
+    assert "\nbroadcast_journal_backlog 3.0\n" in page
+    assert "\nbroadcast_journal_oldest_age_seconds " in page
