@@ -96,6 +96,7 @@ def journal_handlers(settings: Settings) -> dict[str, Handler]:
 def _replayer_service(app: FastAPI) -> Callable[[], None]:
     """Replay the journal whenever the database answers; after an outage, fetch what providers kept for us."""
     from broadcast.channels.gateway.service import request_inbox_exports
+    from broadcast.channels.gateway.webhooks import remember_signing_keys
     from broadcast.channels.twilio.incoming import recover_replies
 
     settings: Settings = app.state.settings
@@ -112,6 +113,10 @@ def _replayer_service(app: FastAPI) -> Callable[[], None]:
 
     replayer.hooks += [replies, phones]
     state.replayer = replayer
+    try:
+        remember_signing_keys(app.state, engine)
+    except Exception as exc:  # started while the database does not answer: learnt at the first webhook
+        log.warning("gateway phones' signing keys not read at start (%s)", exc.__class__.__name__)
     stop = replayer.start()
 
     def halt() -> None:

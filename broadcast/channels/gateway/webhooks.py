@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import update
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -132,6 +133,15 @@ async def _signing_key(request: Request, name: str) -> str | None:
         raise ServiceBusy("The database does not answer and this phone's signing key is not known yet: "
                           "the phone will send the webhook again")
     return keys[name]
+
+
+def remember_signing_keys(state: Any, engine: Engine) -> int:
+    """Read every phone's signing key once at start, so webhooks are verified even if the database goes
+    before a phone's first webhook (keys are refreshed at each webhook the database answers)."""
+    with Session(engine) as session:
+        keys = dict(session.exec(select(GatewayPhone.name, GatewayPhone.signing_key)).all())
+    state.gateway_keys = {**keys, **(getattr(state, "gateway_keys", None) or {})}
+    return len(keys)
 
 
 def replay_events(session: Session, entries: Sequence[Entry]) -> None:
