@@ -80,19 +80,15 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision")) -
 def db_rotate_key() -> None:
     """Re-encrypt the stored secrets (gateway phones' passwords, signing keys) under DATA_ENCRYPTION_KEY's first key."""
     from broadcast.crypto import rotate_secrets
-    from broadcast.db import make_engine, upgrade
+    from broadcast.db import migrated_engine
     from broadcast.models import metadata
 
-    settings = _settings()
-    upgrade(settings.database_url, settings=settings)
-    engine = make_engine(settings.database_url, settings=settings)
     try:
-        count = rotate_secrets(engine, metadata)
+        with migrated_engine(_settings()) as engine:
+            count = rotate_secrets(engine, metadata)
     except BroadcastError as exc:
         err.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
     console.print(f"Đã mã hoá lại {count} giá trị bằng khoá đầu tiên của DATA_ENCRYPTION_KEY.")
 
 
@@ -103,14 +99,13 @@ def communes_load(
 ) -> None:
     """Load the communes and wards of a province (from vietnam-provinces, or a CSV you give)."""
     from broadcast.communes.loading import province_communes, read_communes_csv, upsert_communes
-    from broadcast.db import make_engine, session_scope, upgrade
+    from broadcast.db import migrated_engine, session_scope
 
     settings = _settings()
     code = (province or settings.province_code).zfill(2)
-    upgrade(settings.database_url, settings=settings)
     try:
         records = read_communes_csv(csv_file) if csv_file else province_communes(code)
-        with session_scope(make_engine(settings.database_url, settings=settings)) as session:
+        with migrated_engine(settings) as engine, session_scope(engine) as session:
             result = upsert_communes(session, code, records)
     except BroadcastError as exc:
         err.print(f"[red]{exc.message}[/red]")

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     quiet_hours_start: str = "22:00"
     quiet_hours_end: str = "07:00"
     daily_cap_per_resident: int = Field(default=3, ge=0)
+    # A reply to a resident's own message (keyword confirmation, help, an officer's answer) goes at once, even
+    # in quiet hours, while the resident's last message is at most this many minutes old (0: replies wait too).
+    reply_window_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
     max_send_attempts: int = Field(default=6, ge=1)
     dispatcher_batch_size: int = Field(default=200, ge=1)
     dispatcher_concurrency: int = Field(default=32, ge=1)

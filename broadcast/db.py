@@ -119,6 +119,17 @@ def upgrade(url: str, revision: str = "head", *, settings: Settings | None = Non
     command.upgrade(alembic_config(url, settings), revision)
 
 
+@contextmanager
+def migrated_engine(settings: Settings) -> Iterator[Engine]:
+    """The database brought up to date, as an engine disposed on exit (for commands that run once)."""
+    upgrade(settings.database_url, settings=settings)
+    engine = make_engine(settings.database_url, settings=settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` once the session's transaction has committed (never if it rolls back).
 

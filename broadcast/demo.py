@@ -21,7 +21,7 @@ from broadcast.communes.loading import province_communes, upsert_communes
 from broadcast.communes.models import Commune
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact, ContactGroup, GroupMember
-from broadcast.db import make_engine, session_scope, upgrade, utcnow
+from broadcast.db import migrated_engine, session_scope, utcnow
 
 # Communes of the new Cà Mau (codes from vietnam-provinces), with a legal-aid contact each.
 DEMO_COMMUNES = {
@@ -138,9 +138,7 @@ def _seed_users(session: Session) -> str | None:
 
 def seed_demo(settings: Settings) -> str:
     """Seed everything the demo shows; returns a one-paragraph summary for the terminal."""
-    upgrade(settings.database_url, settings=settings)
-    engine = make_engine(settings.database_url, settings=settings)
-    try:
+    with migrated_engine(settings) as engine:
         with session_scope(engine) as session:
             upsert_communes(session, settings.province_code, province_communes(settings.province_code))
             for code, contact in DEMO_COMMUNES.items():
@@ -168,8 +166,6 @@ def seed_demo(settings: Settings) -> str:
         with Session(engine) as session:
             residents = session.exec(select(func.count()).select_from(Contact)).one()
             communes = session.exec(select(func.count()).select_from(Commune)).one()
-    finally:
-        engine.dispose()
     users = ", ".join(f"{name}/{name}-demo-camau ({role})" for name, role, _, _ in DEMO_USERS)
     return (f"Demo: {communes} xã/phường, {residents} người dân (+{added}), "
             f"{len(created)} chiến dịch mới, {clips} đoạn âm thanh vừa tạo.\n"

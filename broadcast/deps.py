@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -31,12 +31,6 @@ def get_session(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def scheduler_waker(request: Request) -> Callable[[], None]:
-    """The in-process scheduler's wake-up (a no-op when this process runs none: others sync within seconds)."""
-    scheduler = getattr(request.app.state, "scheduler", None)
-    return scheduler.wake if scheduler is not None else (lambda: None)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -103,6 +103,14 @@ def file_response(media_type: str, description: str) -> dict[int | str, dict[str
     return {200: {"description": description,
                   "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
 
+def text_response(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route that sends text other than JSON (TwiML for the provider)."""
+    return {200: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}}
+
+
+# A webhook the provider only needs acknowledged: 200 with no body.
+EMPTY_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"description": "Recorded (no body)"}}
+
 # Provider webhooks: a missing or wrong signature is 403; a journaled or applied event is 200.
 WEBHOOK_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _error("The body cannot be read"),

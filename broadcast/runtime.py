@@ -136,7 +136,6 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     stop_gateways = start_gateways(app.state.engine, settings)
     stop_dispatcher = dispatcher.start()
     stop_calls = voice_dispatcher(app.state.engine, settings, _api_url(channel)).start()
-    render_voice_prompts(app.state.engine, settings)
 
     def stop() -> None:
         stop_calls()
@@ -146,6 +145,13 @@ def dispatcher_service(app: FastAPI) -> Callable[[], None]:
         stop_channel()
 
     return stop
+
+
+def voice_prompts_service(app: FastAPI) -> Callable[[], None]:
+    """The call menu's prompts are rendered by the web process, which serves the media files the calls play
+    (a `broadcast worker` on another machine may not share MEDIA_DIR)."""
+    render_voice_prompts(app.state.engine, app.state.settings)
+    return lambda: None
 
 
 def scheduler_service(app: FastAPI) -> Callable[[], None]:
@@ -160,7 +166,7 @@ def scheduler_service(app: FastAPI) -> Callable[[], None]:
 def default_services(settings: Settings) -> list[BackgroundService]:
     from broadcast.audio.worker import start_audio_worker
 
-    services: list[BackgroundService] = [start_audio_worker, offline_clips_service]
+    services: list[BackgroundService] = [start_audio_worker, voice_prompts_service, offline_clips_service]
     if settings.run_dispatcher_in_serve:
         services.append(dispatcher_service)
     if settings.run_scheduler_in_serve:

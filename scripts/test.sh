@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: every fast test (on SQLite, and on PostgreSQL where the database matters), then the slow
 # reliability and volume tests once, on PostgreSQL. The fixtures start a private PostgreSQL cluster when
-# TEST_DATABASE_URL is not set. Extra arguments go to both pytest runs (e.g. -k dispatch, -x).
+# TEST_DATABASE_URL is not set. Tests run in parallel, one pytest-xdist worker per CPU (TEST_WORKERS=0: in this
+# process). Extra arguments go to both pytest runs (e.g. -k dispatch, -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+workers=(-n "${TEST_WORKERS:-auto}")
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${workers[@]}" "$@"
 fast=$?
 if [ $fast -eq 5 ]; then
   echo "!! pytest collected no tests: failing on purpose" >&2
   exit 1
 fi
-.venv/bin/python -m pytest -m slow "$@"
+.venv/bin/python -m pytest "${workers[@]}" -m slow "$@"
 slow=$?
 set -e
 [ $slow -eq 5 ] && slow=0  # the arguments selected no slow test

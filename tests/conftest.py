@@ -58,11 +58,12 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: PostgresServer) -> str:
-    name = f"bt_template_{uuid.uuid4().hex[:8]}"
+def postgres_template(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"bt_template_{uuid.uuid4().hex[:8]}"  # one per pytest-xdist worker
     postgres_server.create_database(name)
     upgrade(postgres_server.url_for(name))
-    return name
+    yield name
+    postgres_server.drop_database(name)  # a shared server (TEST_DATABASE_URL) keeps no leftovers
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -179,27 +180,13 @@ def live_settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def live_app(live_settings: Settings) -> Iterator[str]:
     """The web app served by uvicorn on PUBLIC_BASE_URL's port (no background services)."""
-    import threading
-    import time
-
-    import uvicorn
-
     from broadcast.app import create_app
+    from broadcast.simulators.threaded import serve_in_thread
 
     port = int(live_settings.public_base_url.rsplit(":", 1)[1])
-    app = create_app(live_settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("app did not start")
-        time.sleep(0.01)
+    served = serve_in_thread(create_app(live_settings), "127.0.0.1", port, name="app", lifespan="on", timeout=15)
     yield live_settings.public_base_url
-    server.should_exit = True
-    thread.join(timeout=10)
+    served.stop()
 
 
 def make_user(engine: Engine, role: str, *, username: str | None = None, communes: list[str] | None = None,

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from broadcast.accounts import service
 from broadcast.config import get_settings
-from broadcast.db import make_engine, session_scope, upgrade
+from broadcast.db import migrated_engine, session_scope
 from broadcast.exceptions import BroadcastError
 
 users_app = typer.Typer(help="Officers' accounts.", no_args_is_help=True)
@@ -28,10 +28,8 @@ def create(
     phone: Annotated[str | None, typer.Option(help="Phone (radio operators: for DAPHAT confirmations)")] = None,
 ) -> None:
     """Create an account (the first admin, then anyone)."""
-    settings = get_settings()
-    upgrade(settings.database_url, settings=settings)
     try:
-        with session_scope(make_engine(settings.database_url, settings=settings)) as session:
+        with migrated_engine(get_settings()) as engine, session_scope(engine) as session:
             user = service.create_user(session, username=username, password=password, role=role,
                                        communes=commune or [], full_name=full_name, phone=phone, actor="cli")
             console.print(f"Đã tạo tài khoản {user.username} ({user.role}).")
@@ -46,9 +44,7 @@ def create_token(
     name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
 ) -> None:
     """Print a new personal API token (send it as `Authorization: Bearer <token>`)."""
-    settings = get_settings()
-    upgrade(settings.database_url, settings=settings)
-    with session_scope(make_engine(settings.database_url, settings=settings)) as session:
+    with migrated_engine(get_settings()) as engine, session_scope(engine) as session:
         user = service.by_username(session, username)
         if user is None:
             err.print(f"[red]Không có tài khoản {username}[/red]")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import annotated_types as at
 from fastapi import APIRouter, Depends, Query
@@ -14,9 +14,10 @@ from broadcast.accounts.deps import ADMINS, CurrentUser, allow
 from broadcast.accounts.models import Role, User
 from broadcast.accounts.security import MAX_PASSWORD_LENGTH
 from broadcast.audit import service as audit
+from broadcast.audit.models import AuditLog
 from broadcast.bounds import MAX_LIST, CommuneCode, Offset, PhoneInput, Word
-from broadcast.contacts.models import page
 from broadcast.deps import SessionDep
+from broadcast.listing import Page, page
 
 router = APIRouter(tags=["accounts"])
 
@@ -45,6 +46,10 @@ class TokenIn(BaseModel):
     name: str = Field(default="", max_length=60)
 
 
+class TokenOut(BaseModel):
+    token: str
+
+
 def _out(session: SessionDep, user: User) -> UserOut:
     assert user.id is not None
     return UserOut(**user.model_dump(exclude={"password_hash"}), communes=service.user_communes(session, user.id))
@@ -55,13 +60,14 @@ def me(user: CurrentUser, session: SessionDep) -> UserOut:
     return _out(session, user)
 
 
-@router.post("/me/tokens", status_code=201, summary="Create a personal API token (shown once)")
-def create_token(data: TokenIn, user: CurrentUser, session: SessionDep) -> dict[str, str]:
-    return {"token": service.create_token(session, user, name=data.name)}
+@router.post("/me/tokens", status_code=201, summary="Create a personal API token (shown once)",
+             response_model=TokenOut)
+def create_token(data: TokenIn, user: CurrentUser, session: SessionDep) -> TokenOut:
+    return TokenOut(token=service.create_token(session, user, name=data.name))
 
 
-@router.get("/users", dependencies=[Depends(allow(ADMINS))])
-def list_users(session: SessionDep) -> dict[str, Any]:
+@router.get("/users", dependencies=[Depends(allow(ADMINS))], response_model=Page[UserOut])
+def list_users(session: SessionDep) -> Page[UserOut]:
     items = [_out(session, u) for u in service.list_users(session)]
     return page(items, len(items), 0, len(items))
 
@@ -74,13 +80,14 @@ def create_user(data: UserIn, session: SessionDep, admin: User = Depends(allow(A
     return _out(session, user)
 
 
-@router.get("/audit", dependencies=[Depends(allow(ADMINS))], summary="The audit log, newest first")
+@router.get("/audit", dependencies=[Depends(allow(ADMINS))], summary="The audit log, newest first",
+            response_model=Page[AuditLog])
 def audit_log(
     session: SessionDep,
     entity: Word | None = None,
     entity_id: Word | None = None,
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
-) -> dict[str, Any]:
+) -> Page[AuditLog]:
     rows, total = audit.entries(session, entity=entity, entity_id=entity_id, offset=offset, limit=limit)
-    return page([r.model_dump() for r in rows], total, offset, limit)
+    return page(rows, total, offset, limit)

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from broadcast.accounts.deps import EDITORS, REVIEWERS, require
 from broadcast.accounts.models import User
+from broadcast.api.deps import EffectsDep
 from broadcast.bounds import DbId, Offset
 from broadcast.campaigns import service
 from broadcast.campaigns.audience import count_reachable
 from broadcast.campaigns.models import CampaignRun, CampaignStatus
 from broadcast.campaigns.schemas import AudienceIn, CampaignCreate, CampaignPublic, CampaignUpdate, ReviewIn
-from broadcast.contacts.models import page
-from broadcast.deps import SessionDep
+from broadcast.db import utcnow
+from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement.counts import campaign_counts
 from broadcast.flows import campaigns as flows
-from broadcast.flows.context import Effects, effects_of
+from broadcast.flows.waiting import campaign_waiting
+from broadcast.listing import Page, page
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 Editor = Annotated[User, Depends(require(*EDITORS))]
-
-
-def _effects(request: Request) -> Effects:
-    return effects_of(request.app)
-
-
-EffectsDep = Annotated[Effects, Depends(_effects)]
 
 
 class StartOut(BaseModel):
@@ -43,13 +38,41 @@ class ApprovedOut(CampaignPublic):
     warnings: list[str] = []
 
 
-@router.get("")
+class ReachableOut(BaseModel):
+    reachable: int
+
+
+class FailureCount(BaseModel):
+    status: str
+    error_code: int | None
+    count: int
+
+
+class WaitingOut(BaseModel):
+    reason: str = Field(description="quiet_hours, daily_cap, paused, calling_window, budget, gateway_down, "
+                                    "audio_not_ready, retry_backoff or scheduled")
+    count: int
+    until: str | None = Field(description="local ISO 8601 time they may go (null: unknown)")
+
+
+class CountsOut(BaseModel):
+    campaign_id: int
+    run_id: int | None
+    total: int
+    by_status: dict[str, int]
+    failures: list[FailureCount]
+    waiting: list[WaitingOut] = Field(description="the queued messages by why they wait; the counts add up to "
+                                                  "the queued count")
+    estimated_finish: str | None = Field(description="when the last message should have gone (local ISO 8601)")
+
+
+@router.get("", response_model=Page[CampaignPublic])
 def list_campaigns(
     session: SessionDep,
     status: CampaignStatus | None = None,
     offset: Offset = 0,
     limit: int = Query(50, ge=1, le=200),
-) -> dict[str, Any]:
+) -> Page[CampaignPublic]:
     rows, total = service.list_campaigns(session, status=status, offset=offset, limit=limit)
     return page([service.to_public(session, c) for c in rows], total, offset, limit)
 
@@ -60,10 +83,10 @@ def create_campaign(data: CampaignCreate, session: SessionDep, user: Editor) -> 
     return service.to_public(session, campaign, with_reach=True)
 
 
-@router.post("/audience/count", summary="How many residents an audience reaches now")
+@router.post("/audience/count", summary="How many residents an audience reaches now", response_model=ReachableOut)
 def audience_count(audience: AudienceIn, session: SessionDep,
-                   channel: Literal["sms", "voice"] = "sms") -> dict[str, int]:
-    return {"reachable": count_reachable(session, audience.model_dump(), channel)}
+                   channel: Literal["sms", "voice"] = "sms") -> ReachableOut:
+    return ReachableOut(reachable=count_reachable(session, audience.model_dump(), channel))
 
 
 @router.get("/{campaign_id}", response_model=CampaignPublic)
@@ -120,10 +143,18 @@ def cancel(campaign_id: DbId, session: SessionDep, user: Editor, effects: Effect
     return service.to_public(session, flows.cancel(session, effects, campaign_id, actor=user))
 
 
-@router.get("/{campaign_id}/deliveries/counts", summary="Delivery counts by status and error code")
-def counts(campaign_id: DbId, session: SessionDep, run_id: DbId | None = None) -> dict[str, Any]:
-    service.get_campaign(session, campaign_id)
-    return {"campaign_id": campaign_id, "run_id": run_id, **campaign_counts(session, campaign_id, run_id)}
+@router.get("/{campaign_id}/deliveries/counts",
+            summary="Delivery counts by status and error code; why the queued ones wait and until when",
+            response_model=CountsOut)
+def counts(campaign_id: DbId, session: SessionDep, settings: SettingsDep, run_id: DbId | None = None) -> CountsOut:
+    """`waiting`: the queued messages by reason (quiet_hours, daily_cap, paused, calling_window, budget, gateway_down,
+    audio_not_ready, retry_backoff, scheduled) with `until`, the local time they may go (null: unknown; for
+    `budget`, when the last should have gone at the rate budget); `estimated_finish`: when the last message should
+    have gone, from the rate budget, quiet hours and calling windows (null: unknown, e.g. paused)."""
+    campaign = service.get_campaign(session, campaign_id)
+    report = campaign_waiting(session, settings, campaign, now=utcnow(), run_id=run_id)
+    return CountsOut.model_validate({"campaign_id": campaign_id, "run_id": run_id,
+                                     **campaign_counts(session, campaign_id, run_id), **report.as_json(settings)})
 
 
 @router.get("/{campaign_id}/runs", response_model=list[CampaignRun])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from pydantic import StringConstraints
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, StringConstraints
 
-from broadcast.accounts.deps import CurrentUser, sees_phones
+from broadcast.accounts.deps import ADMINS, CurrentUser, require, sees_phones
 from broadcast.accounts.models import User
 from broadcast.bounds import CommuneCode, DbId, Offset, SearchText, TagName
 from broadcast.communes import service as communes
@@ -21,9 +21,9 @@ from broadcast.contacts.models import (
     GroupCreate,
     GroupPublic,
     GroupUpdate,
-    page,
 )
-from broadcast.deps import SessionDep
+from broadcast.deps import SessionDep, SettingsDep
+from broadcast.listing import Page, page
 from broadcast.phones import mask_phone
 
 router = APIRouter(tags=["residents"])
@@ -38,14 +38,14 @@ def _public(contact: Contact, groups: list[str], tags: list[str], user: User) ->
     return ContactPublic.model_validate(data)
 
 
-@router.get("/communes", summary="List communes")
+@router.get("/communes", summary="List communes", response_model=Page[CommunePublic])
 def list_communes(
     session: SessionDep,
     q: SearchText | None = Query(None, description="Part of the name"),
     province_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,2}$")] | None = None,
     offset: Offset = 0,
     limit: int = Query(100, ge=1, le=500),
-) -> dict[str, Any]:
+) -> Page[CommunePublic]:
     rows = communes.list_communes(session, province_code, q=q, offset=offset, limit=limit)
     total = communes.count_communes(session, province_code, q=q)
     return page([CommunePublic.model_validate(c.model_dump()) for c in rows], total, offset, limit)
@@ -56,12 +56,27 @@ def get_commune(code: CommuneCode, session: SessionDep) -> Commune:
     return communes.get_commune(session, code)
 
 
+class LoadedOut(BaseModel):
+    province: str
+    created: int
+    updated: int
+    total: int
+
+
+@router.post("/communes/load", summary="Load the communes and wards of PROVINCE_CODE (as `broadcast communes load`)",
+             response_model=LoadedOut)
+def load_communes(session: SessionDep, settings: SettingsDep, user: User = Depends(require(*ADMINS))) -> LoadedOut:
+    result = communes.load_province(session, settings.province_code, actor_id=user.id, actor=user.username)
+    return LoadedOut(province=settings.province_code, created=result.created, updated=result.updated,
+                     total=result.total)
+
+
 @router.patch("/communes/{code}", response_model=CommunePublic)
 def update_commune(code: CommuneCode, data: CommuneUpdate, session: SessionDep, user: CurrentUser) -> Commune:
     return communes.update_commune(session, code, data, actor_id=user.id, actor=user.username)
 
 
-@router.get("/contacts", summary="List residents with filters and pagination")
+@router.get("/contacts", summary="List residents with filters and pagination", response_model=Page[ContactPublic])
 def list_contacts(
     session: SessionDep,
     user: CurrentUser,
@@ -73,7 +88,7 @@ def list_contacts(
     opted_out: bool | None = None,
     offset: Offset = 0,
     limit: int = Limit,
-) -> dict[str, Any]:
+) -> Page[ContactPublic]:
     filters = service.ContactFilter(q=q, commune_code=commune_code, group_id=group_id, tag=tag,
                                     language=language, opted_out=opted_out)
     rows, total = service.list_contacts(session, filters, offset=offset, limit=limit)
@@ -107,8 +122,8 @@ def delete_contact(contact_id: DbId, session: SessionDep, user: CurrentUser) -> 
     return Response(status_code=204)
 
 
-@router.get("/groups")
-def list_groups(session: SessionDep) -> dict[str, Any]:
+@router.get("/groups", response_model=Page[GroupPublic])
+def list_groups(session: SessionDep) -> Page[GroupPublic]:
     rows = service.list_groups(session)
     items = [GroupPublic(id=g.id or 0, name=g.name, description=g.description, member_count=n) for g, n in rows]
     return page(items, len(items), 0, len(items))
@@ -116,7 +131,7 @@ def list_groups(session: SessionDep) -> dict[str, Any]:
 
 @router.post("/groups", status_code=201, response_model=GroupPublic)
 def create_group(data: GroupCreate, session: SessionDep, user: CurrentUser) -> GroupPublic:
-    group = service.create_group(session, data, actor_id=user.id)
+    group = service.create_group(session, data, actor_id=user.id, actor=user.username)
     return GroupPublic(id=group.id or 0, name=group.name, description=group.description)
 
 
@@ -129,12 +144,12 @@ def get_group(group_id: DbId, session: SessionDep) -> GroupPublic:
 
 @router.patch("/groups/{group_id}", response_model=GroupPublic)
 def update_group(group_id: DbId, data: GroupUpdate, session: SessionDep, user: CurrentUser) -> GroupPublic:
-    group = service.update_group(session, group_id, data, actor_id=user.id)
+    group = service.update_group(session, group_id, data, actor_id=user.id, actor=user.username)
     return GroupPublic(id=group_id, name=group.name, description=group.description,
                        member_count=service.group_size(session, group_id))
 
 
 @router.delete("/groups/{group_id}", status_code=204)
 def delete_group(group_id: DbId, session: SessionDep, user: CurrentUser) -> Response:
-    service.delete_group(session, group_id, actor_id=user.id)
+    service.delete_group(session, group_id, actor_id=user.id, actor=user.username)
     return Response(status_code=204)

@@ -70,6 +70,26 @@ class RouteIn(BaseModel):
     route: str | None = Field(default=None, max_length=60)
 
 
+class WebhooksOut(BaseModel):
+    url: str = Field(description="where the phone now posts its events")
+    webhooks: list[str] = Field(description="the phone's webhook ids")
+
+
+class RoutesOut(BaseModel):
+    default: str = Field(description="GATEWAY_DEFAULT_ROUTE")
+    communes: dict[str, str] = Field(description="commune code → route, for communes that have their own")
+
+
+class CommuneRouteOut(BaseModel):
+    commune_code: str
+    route: str | None
+
+
+class CampaignRouteOut(BaseModel):
+    campaign_id: int
+    route: str | None
+
+
 __all__ = ["GatewayFailed", "router"]
 
 
@@ -115,29 +135,30 @@ def check(name: PhoneName, engine: EngineDep, session: SessionDep, settings: Set
     return phone_out(session, settings, service.get_phone(session, name))
 
 
-@router.post("/{name}/webhooks")
+@router.post("/{name}/webhooks", response_model=WebhooksOut)
 def register_webhooks(name: PhoneName, engine: EngineDep, settings: SettingsDep,
-                      user: CurrentUser) -> dict[str, object]:
+                      user: CurrentUser) -> WebhooksOut:
     """Register the phone's sms:received/sent/delivered/failed webhooks to PUBLIC_BASE_URL."""
     url, ids = service.register_webhooks(engine, name, public_base_url=settings.public_base_url,
                                          timeout=settings.gateway_timeout_seconds, actor=actor_of(user))
-    return {"url": url, "webhooks": ids}
+    return WebhooksOut(url=url, webhooks=ids)
 
 
-@router.get("/routes")
-def routes(session: SessionDep, settings: SettingsDep) -> dict[str, object]:
-    return {"default": settings.gateway_default_route, "communes": service.commune_routes(session)}
+@router.get("/routes", response_model=RoutesOut)
+def routes(session: SessionDep, settings: SettingsDep) -> RoutesOut:
+    return RoutesOut(default=settings.gateway_default_route, communes=service.commune_routes(session))
 
 
-@router.put("/routes/{commune_code}")
+@router.put("/routes/{commune_code}", response_model=CommuneRouteOut)
 def set_route(commune_code: CommuneCode, body: RouteIn, session: SessionDep,
-              user: CurrentUser) -> dict[str, str | None]:
+              user: CurrentUser) -> CommuneRouteOut:
     service.set_commune_route(session, commune_code, body.route, actor=actor_of(user))
-    return {"commune_code": commune_code, "route": body.route}
+    return CommuneRouteOut(commune_code=commune_code, route=body.route)
 
 
-@router.put("/campaigns/{campaign_id}/route")
-def set_campaign_route(campaign_id: DbId, body: RouteIn, session: SessionDep, user: CurrentUser) -> dict[str, object]:
+@router.put("/campaigns/{campaign_id}/route", response_model=CampaignRouteOut)
+def set_campaign_route(campaign_id: DbId, body: RouteIn, session: SessionDep, user: CurrentUser
+                       ) -> CampaignRouteOut:
     """Route one campaign's SMS; a null route lets each resident's commune route decide."""
     campaign = service.set_campaign_route(session, campaign_id, body.route, actor=actor_of(user))
-    return {"campaign_id": campaign_id, "route": campaign.route}
+    return CampaignRouteOut(campaign_id=campaign_id, route=campaign.route)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
@@ -56,7 +56,7 @@ async def import_file(
     engine: EngineDep,
     settings: SettingsDep,
     max_bad_rows: Annotated[int, Query(ge=0, le=100_000, description="Bad rows listed in the answer")] = 1000,
-) -> dict[str, Any]:
+) -> ImportResult:
     """Stream the upload (at most IMPORT_MAX_BYTES) to a temporary file, import it, answer counts and bad rows."""
     with tempfile.TemporaryDirectory(prefix="broadcast-import-") as tmp:
         upload = await receive_upload(request, Path(tmp) / "upload", max_bytes=settings.import_max_bytes)
@@ -65,7 +65,7 @@ async def import_file(
         path = upload.path.rename(upload.path.with_suffix(suffix if suffix in _SUFFIXES else ".csv"))
         report = await run_in_threadpool(import_contacts, engine, path, source_name=name,
                                          limits=ReadLimits.from_settings(settings))
-    return report.to_dict(max_bad_rows=max_bad_rows)
+    return ImportResult.model_validate(report.to_dict(max_bad_rows=max_bad_rows))
 
 
 @router.get("/contacts/import/template.csv", summary="A CSV template with the recognised columns",

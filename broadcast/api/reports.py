@@ -6,11 +6,12 @@ delivery log and every data-subject request) are admin-only, route by route.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from broadcast.accounts.deps import CurrentUser, require
 from broadcast.accounts.models import Role
@@ -30,6 +31,98 @@ class PhoneIn(BaseModel):
     phone: PhoneInput
 
 
+class Figures(BaseModel):
+    """One row of a metrics table (see engagement/metrics.py Counts)."""
+
+    targeted: int
+    queued: int
+    sent: int
+    delivered: int
+    failed: int
+    skipped: int
+    cancelled: int
+    segments: int
+    replies: int
+    questions: int
+    answered: int
+    opt_outs: int
+    unique_clicks: int
+    downloads: int
+    ratings: int
+    airings_planned: int
+    airings_confirmed: int
+    delivery_rate: float | None = Field(description="delivered / sent")
+    median_response_seconds: float | None
+    average_rating: float | None
+    estimated_cost: float = Field(description="segments × SMS_PRICE_PER_SEGMENT")
+
+
+class FunnelOut(Figures):
+    campaign_id: int
+    as_of: datetime | None = Field(description="when the rollup was last brought up to date")
+
+
+class CommuneFigures(Figures):
+    commune_code: str | None
+    commune_name: str
+
+
+class GroupFigures(Figures):
+    group_id: int
+
+
+class ChannelFigures(Figures):
+    channel: str
+
+
+class CampaignFigures(Figures):
+    campaign_id: int | None
+
+
+class FailureRow(BaseModel):
+    commune_code: str | None
+    status: str
+    error_code: int | None
+    reason: str | None
+    label: str = Field(description="the reason in words officers understand")
+    count: int
+
+
+class DayFigures(BaseModel):
+    day: str = Field(description="local date YYYY-MM-DD")
+    sent: int
+    delivered: int
+    failed: int
+    replies: int
+    unique_clicks: int
+
+
+class PeriodOut(BaseModel):
+    campaigns: list[CampaignFigures]
+    communes: list[CommuneFigures]
+
+
+class RefreshOut(BaseModel):
+    runs_recomputed: int
+    as_of: datetime | None
+
+
+class SubjectOut(BaseModel):
+    """Everything held about a number, table by table (rows as stored: the law asks for all of it)."""
+
+    phone: str
+    generated_at: str
+    contacts: list[dict[str, Any]]
+    groups: list[str]
+    tags: list[str]
+    consent_events: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
+    delivery_attempts: list[dict[str, Any]]
+    inbound_messages: list[dict[str, Any]]
+    conversations: list[dict[str, Any]]
+    engagement_events: list[dict[str, Any]]
+
+
 def _fresh(session: SessionDep, settings: SettingsDep) -> None:
     ensure_recent(session, settings)
 
@@ -39,55 +132,59 @@ def _attachment(body: bytes | str, media_type: str, filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.post("/metrics/refresh", summary="Bring the delivery rollup up to date now")
-def refresh(session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+@router.post("/metrics/refresh", summary="Bring the delivery rollup up to date now", response_model=RefreshOut)
+def refresh(session: SessionDep, settings: SettingsDep) -> RefreshOut:
     runs = refresh_rollup(session, settings)
-    return {"runs_recomputed": runs, "as_of": freshness(session)}
+    return RefreshOut(runs_recomputed=runs, as_of=freshness(session))
 
 
-@router.get("/metrics/campaigns/{campaign_id}", summary="Campaign funnel and totals")
-def funnel(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+@router.get("/metrics/campaigns/{campaign_id}", summary="Campaign funnel and totals", response_model=FunnelOut)
+def funnel(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> FunnelOut:
     _fresh(session, settings)
-    return {**metrics.campaign_funnel(session, settings, campaign_id), "as_of": freshness(session)}
+    return FunnelOut.model_validate({**metrics.campaign_funnel(session, settings, campaign_id),
+                                     "as_of": freshness(session)})
 
 
-@router.get("/metrics/campaigns/{campaign_id}/communes")
-def communes(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+@router.get("/metrics/campaigns/{campaign_id}/communes", response_model=list[CommuneFigures])
+def communes(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[CommuneFigures]:
     _fresh(session, settings)
-    return metrics.commune_table(session, settings, campaign_id)
+    return [CommuneFigures.model_validate(row) for row in metrics.commune_table(session, settings, campaign_id)]
 
 
-@router.get("/metrics/campaigns/{campaign_id}/groups")
-def groups(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
-    return metrics.group_table(session, settings, campaign_id)
+@router.get("/metrics/campaigns/{campaign_id}/groups", response_model=list[GroupFigures])
+def groups(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[GroupFigures]:
+    return [GroupFigures.model_validate(row) for row in metrics.group_table(session, settings, campaign_id)]
 
 
-@router.get("/metrics/campaigns/{campaign_id}/channels")
-def channels(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+@router.get("/metrics/campaigns/{campaign_id}/channels", response_model=list[ChannelFigures])
+def channels(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[ChannelFigures]:
     _fresh(session, settings)
-    return metrics.channel_table(session, settings, campaign_id)
+    return [ChannelFigures.model_validate(row) for row in metrics.channel_table(session, settings, campaign_id)]
 
 
-@router.get("/metrics/campaigns/{campaign_id}/failures")
-def failures(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[dict[str, Any]]:
+@router.get("/metrics/campaigns/{campaign_id}/failures", response_model=list[FailureRow])
+def failures(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> list[FailureRow]:
     _fresh(session, settings)
-    return metrics.failures(session, campaign_id)
+    return [FailureRow.model_validate(row) for row in metrics.failures(session, campaign_id)]
 
 
-@router.get("/metrics/timeseries", summary="Per-day figures for charts (optionally one campaign)")
+@router.get("/metrics/timeseries", summary="Per-day figures for charts (optionally one campaign)",
+            response_model=list[DayFigures])
 def timeseries(session: SessionDep, settings: SettingsDep, campaign_id: DbId | None = None,
-               start: ReportDay | None = None, end: ReportDay | None = None) -> list[dict[str, Any]]:
+               start: ReportDay | None = None, end: ReportDay | None = None) -> list[DayFigures]:
     _fresh(session, settings)
-    return metrics.time_series(session, settings, campaign_id, metrics.Period(start, end))
+    rows = metrics.time_series(session, settings, campaign_id, metrics.Period(start, end))
+    return [DayFigures.model_validate(row) for row in rows]
 
 
-@router.get("/metrics/period", summary="Per-campaign and per-commune figures over a period")
+@router.get("/metrics/period", summary="Per-campaign and per-commune figures over a period",
+            response_model=PeriodOut)
 def period(session: SessionDep, settings: SettingsDep, start: ReportDay | None = None,
-           end: ReportDay | None = None) -> dict[str, Any]:
+           end: ReportDay | None = None) -> PeriodOut:
     _fresh(session, settings)
     span = metrics.Period(start, end)
-    return {"campaigns": metrics.campaign_table(session, settings, span),
-            "communes": metrics.commune_table(session, settings, None, span)}
+    return PeriodOut.model_validate({"campaigns": metrics.campaign_table(session, settings, span),
+                                     "communes": metrics.commune_table(session, settings, None, span)})
 
 
 @router.get("/reports/campaigns/{campaign_id}.xlsx", summary="Campaign report (XLSX)", response_class=Response,
@@ -141,9 +238,10 @@ def delivery_log(session: SessionDep, campaign_id: DbId | None = None, contact_i
                              headers={"Content-Disposition": 'attachment; filename="nhat-ky-gui-tin.csv"'})
 
 
-@router.post("/data-subjects/lookup", summary="Everything held about a phone number (admin)", dependencies=ADMIN)
-def subject_lookup(data: PhoneIn, session: SessionDep) -> dict[str, Any]:
-    return subjects.find_subject(session, data.phone)
+@router.post("/data-subjects/lookup", summary="Everything held about a phone number (admin)", dependencies=ADMIN,
+             response_model=SubjectOut)
+def subject_lookup(data: PhoneIn, session: SessionDep) -> SubjectOut:
+    return SubjectOut.model_validate(subjects.find_subject(session, data.phone))
 
 
 @router.post("/data-subjects/export", summary="The same as a JSON download (admin)", dependencies=ADMIN,

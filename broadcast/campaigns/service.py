@@ -300,7 +300,8 @@ def resend_failed(session: Session, campaign_id: int, *, actor_id: int | None = 
             col(Delivery.error_code).is_distinct_from(21610),
         )
         .values(status=DeliveryStatus.queued, next_attempt_at=now, attempts=0, error_code=None,
-                error_message=None, finished_at=None, provider_sid=None, provider_status=None, updated_at=now)
+                error_message=None, finished_at=None, provider_sid=None, provider_status=None, waiting_reason=None,
+                updated_at=now)
     )
     count = max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
     if count and campaign.status in {S.completed, S.paused, S.approved, S.scheduled}:

@@ -7,6 +7,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from broadcast.audit import service as audit
+from broadcast.communes.loading import LoadResult, province_communes, upsert_communes
 from broadcast.communes.models import Commune, CommuneUpdate
 from broadcast.exceptions import NotFoundError, ValidationFailed
 
@@ -59,3 +60,12 @@ def update_commune(session: Session, code: str, data: CommuneUpdate, *, actor_id
     audit.record(session, action="commune.update", entity="commune", entity_id=code, actor_id=actor_id,
                  actor=actor, before=before, after=audit.snapshot(commune))
     return commune
+
+
+def load_province(session: Session, province_code: str, *, actor_id: int | None, actor: str) -> LoadResult:
+    """Load (or refresh) a province's communes and wards from `vietnam-provinces`, as `broadcast communes load`
+    does; officers' settings of existing communes are kept."""
+    result = upsert_communes(session, province_code, province_communes(province_code))
+    audit.record(session, action="communes.load", entity="province", entity_id=province_code, actor_id=actor_id,
+                 actor=actor, after={"created": result.created, "updated": result.updated, "total": result.total})
+    return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import annotated_types as at
 from pydantic import field_validator
@@ -192,8 +192,3 @@ class GroupPublic(SQLModel):
     name: str
     description: str
     member_count: int = 0
-
-
-def page(items: list[Any], total: int, offset: int, limit: int) -> dict[str, Any]:
-    """The envelope every list endpoint answers with."""
-    return {"items": items, "total": total, "offset": offset, "limit": limit}

@@ -313,7 +313,8 @@ def group_size(session: Session, group_id: int) -> int:
     return int(session.exec(select(func.count()).where(GroupMember.group_id == group_id)).one())
 
 
-def create_group(session: Session, data: GroupCreate, *, actor_id: int | None = None) -> ContactGroup:
+def create_group(session: Session, data: GroupCreate, *, actor_id: int | None = None, actor: str = "system"
+                 ) -> ContactGroup:
     name = data.name.strip()
     if session.exec(select(ContactGroup.id).where(ContactGroup.name == name)).first() is not None:
         raise ConflictError(f"Nhóm “{name}” đã có", field="name")
@@ -321,12 +322,13 @@ def create_group(session: Session, data: GroupCreate, *, actor_id: int | None = 
     session.add(group)
     session.flush()
     audit.record(session, action="group.create", entity="group", entity_id=group.id, actor_id=actor_id,
+                 actor=actor,
                  after=audit.snapshot(group))
     return group
 
 
-def update_group(session: Session, group_id: int, data: GroupUpdate, *, actor_id: int | None = None
-                 ) -> ContactGroup:
+def update_group(session: Session, group_id: int, data: GroupUpdate, *, actor_id: int | None = None,
+                 actor: str = "system") -> ContactGroup:
     group = get_group(session, group_id)
     before = audit.snapshot(group)
     if data.name is not None:
@@ -342,13 +344,15 @@ def update_group(session: Session, group_id: int, data: GroupUpdate, *, actor_id
     session.add(group)
     session.flush()
     audit.record(session, action="group.update", entity="group", entity_id=group_id, actor_id=actor_id,
+                 actor=actor,
                  before=before, after=audit.snapshot(group))
     return group
 
 
-def delete_group(session: Session, group_id: int, *, actor_id: int | None = None) -> None:
+def delete_group(session: Session, group_id: int, *, actor_id: int | None = None, actor: str = "system") -> None:
     group = get_group(session, group_id)
     audit.record(session, action="group.delete", entity="group", entity_id=group_id, actor_id=actor_id,
+                 actor=actor,
                  before=audit.snapshot(group))
     session.delete(group)
     session.flush()

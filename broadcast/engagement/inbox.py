@@ -175,7 +175,8 @@ def thread(session: Session, conversation_id: int) -> list[dict[str, object]]:
     return sorted(items, key=lambda item: item["at"])  # type: ignore[arg-type, return-value]
 
 
-def assign(session: Session, conversation_id: int, user_id: int | None, *, actor_id: int | None = None) -> Conversation:
+def assign(session: Session, conversation_id: int, user_id: int | None, *, actor_id: int | None = None,
+           actor: str = "system") -> Conversation:
     """Give the conversation to an officer (None: back to the shared queue)."""
     conversation = get_conversation(session, conversation_id)
     if user_id is not None and session.get(User, user_id) is None:
@@ -186,12 +187,13 @@ def assign(session: Session, conversation_id: int, user_id: int | None, *, actor
         conversation.status = S.assigned if user_id is not None else S.new
     session.add(conversation)
     audit.record(session, action="conversation.assign", entity="conversation", entity_id=conversation_id,
-                 actor_id=actor_id, before=before, after=audit.snapshot(conversation))
+                 actor_id=actor_id, actor=actor, before=before, after=audit.snapshot(conversation))
     session.flush()
     return conversation
 
 
-def answer(session: Session, conversation_id: int, text: str, *, officer_id: int | None = None) -> Delivery:
+def answer(session: Session, conversation_id: int, text: str, *, officer_id: int | None = None,
+           actor: str = "system") -> Delivery:
     """Queue the officer's SMS answer (the dispatcher sends it under the usual rules) and mark it answered."""
     conversation = get_conversation(session, conversation_id)
     if conversation.status == S.closed:
@@ -210,18 +212,19 @@ def answer(session: Session, conversation_id: int, text: str, *, officer_id: int
         conversation.assigned_to_id = officer_id
     session.add(conversation)
     audit.record(session, action="conversation.answer", entity="conversation", entity_id=conversation_id,
-                 actor_id=officer_id, after={"delivery_id": delivery.id})
+                 actor_id=officer_id, actor=actor, after={"delivery_id": delivery.id})
     session.flush()
     return delivery
 
 
-def close(session: Session, conversation_id: int, *, actor_id: int | None = None) -> Conversation:
+def close(session: Session, conversation_id: int, *, actor_id: int | None = None, actor: str = "system"
+          ) -> Conversation:
     """Close the conversation; the resident's next question opens a new one."""
     conversation = get_conversation(session, conversation_id)
     conversation.status, conversation.closed_at = S.closed, utcnow()
     session.add(conversation)
     audit.record(session, action="conversation.close", entity="conversation", entity_id=conversation_id,
-                 actor_id=actor_id)
+                 actor_id=actor_id, actor=actor)
     session.flush()
     return conversation
 

@@ -15,8 +15,10 @@ from sqlmodel import Session
 from broadcast.accounts.models import User
 from broadcast.campaigns import service
 from broadcast.campaigns.models import Campaign, CampaignRun
+from broadcast.campaigns.schedules import plans
+from broadcast.campaigns.schedules.rules import ScheduleIn
 from broadcast.campaigns.schemas import CampaignUpdate
-from broadcast.db import after_commit
+from broadcast.db import after_commit, utcnow
 from broadcast.exceptions import BroadcastError
 from broadcast.flows.audio import prepare_campaign_audio, prepare_voice_clips
 from broadcast.flows.context import Effects
@@ -35,6 +37,20 @@ class Done(Generic[T]):
 def update(session: Session, effects: Effects, campaign_id: int, data: CampaignUpdate, *,
            actor: User) -> Campaign:
     campaign = service.update_campaign(session, campaign_id, data, actor_id=actor.id, actor=actor.username)
+    after_commit(session, effects.wake)
+    return campaign
+
+
+def schedule(session: Session, effects: Effects, campaign_id: int, body: ScheduleIn, *, actor: User) -> Campaign:
+    """Set or change when the campaign sends; schedulers elsewhere pick it up within seconds."""
+    campaign = plans.set_schedule(session, effects.settings, campaign_id, body, now=utcnow(), actor_id=actor.id,
+                                  actor=actor.username)
+    after_commit(session, effects.wake)
+    return campaign
+
+
+def unschedule(session: Session, effects: Effects, campaign_id: int, *, actor: User) -> Campaign:
+    campaign = plans.clear_schedule(session, campaign_id, now=utcnow(), actor_id=actor.id, actor=actor.username)
     after_commit(session, effects.wake)
     return campaign
 

@@ -63,16 +63,12 @@ def restore_command(
 @retention_app.command("run")
 def retention_run() -> None:
     """Delete now what the scheduler deletes hourly: rows of runs finished more than RETENTION_DAYS ago."""
-    from broadcast.db import make_engine, upgrade
+    from broadcast.db import migrated_engine
     from broadcast.engagement.retention import prune
 
     settings = _settings()
-    upgrade(settings.database_url, settings=settings)
-    engine = make_engine(settings.database_url, settings=settings)
-    try:
+    with migrated_engine(settings) as engine:
         done = prune(engine, settings)
-    finally:
-        engine.dispose()
     console.print(f"Thời hạn lưu {settings.retention_days} ngày: thêm {done.runs} lượt gửi; đã xoá {done.deliveries} "
                   f"tin, {done.attempts} lần gửi, {done.events} sự kiện", markup=False, soft_wrap=True)
 

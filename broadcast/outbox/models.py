@@ -49,6 +49,20 @@ STATUS_RANK: dict[str, int] = {
 }
 
 
+class WaitingReason(StrEnum):
+    """Why a message not yet sent waits (the API's `waiting_reason`; see flows/waiting.py)."""
+
+    quiet_hours = "quiet_hours"  # the campaign's quiet hours (Decree 91: 22:00–07:00)
+    daily_cap = "daily_cap"  # the resident already had the campaign messages allowed in 24 hours
+    paused = "paused"  # the campaign is paused
+    calling_window = "calling_window"  # calls: outside the calling window
+    budget = "budget"  # due, waiting its turn in the provider's rate budget
+    gateway_down = "gateway_down"  # routed to gateway phones, none of which is up
+    audio_not_ready = "audio_not_ready"  # calls: the clip is still being rendered
+    retry_backoff = "retry_backoff"  # the provider refused it for now; next attempt at next_attempt_at
+    scheduled = "scheduled"  # spread over the campaign's sending window, or otherwise set for later
+
+
 class DeliveryKind(StrEnum):
     campaign = "campaign"
     test = "test"  # an officer's send-test-to-my-phone
@@ -62,7 +76,9 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("run_id", "contact_id", "channel", name="uq_delivery_run_contact_channel"),
         Index("ix_delivery_due", "status", "kind", "next_attempt_at"),
-        Index("ix_delivery_campaign_status", "campaign_id", "status", "error_code"),
+        # Counts by status and error code, and (covering) why the queued ones wait (flows/waiting.py).
+        Index("ix_delivery_campaign_status", "campaign_id", "status", "error_code", "channel", "waiting_reason",
+              "next_attempt_at"),
         Index("ix_delivery_contact_sent", "contact_id", "sent_at"),
         Index("ix_delivery_provider_sid", "provider_sid", unique=True),
         Index("ix_delivery_updated", "updated_at"),  # incremental metric rollups
@@ -92,6 +108,9 @@ class Delivery(SQLModel, table=True):
     error_message: str | None = Field(default=None, max_length=500)
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Why a queued row waits until next_attempt_at (a WaitingReason), recorded when a dispatcher hands it
+    # back; NULL when it is simply due (migration 0011).
+    waiting_reason: str | None = Field(default=None, sa_type=String(16))
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     segments: int | None = Field(default=None)

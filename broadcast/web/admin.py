@@ -9,7 +9,7 @@ from broadcast.accounts import service as accounts
 from broadcast.accounts.models import Role, User
 from broadcast.audit import service as audit_log
 from broadcast.bounds import PageNumber
-from broadcast.communes.service import list_communes
+from broadcast.communes.service import list_communes, load_province
 from broadcast.deps import SessionDep
 from broadcast.web.core import ADMINS, flash, page_router, page_user, redirect, render, settings_of, t
 
@@ -35,6 +35,16 @@ async def create_user(request: Request, session: SessionDep, admin: User = Depen
         actor_id=admin.id, actor=admin.username)
     flash(request, t(request, "users.created", name=created.username))
     return redirect("/admin/users")
+
+
+@router.post("/admin/communes/load")
+def load_communes(request: Request, session: SessionDep, admin: User = Depends(page_user(ADMINS))) -> Response:
+    """The first-run step for admins: the province's communes and wards, as `broadcast communes load` does."""
+    province = settings_of(request).province_code
+    result = load_province(session, province, actor_id=admin.id, actor=admin.username)
+    flash(request, t(request, "firstrun.communes_loaded", total=result.total, created=result.created,
+                     province=province))
+    return redirect("/")
 
 
 @router.get("/admin/audit")

@@ -6,19 +6,27 @@ from typing import Annotated
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
 from broadcast.accounts import limits
 from broadcast.accounts.models import Role
 from broadcast.accounts.service import authenticate
 from broadcast.audit import service as audit
+from broadcast.campaigns import service as campaigns
+from broadcast.campaigns.models import CampaignStatus
 from broadcast.deps import SessionDep
 from broadcast.web import i18n
 from broadcast.web.core import page_router, redirect, render, safe_next, t
 
 router = page_router()
 
-def home_for(role: str) -> str:
-    return "/radio" if role == Role.radio_operator else "/"
+def home_for(session: Session, role: str) -> str:
+    """Where signing in leads: radio operators to their clips; approvers to the queue when campaigns await them."""
+    if role == Role.radio_operator:
+        return "/radio"
+    if role == Role.approver and campaigns.status_counts(session).get(CampaignStatus.pending_approval):
+        return "/approvals"
+    return "/"
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -50,7 +58,7 @@ def login(request: Request, session: SessionDep, username: Annotated[str, Form()
         request.session["lang"] = lang
     audit.record(session, action="login", entity="user", entity_id=user.id, actor_id=user.id, actor=user.username)
     target = safe_next(next)
-    return redirect(home_for(user.role) if target == "/" else target)
+    return redirect(home_for(session, user.role) if target == "/" else target)
 
 
 @router.post("/logout")

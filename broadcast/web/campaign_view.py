@@ -41,7 +41,7 @@ from broadcast.web.core import (
     settings_of,
     t,
 )
-from broadcast.web.dashboard import progress_of
+from broadcast.web.dashboard import live_progress
 from broadcast.web.i18n import fmt_number
 from broadcast.web.live import reachable
 from broadcast.web.voice_view import voice_panel, voice_script
@@ -112,7 +112,7 @@ def campaign_page(campaign_id: DbId, request: Request, session: SessionDep,
         "audience": audience_text(session, campaign.audience),
         "reachable": reachable(request, session, campaign.audience),
         "schedule": plans.describe(session, settings, campaign_id, now=utcnow(), count=5),
-        "progress": progress_of(session, campaign_id), "funnel": funnel, "funnel_chart": funnel_chart,
+        "progress": live_progress(request, session, campaign), "funnel": funnel, "funnel_chart": funnel_chart,
         "failure_chart": failure_chart, "time_chart": time_chart,
         "communes": metrics.commune_table(session, settings, campaign_id),
         "failed": [(d, reason_label(d.status, d.error_code, d.error_message or "")) for d in failed],

@@ -18,8 +18,10 @@ def hbars(rows: Sequence[tuple[str, float]], *, fmt: Formatter = str, title: str
     plot_w = width - label_w - value_w
     top = max(max(v for _, v in rows), 1)
     height = row_h * len(rows) + 4
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
-             f'preserveAspectRatio="xMinYMin meet"><title>{escape(title)}</title>']
+    # The text equivalent says every figure the bars show (screen readers read the label, not the shapes).
+    summary = f"{title}: " + "; ".join(f"{label} {fmt(value)}" for label, value in rows)
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}" '
+             f'preserveAspectRatio="xMinYMin meet"><title>{escape(summary)}</title>']
     for i, (label, value) in enumerate(rows):
         y = i * row_h + 2
         w = max(plot_w * value / top, 1 if value else 0)
@@ -40,8 +42,12 @@ def day_columns(days: Sequence[dict[str, object]], series: Sequence[tuple[str, s
     top = max([1.0] + [float(d.get(key, 0) or 0) for d in days for key, _ in series])  # type: ignore[arg-type]
     slot = (width - pad_l) / len(days)
     bar = max(min(slot / (len(series) + 1), 28), 2)
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">'
-             f"<title>{escape(title)}</title>"]
+    summary = f"{title}: " + "; ".join(
+        _day(day) + ": " + ", ".join(f"{label} {fmt(float(day.get(key, 0) or 0))}"  # type: ignore[arg-type]
+                                       for key, label in series)
+        for day in days if any(day.get(key) for key, _ in series))
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(summary)}">'
+             f"<title>{escape(summary)}</title>"]
     for i, day in enumerate(days):
         x0 = pad_l + i * slot + (slot - bar * len(series)) / 2
         for j, (key, _label) in enumerate(series):
@@ -49,7 +55,7 @@ def day_columns(days: Sequence[dict[str, object]], series: Sequence[tuple[str, s
             h = plot_h * value / top
             parts.append(f'<rect x="{x0 + j * bar:.1f}" y="{pad_t + plot_h - h:.1f}" width="{bar - 1:.1f}" '
                          f'height="{h:.1f}" class="col col-{j}"><title>{escape(fmt(value))}</title></rect>')
-        label = str(day.get("day", ""))[8:10] + "/" + str(day.get("day", ""))[5:7]
+        label = _day(day)
         if len(days) <= 16 or i % 2 == 0:
             parts.append(f'<text x="{pad_l + i * slot + slot / 2:.1f}" y="{height - pad_b + 14}" '
                          f'text-anchor="middle" class="lbl">{escape(label)}</text>')
@@ -59,3 +65,8 @@ def day_columns(days: Sequence[dict[str, object]], series: Sequence[tuple[str, s
                      f'<text x="{x + 14}" y="{height - 3}" class="lbl">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _day(day: dict[str, object]) -> str:
+    """dd/mm of a day's ISO date."""
+    return str(day.get("day", ""))[8:10] + "/" + str(day.get("day", ""))[5:7]

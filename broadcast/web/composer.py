@@ -19,6 +19,8 @@ from broadcast.communes.service import list_communes
 from broadcast.contacts.service import group_choices
 from broadcast.db import utcnow
 from broadcast.deps import SessionDep
+from broadcast.flows import campaigns as flows
+from broadcast.flows.context import effects_of
 from broadcast.outbox.queue import send_test
 from broadcast.web.core import EDITORS, flash, keep_input, page_router, page_user, redirect, render, settings_of, t
 from broadcast.web.voice_view import MACHINE_CHOICES, voice_defaults, voice_draft, voice_fields
@@ -92,25 +94,23 @@ def schedule_of(draft: dict[str, Any]) -> ScheduleIn | None:
 
 def save(session: Session, request: Request, user: User, campaign_id: DbId | None, draft: dict[str, Any]) -> int:
     """Create or update the campaign and its schedule from the composer's draft; returns its id."""
-    settings = settings_of(request)
     fields: dict[str, Any] = {
         "title": draft["title"], "description": draft["description"], "channels": draft["channels"] or ["sms"],
         "audience": AudienceIn(communes=draft["communes"], groups=draft["groups"], languages=draft["languages"]),
         "contents": _contents(draft), "strip_diacritics": draft["strip_diacritics"],
         "bulletin_level": draft["bulletin_level"], **voice_fields(draft),
     }
+    effects = effects_of(request.app)
     if campaign_id is None:
         campaign = service.create_campaign(session, CampaignCreate(**fields), author_id=user.id, actor=user.username)
     else:
-        campaign = service.update_campaign(session, campaign_id, CampaignUpdate(**fields), actor_id=user.id,
-                                           actor=user.username)
+        campaign = flows.update(session, effects, campaign_id, CampaignUpdate(**fields), actor=user)
     assert campaign.id is not None
     schedule = schedule_of(draft)
     if schedule is not None:
-        plans.set_schedule(session, settings, campaign.id, schedule, now=utcnow(), actor_id=user.id,
-                           actor=user.username)
+        flows.schedule(session, effects, campaign.id, schedule, actor=user)
     elif draft["schedule_kind"] == "none" and campaign.schedule:
-        plans.clear_schedule(session, campaign.id, now=utcnow(), actor_id=user.id, actor=user.username)
+        flows.unschedule(session, effects, campaign.id, actor=user)
     return campaign.id
 
 
@@ -132,11 +132,17 @@ async def _submit_form(request: Request, session: Session, user: User, campaign:
     form = await request.form()
     draft = draft_from_form(form)
     submitting = form.get("action") == "submit"
+    testing = form.get("action") == "test" and bool(user.phone)  # save, then a test to the officer's own phone
+    tested: list[str] = []
 
     def save_and_submit() -> int:
         saved = save(session, request, user, campaign.id if campaign else None, draft)
         if submitting:
             service.submit(session, saved, actor_id=user.id, actor=user.username)
+        if testing:
+            body = service.sms_as_sent(session, service.get_campaign(session, saved))
+            tested.append(send_test(session, to=user.phone or "", body=body, actor=user,
+                                    campaign_id=saved).to_phone or "")
         return saved
 
     campaign_id = keep_input(session, save_and_submit)
@@ -148,6 +154,8 @@ async def _submit_form(request: Request, session: Session, user: User, campaign:
         flash(request, t(request, "composer.submitted"))
         return redirect(f"/campaigns/{campaign_id}")
     flash(request, t(request, "composer.saved"))
+    for to in tested:
+        flash(request, t(request, "composer.test_sent", to=to))
     return redirect(f"/campaigns/{campaign_id}/edit")
 
 

@@ -247,6 +247,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "dt": lambda m: i18n.fmt_datetime(m, zone),
         "phone": lambda p: phone_for(user, p),
         "timezone": settings.timezone,
+        "simulator": settings.twilio_simulator,  # a banner on every page: no real SMS leaves
         "can": lambda roles: user is not None and user.role in roles,
         "EDITORS": EDITORS, "REVIEWERS": REVIEWERS, "ADMINS": ADMINS, "READERS": READERS, "RADIO": RADIO,
     }

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from broadcast.accounts.models import Role, User
 from broadcast.bounds import MAX_ID, DbId, parse_count
 from broadcast.campaigns import service as campaigns
-from broadcast.campaigns.models import CampaignStatus
+from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.schedules import calendar
 from broadcast.contacts import service as contacts
 from broadcast.db import utcnow
@@ -21,12 +21,16 @@ from broadcast.deps import SessionDep
 from broadcast.engagement import inbox, metrics
 from broadcast.engagement.counts import campaign_counts
 from broadcast.engagement.rollup import ensure_recent
+from broadcast.flows.firstrun import first_run
+from broadcast.flows.waiting import Report, campaign_waiting
 from broadcast.outbox import queue as outbox
 from broadcast.web import charts
-from broadcast.web.core import ALL, READERS, page_router, page_user, redirect, render, settings_of, t
+from broadcast.web.core import ALL, EDITORS, READERS, language, page_router, page_user, redirect, render, settings_of, t
+from broadcast.web.i18n import fmt_datetime, fmt_number
 
 router = page_router()
 FIGURES_TTL = 60.0  # seconds: resident counts over a million rows are cached, not recounted per page view
+WAITING_TTL = 5.0  # seconds: why a large campaign's messages wait is read once per poll period, not per viewer
 RECENT = timedelta(days=2)  # finished campaigns stay on the dashboard this long
 
 
@@ -38,6 +42,42 @@ def progress_of(session: Session, campaign_id: DbId) -> dict[str, int]:
     total = sum(counts.values())
     return {"total": total, "done": total - waiting, "delivered": counts["delivered"], "sent": counts["sent"],
             "failed": failed, "skipped": counts["skipped"] + counts["cancelled"], "waiting": waiting}
+
+
+def waiting_lines(request: Request, report: Report) -> list[str]:
+    """Why a campaign's messages wait and until when, one phrase per reason, then the expected finish."""
+    zone, lang = settings_of(request).zone, language(request)
+    lines = [t(request, f"waiting.{w.reason}", n=fmt_number(w.count, lang),
+               until=fmt_datetime(w.until, zone) if w.until else t(request, "waiting.unknown"))
+             + (f" ({report.retry_error})" if w.reason == "retry_backoff" and report.retry_error else "")
+             for w in report.waiting]
+    if report.estimated_finish is not None:
+        lines.append(t(request, "waiting.finish", when=fmt_datetime(report.estimated_finish, zone)))
+    return lines
+
+
+def live_progress(request: Request, session: Session, campaign: Campaign) -> dict[str, Any]:
+    """A campaign's progress with, while messages wait, the one line that says why and until when."""
+    progress: dict[str, Any] = dict(progress_of(session, campaign.id or 0))
+    why = ""
+    if progress["waiting"] and campaign.status in (CampaignStatus.sending, CampaignStatus.paused):
+        # Per process, keyed by status too: a pause or a resume shows at once.
+        cache: dict[tuple[int, str, str], tuple[float, str]] | None = getattr(request.app.state, "waiting_lines",
+                                                                            None)
+        if cache is None:
+            cache = request.app.state.waiting_lines = {}
+        key = (campaign.id or 0, campaign.status, language(request))
+        hit = cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            why = hit[1]
+        else:
+            why = " · ".join(waiting_lines(request, campaign_waiting(session, settings_of(request), campaign,
+                                                                      now=utcnow())))
+            if len(cache) > 500:
+                cache.clear()
+            cache[key] = (time.monotonic() + WAITING_TTL, why)
+    progress["why"] = why
+    return progress
 
 
 def resident_figures(request: Request, session: Session) -> dict[str, int]:
@@ -71,12 +111,16 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
                                         ("replies", t(request, "chart.replies"))],
                                title=t(request, "dashboard.chart"),
                                fmt=lambda v: f"{int(v):,}".replace(",", "." if lang == "vi" else ","))
+    steps = first_run(session, settings, user) if user.role in EDITORS else []
     return render(request, "dashboard.html", {
+        "steps": steps if not all(s.done for s in steps) else [],
         "figures": {**resident_figures(request, session),
                     "pending": int(statuses.get(CampaignStatus.pending_approval, 0)),
                     "sending": int(statuses.get(CampaignStatus.sending, 0)),
                     "questions": questions.get("new", 0) + questions.get("assigned", 0)},
-        "live": [(c, progress_of(session, c.id or 0)) for c in live],
+        "live": [(c, live_progress(request, session, c)) for c in live],
+        # approved and waiting for someone to start them: one button away from sending
+        "ready": campaigns.list_campaigns(session, status=CampaignStatus.approved, limit=5)[0],
         "upcoming": calendar.upcoming(session, settings, now=now, days=14, limit=8),
         "replies": replies,
         "chart": chart,
@@ -84,10 +128,11 @@ def dashboard(request: Request, session: SessionDep, user: User = Depends(page_u
 
 
 @router.get("/ui/progress")
-def progress(session: SessionDep, ids: str = "", _user: User = Depends(page_user(READERS))) -> JSONResponse:
-    """Live progress of campaigns for the polling script: {id: {status, total, done, …}}."""
+def progress(request: Request, session: SessionDep, ids: str = "",
+             _user: User = Depends(page_user(READERS))) -> JSONResponse:
+    """Live progress of campaigns for the polling script: {id: {status, total, done, …, why}}."""
     wanted = [n for part in ids.split(",")[:50] if (n := parse_count(part.strip(), maximum=MAX_ID)) is not None]
     result: dict[str, Any] = {}
     for campaign in campaigns.get_many(session, wanted):
-        result[str(campaign.id)] = {"status": campaign.status, **progress_of(session, campaign.id or 0)}
+        result[str(campaign.id)] = {"status": campaign.status, **live_progress(request, session, campaign)}
     return JSONResponse(result, headers={"Cache-Control": "no-store"})

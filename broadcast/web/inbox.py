@@ -50,7 +50,7 @@ def conversation(conversation_id: DbId, request: Request, session: SessionDep,
 @router.post("/inbox/{conversation_id}/answer")
 def answer(conversation_id: DbId, request: Request, session: SessionDep, text: Annotated[str, Form()] = "",
            user: User = Depends(page_user(EDITORS))) -> Response:
-    inbox.answer(session, conversation_id, text.strip(), officer_id=user.id)
+    inbox.answer(session, conversation_id, text.strip(), officer_id=user.id, actor=user.username)
     flash(request, t(request, "inbox.answered"))
     return redirect(f"/inbox/{conversation_id}")
 
@@ -58,7 +58,8 @@ def answer(conversation_id: DbId, request: Request, session: SessionDep, text: A
 @router.post("/inbox/{conversation_id}/assign")
 def assign(conversation_id: DbId, request: Request, session: SessionDep, to: Annotated[str, Form()] = "me",
            user: User = Depends(page_user(EDITORS))) -> Response:
-    inbox.assign(session, conversation_id, user.id if to == "me" else None, actor_id=user.id)
+    inbox.assign(session, conversation_id, user.id if to == "me" else None, actor_id=user.id,
+                 actor=user.username)
     flash(request, t(request, "inbox.assigned" if to == "me" else "inbox.unassigned"))
     return redirect(f"/inbox/{conversation_id}")
 
@@ -66,6 +67,6 @@ def assign(conversation_id: DbId, request: Request, session: SessionDep, to: Ann
 @router.post("/inbox/{conversation_id}/close")
 def close(conversation_id: DbId, request: Request, session: SessionDep,
           user: User = Depends(page_user(EDITORS))) -> Response:
-    inbox.close(session, conversation_id, actor_id=user.id)
+    inbox.close(session, conversation_id, actor_id=user.id, actor=user.username)
     flash(request, t(request, "inbox.closed"))
     return redirect("/inbox")

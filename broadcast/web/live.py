@@ -97,6 +97,6 @@ def clips(campaign_id: DbId, request: Request, session: SessionDep,
           _user: User = Depends(page_user(READERS))) -> JSONResponse:
     rows = clips_of(session, campaign_id, limit=10)
     settings = settings_of(request)
-    items = [{"id": c.id, "status": c.status, "url": clip_public(c, settings)["url"], "error": c.error,
+    items = [{"id": c.id, "status": c.status, "url": clip_public(c, settings).url, "error": c.error,
               "normalized_text": c.normalized_text, "duration": c.duration_seconds} for c in rows]
     return JSONResponse({"items": items}, headers={"Cache-Control": "no-store"})

@@ -45,7 +45,7 @@ def commune_view(request: Request, session: Session, commune: Commune) -> dict[s
         day = entry.airing.planned_at.astimezone(zone).date()
         key = "today" if day == today else ("upcoming" if day > today else "earlier")
         groups[key].append({"airing": entry.airing, "clip": entry.clip,
-                            "url": clip_public(entry.clip, settings)["url"] + f"?xa={commune.code}"})
+                            "url": (clip_public(entry.clip, settings).url or "") + f"?xa={commune.code}"})
     groups["earlier"] = list(reversed(groups["earlier"]))[:EARLIER_SHOWN]
     return {"commune": commune, "feed": feed_url(settings, commune), **groups,
             "programme": calendar.programme(session, settings, commune.code, now=now, days=7)[:10],

@@ -38,6 +38,7 @@ POLICY: dict[str, frozenset[str]] = {
     "GET /api/v1/communes": READERS,
     "GET /api/v1/communes/{code}": READERS,
     "PATCH /api/v1/communes/{code}": EDITORS,
+    "POST /api/v1/communes/load": frozenset({A}),  # PROVINCE_CODE's communes, as `broadcast communes load`
     "GET /api/v1/contacts": READERS,
     "POST /api/v1/contacts": EDITORS,
     "GET /api/v1/contacts/{contact_id}": READERS,

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from broadcast.audit.models import AuditLog
 from broadcast.channels.gateway.channel import sign, verify
 from broadcast.db import utcnow
-from broadcast.outbox.models import Delivery
+from broadcast.outbox.models import Delivery, InboundMessage
 from tests.conftest import BOTH, make_user
 from tests.gateway.conftest import Phones
 from tests.support.seed import phone
@@ -71,6 +71,10 @@ def test_forged_webhooks_get_403(live_app: str, live_engine: Engine, phones: Pho
     with Session(live_engine) as session:
         delivered = session.get(Delivery, delivery_id)
         assert delivered is not None and delivered.status == "delivered" and delivered.provider_sid == sid
+    nobody = json.dumps({"event": "sms:received", "payload": {"messageId": "m2", "message": "TC"}}).encode()
+    assert post(live_app, "xa-1", nobody, key).json() == {"result": "ignored"}  # no sender: logged, not filed
+    with Session(live_engine) as session:
+        assert session.exec(select(InboundMessage)).all() == []
 
 
 @pytest.mark.parametrize("role", ["officer", "viewer"])

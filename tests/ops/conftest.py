@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +9,10 @@ from typing import Any
 
 import pytest
 import trustme
-import uvicorn
 from cryptography.fernet import Fernet
 
 from broadcast.config import load_settings
+from broadcast.simulators.threaded import ThreadedServer, serve_in_thread
 from broadcast.simulators.twilio import TwilioSimulator
 from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 from tests.conftest import free_port
@@ -33,23 +31,14 @@ class Production:
 
 
 def serve_tls(settings_overrides: dict[str, Any], port: int, cert: trustme.LeafCert, tmp_path: Path
-              ) -> tuple[uvicorn.Server, threading.Thread]:
+              ) -> ThreadedServer:
     """The app (no background services) over https on loopback with a certificate from the test CA."""
     from broadcast.app import create_app
 
     chain = tmp_path / "server.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(chain))
     app = create_app(load_settings(**settings_overrides))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                           ssl_certfile=str(chain)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("app did not start")
-        time.sleep(0.01)
-    return server, thread
+    return serve_in_thread(app, "127.0.0.1", port, name="app", lifespan="on", timeout=15, ssl_certfile=str(chain))
 
 
 @pytest.fixture
@@ -75,9 +64,8 @@ def production(database_url: str, tmp_path: Path, twilio: TwilioSimulator,
         "twilio_simulator": False, "twilio_account_sid": SIM_ACCOUNT_SID, "twilio_auth_token": SIM_AUTH_TOKEN,
         "twilio_api_base_url": twilio.base_url, "twilio_from": "CAMAU-PBGDP", "_env_file": None,
     }
-    server, thread = serve_tls(overrides, port, ca.issue_cert("localhost", "127.0.0.1"), tmp_path)
+    served = serve_tls(overrides, port, ca.issue_cert("localhost", "127.0.0.1"), tmp_path)
     try:
         yield Production(overrides, ca_file)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        served.stop()

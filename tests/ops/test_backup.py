@@ -18,11 +18,11 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from broadcast.api.audio import clip_public
 from broadcast.app import create_app
 from broadcast.audio.models import AudioClip
 from broadcast.audio.service import render_clip_now, request_clip
 from broadcast.audio.text.pronunciation import save_dictionary
+from broadcast.audio.views import clip_public
 from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
@@ -152,7 +152,8 @@ def test_backup_while_sending_then_restore_brings_back_every_row_and_clip(
         with Session(make_engine(fresh.database_url, settings=fresh)) as session:
             row = session.get(AudioClip, clip_id)
             assert row is not None
-            url = clip_public(row, fresh)["url"]
+            url = clip_public(row, fresh).url
+            assert url is not None
         download = client.get(httpx.URL(url).raw_path.decode())
         assert download.status_code == 200
         assert download.content == (live_settings.media_dir / row.file_path).read_bytes()

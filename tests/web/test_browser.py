@@ -103,13 +103,13 @@ def officer_imports_and_composes(page: Any, base: str, tmp_path: Path) -> int:
     page.wait_for_function("document.querySelector('#reach [data-e=reachable]').textContent === '3'")
     assert "Asia/Ho_Chi_Minh" in page.content()
     shot(page, "composer")
-    page.get_by_role("button", name="Lưu nháp").click()
+    page.get_by_role("button", name="Lưu nháp", exact=True).click()
     page.wait_for_url(re.compile(r"/campaigns/\d+/edit$"))
     campaign_id = int(page.url.rsplit("/", 2)[1])
     page.get_by_role("button", name="Tạo/cập nhật bản đọc từ kịch bản đã lưu").click()
     page.locator("#clips audio").wait_for(timeout=60_000)  # rendered offline by espeak-ng: the play button
     assert page.locator("#to").input_value() == OFFICER_PHONE
-    page.get_by_role("button", name="Gửi thử").click()
+    page.get_by_role("button", name="Gửi thử", exact=True).click()
     assert "Đã xếp tin thử gửi đến" in page.content()
     page.get_by_role("button", name="Lưu và trình phê duyệt").click()
     page.wait_for_url(f"{base}/campaigns/{campaign_id}")

@@ -67,6 +67,7 @@ PAGE_POLICY: dict[str, frozenset[str]] = {
     "GET /admin/users": ADMINS,
     "POST /admin/users": ADMINS,
     "GET /admin/audit": ADMINS,
+    "POST /admin/communes/load": ADMINS,  # the first-run step: PROVINCE_CODE's communes
     "GET /admin/gateways": ADMINS,
     "POST /admin/gateways": ADMINS,
     "POST /admin/gateways/{name}/check": ADMINS,

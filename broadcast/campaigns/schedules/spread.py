@@ -10,7 +10,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from broadcast.campaigns.schedules.rules import usable_seconds
-from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryStatus, WaitingReason
 
 
 def _epoch(moment: datetime, *, up: bool = False) -> int:
@@ -62,7 +62,7 @@ def spread_deliveries(session: Session, run_id: int, intervals: list[tuple[datet
     stmt = (
         update(Delivery)
         .where(col(Delivery.id) == ranked.c.id)
-        .values(next_attempt_at=_as_timestamp(epoch, dialect))
+        .values(next_attempt_at=_as_timestamp(epoch, dialect), waiting_reason=WaitingReason.scheduled)
         .execution_options(synchronize_session=False)
     )
     result = session.execute(stmt)

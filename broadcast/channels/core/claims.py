@@ -57,6 +57,7 @@ class Outcome:
     error_message: str | None = None
     next_attempt_at: datetime | None = None
     at: datetime | None = None
+    waiting_reason: str | None = None  # why a row handed back waits (an outbox WaitingReason)
 
 
 def _claim_columns() -> tuple[Any, ...]:
@@ -186,6 +187,7 @@ def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datet
                 # clear a previous attempt's error, but not one the provider already reported
                 error_code=case((not_reported, None), else_=col(Delivery.error_code)),
                 error_message=case((not_reported, None), else_=col(Delivery.error_message)),
+                waiting_reason=None,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False),
@@ -211,13 +213,14 @@ def record_outcomes(conn: Connection, outcomes: Iterable[Outcome], *, now: datet
                     else_=bindparam("b_next", type_=UTCDateTime()),
                 ),
                 finished_at=bindparam("b_finished", type_=UTCDateTime()),
+                waiting_reason=bindparam("b_reason"),
                 claimed_by=None,
                 updated_at=now,
             ),
             [
                 {"b_id": o.delivery_id, "b_status": o.status, "b_undo": 1 if o.result == Result.released else 0,
                  "b_code": o.error_code, "b_message": (o.error_message or None) and o.error_message[:500],
-                 "b_next": o.next_attempt_at,
+                 "b_next": o.next_attempt_at, "b_reason": o.waiting_reason if o.status == D.queued else None,
                  "b_finished": now if o.status in (D.failed, D.skipped, D.cancelled) else None}
                 for o in outcomes if o in others
             ],

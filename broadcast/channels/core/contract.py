@@ -6,7 +6,7 @@ campaign state, expiry, quiet hours, daily cap, the rate budget), records every 
 ones; a channel only says how its messages are made, sent, counted and recognised:
 
 - `send` and `find_sent` (required): hand one message to the provider; list what it accepted for a number.
-- `prepare`: turn screened deliveries into provider messages, or a time to wait until, or why one cannot go
+- `prepare`: turn screened deliveries into provider messages, or a `Wait` (until when, why), or why one cannot go
   (default: the text, with the status callback the channel asks for).
 - `opted_out`: whether a resident refused this kind of message (default: SMS opt-out).
 - `status_callback`: the address the provider reports a delivery's states to (default: none).
@@ -126,8 +126,16 @@ class Composed:
     language: str
 
 
-# What `prepare` decides for a delivery: send this message, wait until then, or fail with this reason.
-Prepared = OutboundMessage | datetime | str
+@dataclass(frozen=True)
+class Wait:
+    """Hand a delivery back unsent until `until`, for `reason` (an outbox WaitingReason, shown to officers)."""
+
+    until: datetime
+    reason: str
+
+
+# What `prepare` decides for a delivery: send this message, wait (until when, why), or fail with this reason.
+Prepared = OutboundMessage | Wait | str
 
 
 class Channel(ABC):

@@ -49,7 +49,7 @@ from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
 from broadcast.instruments import count_outcomes
 from broadcast.journal.outage import QuietFailures
-from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryStatus, WaitingReason
 
 log = logging.getLogger(__name__)
 D = DeliveryStatus
@@ -166,7 +166,8 @@ class Dispatcher:
         """Send one message (called from pool threads); never raises."""
         claimed = ready.claimed
         if claimed.campaign_id in self._halted:
-            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
+            return Outcome(claimed.id, claimed.attempts, D.queued, Result.released,
+                           waiting_reason=WaitingReason.paused)
         halted = lambda: self._stop.is_set() or claimed.campaign_id in self._halted  # noqa: E731
         if not self.limiter.acquire(ready.segments, cancelled=halted):
             return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
@@ -205,7 +206,8 @@ class Dispatcher:
         if retry_after is not None:
             delay = max(delay, retry_after)
         return Outcome(claimed.id, claimed.attempts, D.queued, Result.transient, error_code=code,
-                       error_message=message, next_attempt_at=self.clock() + timedelta(seconds=delay))
+                       error_message=message, next_attempt_at=self.clock() + timedelta(seconds=delay),
+                       waiting_reason=WaitingReason.retry_backoff)
 
     def record(self, outcomes: list[Outcome]) -> None:
         if not outcomes:

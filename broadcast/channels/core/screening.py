@@ -1,6 +1,10 @@
 """Right before sending: re-check the rules every channel shares (opt-out, pause, expiry, quiet hours, daily
 cap) for a claimed batch with a few set-based queries, compose each message's text, and let the channel
-prepare what it sends (core/contract.py)."""
+prepare what it sends (core/contract.py). A row handed back records why it waits (`waiting_reason`).
+
+Quiet hours hold campaign traffic only. A reply to a resident's own message (a keyword confirmation, the
+help text, an officer's answer) goes at once, at any hour, while the resident's last message is at most
+REPLY_WINDOW_MINUTES old: they asked for it (see the README, "Quiet hours and replies")."""
 
 from __future__ import annotations
 
@@ -15,14 +19,15 @@ from sqlmodel import col
 from broadcast.campaigns.models import Campaign, CampaignContent, CampaignStatus
 from broadcast.channels.core import rules
 from broadcast.channels.core.claims import Claimed, Outcome
-from broadcast.channels.core.contract import Channel, Composed, OutboundMessage, Result
+from broadcast.channels.core.contract import Channel, Composed, OutboundMessage, Result, Wait
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.engagement.links import short_link
-from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryKind, DeliveryStatus, InboundMessage, WaitingReason
 from broadcast.outbox.segments import estimate
 
 D = DeliveryStatus
+W = WaitingReason
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,14 @@ def screen(
         outcomes.append(Outcome(claimed.id, claimed.attempts, status, result, error_message=reason,
                                 next_attempt_at=next_at))
 
+    def wait(claimed: Claimed, why: str, until: datetime | None = None) -> None:
+        outcomes.append(Outcome(claimed.id, claimed.attempts, D.queued, Result.released, next_attempt_at=until,
+                                waiting_reason=why))
+
+    night = rules.in_quiet_hours(now, *settings.quiet_hours, zone)
+    answering = _answering(conn, [c.id for c in batch if c.kind == DeliveryKind.reply], settings, now) \
+        if night else set()
+
     for claimed in batch:
         contact = contacts.get(claimed.contact_id) if claimed.contact_id is not None else None
         campaign = campaigns.get(claimed.campaign_id) if claimed.campaign_id is not None else None
@@ -131,28 +144,26 @@ def screen(
                 done(claimed, D.cancelled, Result.cancelled, "campaign cancelled")
                 continue
             if campaign.status != CampaignStatus.sending:
-                done(claimed, D.queued, Result.released)
+                wait(claimed, W.paused)
                 continue
             if campaign.expires_at is not None and now >= campaign.expires_at:
                 done(claimed, D.skipped, Result.skipped, "campaign expired before sending")
                 continue
             if rules.in_quiet_hours(now, campaign.quiet_start, campaign.quiet_end, zone):
-                done(claimed, D.queued, Result.released,
-                     next_at=rules.quiet_hours_end(now, campaign.quiet_start, campaign.quiet_end, zone))
+                wait(claimed, W.quiet_hours, rules.quiet_hours_end(now, campaign.quiet_start, campaign.quiet_end, zone))
                 continue
             if claimed.contact_id is not None and campaign.daily_cap:
                 count, oldest = recent.get(claimed.contact_id, (0, None))
                 if count >= campaign.daily_cap and oldest is not None:
-                    done(claimed, D.queued, Result.released, next_at=oldest + timedelta(days=1, seconds=1))
+                    wait(claimed, W.daily_cap, oldest + timedelta(days=1, seconds=1))
                     continue
                 recent[claimed.contact_id] = (count + 1, oldest or now)
             if body is None:
                 body = campaign.body_for(claimed.channel, language)
                 if body and campaign.link_enabled and channel.carries_links:
                     body = f"{body}\n{short_link(settings, claimed.id)}"
-        elif claimed.kind == DeliveryKind.reply and rules.in_quiet_hours(now, *settings.quiet_hours, zone):
-            done(claimed, D.queued, Result.released,
-                 next_at=rules.quiet_hours_end(now, *settings.quiet_hours, zone))
+        elif claimed.kind == DeliveryKind.reply and night and claimed.id not in answering:
+            wait(claimed, W.quiet_hours, rules.quiet_hours_end(now, *settings.quiet_hours, zone))
             continue
         composed.append(Composed(claimed, body, language))
     ready: list[Ready] = []
@@ -161,11 +172,26 @@ def screen(
         plan = prepared.get(item.claimed.id, "nothing to send")
         if isinstance(plan, OutboundMessage):
             ready.append(Ready(item.claimed, plan, channel.units(plan)))
-        elif isinstance(plan, datetime):  # e.g. outside the calling window, or a clip still rendering
-            done(item.claimed, D.queued, Result.released, next_at=plan)
+        elif isinstance(plan, Wait):  # e.g. outside the calling window, or a clip still rendering
+            wait(item.claimed, plan.reason, plan.until)
         else:
             done(item.claimed, D.failed, Result.permanent, plan)
     return ready, outcomes
+
+
+def _answering(conn: Connection, reply_ids: list[int], settings: Settings, now: datetime) -> set[int]:
+    """The replies whose resident wrote within REPLY_WINDOW_MINUTES: the message they answer, or a later one."""
+    if not reply_ids or settings.reply_window_minutes <= 0:
+        return set()
+    since = now - timedelta(minutes=settings.reply_window_minutes)
+    answered = select(col(InboundMessage.id)).where(col(InboundMessage.id) == col(Delivery.in_reply_to_id),
+                                                    col(InboundMessage.received_at) >= since)
+    later = select(col(InboundMessage.id)).where(col(Delivery.contact_id).is_not(None),
+                                                 col(InboundMessage.contact_id) == col(Delivery.contact_id),
+                                                 col(InboundMessage.received_at) >= since)
+    rows = conn.execute(select(col(Delivery.id)).where(col(Delivery.id).in_(reply_ids),
+                                                       answered.exists() | later.exists()))
+    return {i for i in rows.scalars() if i is not None}
 
 
 def _recent_sends(conn: Connection, contact_ids: list[int], now: datetime) -> dict[int, tuple[int, datetime | None]]:

@@ -24,7 +24,7 @@ from broadcast.channels.gateway.routing import phone_may_take, phone_stale
 from broadcast.channels.gateway.service import day_start, sent_since, set_status
 from broadcast.config import Settings
 from broadcast.journal.outage import QuietFailures
-from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryStatus, WaitingReason
 
 log = logging.getLogger(__name__)
 D = DeliveryStatus
@@ -100,12 +100,14 @@ class GatewayDispatcher(Dispatcher):
 
     def send_one(self, ready: Ready, claimed_at: float) -> Outcome:
         if self.health.down:
-            return Outcome(ready.claimed.id, ready.claimed.attempts, D.queued, Result.released)
+            return Outcome(ready.claimed.id, ready.claimed.attempts, D.queued, Result.released,
+                           waiting_reason=WaitingReason.gateway_down)
         outcome = super().send_one(ready, claimed_at)
         if outcome.result == Result.transient and outcome.error_code == UNREACHABLE:
             self.health.failure(outcome.error_message or "unreachable")
             # Never reached the phone: hand the row back at once, without using up an attempt.
-            return Outcome(outcome.delivery_id, outcome.attempt, D.queued, Result.released)
+            return Outcome(outcome.delivery_id, outcome.attempt, D.queued, Result.released,
+                           waiting_reason=WaitingReason.gateway_down)
         if outcome.result == Result.unknown:
             self.health.failure(outcome.error_message or "no answer")
         elif outcome.result in (Result.accepted, Result.permanent) or outcome.result == Result.transient:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from broadcast.journal.webhooks import apply_or_journal, reliability
 from broadcast.outbox.models import Delivery, InboundMessage
 from broadcast.outbox.status import apply_status
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/gateway", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 KIND = "gateway.event"
 
@@ -68,6 +70,9 @@ def handle_event(session: Session, phone: str, event: str, payload: dict[str, An
         params = {"MessageSid": inbound_sid(phone, payload),
                   "From": str(payload.get("phoneNumber") or payload.get("sender") or ""),
                   "To": phone, "Body": str(payload.get("message", ""))}
+        if not params["From"].strip():  # nobody to link it to or answer: acknowledged, not filed
+            log.warning("gateway %s: incoming SMS %s without a sender: ignored", phone, params["MessageSid"][:64])
+            return "ignored"
         handled = handle_inbound(session, params, now=at)
         if handled.message_id is not None:
             session.execute(update(InboundMessage).where(col(InboundMessage.id) == handled.message_id)

@@ -21,7 +21,7 @@ from broadcast.channels.twilio.signatures import verify_twilio
 from broadcast.config import Settings
 from broadcast.db import session_scope, utcnow
 from broadcast.engagement.inbound import InboundResult, handle_inbound_batch
-from broadcast.exceptions import WEBHOOK_ERRORS
+from broadcast.exceptions import WEBHOOK_ERRORS, text_response
 from broadcast.group_commit import GroupCommit
 from broadcast.journal.store import Entry
 from broadcast.journal.webhooks import apply_or_journal
@@ -37,11 +37,15 @@ RECOVERY_MARGIN = timedelta(minutes=2)  # clock skew, and messages sent just bef
 Params = Mapping[str, str]
 
 
-@router.post("/sms", summary="Twilio incoming SMS webhook")
+@router.post("/sms", summary="Twilio incoming SMS webhook", response_class=Response,
+             responses=text_response("text/xml", "TwiML (empty: replies go through the outbox)"))
 async def twilio_incoming(request: Request) -> Response:
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}
     verify_twilio(request, request.app.state.settings, params)
+    if not params.get("From", "").strip():  # nobody to link it to or answer: acknowledged, not filed
+        log.warning("incoming SMS %s without a sender (no From): ignored", params.get("MessageSid", "?")[:64])
+        return Response(EMPTY_TWIML, media_type="text/xml")
     kept = {k: v for k, v in params.items() if k in FIELDS}
     await apply_or_journal(request, KIND, kept, lambda: _batcher(request).submit(params), cancellable=True)
     # Replies go through the outbox (rate limits, quiet hours, records), never as TwiML.
@@ -83,7 +87,7 @@ def recover_replies(engine: Engine, settings: Settings, since: datetime, until: 
     found: dict[str, tuple[dict[str, str], datetime]] = {}
     for number in numbers:
         for message in client.messages.stream(to=number, date_sent_after=start, page_size=100):
-            if str(message.direction or "") != "inbound":
+            if str(message.direction or "") != "inbound" or not str(message.from_ or "").strip():
                 continue
             at = message.date_sent or message.date_created or utcnow()
             if not start <= at <= end:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from broadcast.bounds import parse_count
 from broadcast.channels.twilio.signatures import verify_twilio
 from broadcast.db import utcnow
-from broadcast.exceptions import WEBHOOK_ERRORS
+from broadcast.exceptions import EMPTY_RESPONSE, WEBHOOK_ERRORS
 from broadcast.group_commit import GroupCommit
 from broadcast.journal.store import Entry
 from broadcast.journal.webhooks import apply_or_journal
@@ -29,7 +29,8 @@ KIND = "twilio.status"
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], responses=WEBHOOK_ERRORS)
 
 
-@router.post("/status", summary="Twilio message status callback")
+@router.post("/status", summary="Twilio message status callback", response_class=Response,
+             responses=EMPTY_RESPONSE)
 async def twilio_status(request: Request) -> Response:
     form = await request.form()
     params = {k: str(v) for k, v in form.items()}

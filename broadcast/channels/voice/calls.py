@@ -26,7 +26,7 @@ from broadcast.config import Settings
 from broadcast.contacts.models import Contact
 from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.events.service import add_event_once
-from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus, WaitingReason
 
 log = logging.getLogger(__name__)
 D = DeliveryStatus
@@ -115,7 +115,7 @@ def apply_call_status(session: Session, settings: Settings, report: CallReport, 
         and (campaign is None or campaign.expires_at is None or retry_at < campaign.expires_at)
     if can_retry:
         ok = _transition(session, delivery_id, report.call_sid, now, status=D.queued, next_attempt_at=retry_at,
-                         sent_at=None, claimed_by=None,
+                         sent_at=None, claimed_by=None, waiting_reason=WaitingReason.retry_backoff,
                          error_message=f"{reason}: gọi lại lần {placed + 1}", **common)
         return "retry" if ok else "stale"
     final = D.failed if reason in ("failed", "canceled") else D.undelivered

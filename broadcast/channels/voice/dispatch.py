@@ -13,16 +13,17 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from broadcast.campaigns.models import Campaign
-from broadcast.channels.core.contract import Composed
+from broadcast.channels.core.contract import Composed, Wait
 from broadcast.channels.twilio.voice import OutboundCall
 from broadcast.channels.voice.clips import campaign_script
 from broadcast.channels.voice.policy import VoicePolicy, policy_for, window_opens
 from broadcast.config import Settings
+from broadcast.outbox.models import WaitingReason
 
 RENDER_WAIT_SECONDS = 15  # a clip still rendering: try again shortly rather than read it with <Say>
 
-# What plan_calls decides per delivery id: place this call, wait until then, or fail with a reason.
-Plan = OutboundCall | datetime | str
+# What plan_calls decides per delivery id: place this call, wait (until when, why), or fail with a reason.
+Plan = OutboundCall | Wait | str
 
 
 def twiml_url(settings: Settings, delivery_id: int) -> str:
@@ -55,7 +56,7 @@ def plan_calls(conn: Connection, settings: Settings, batch: Sequence[Composed], 
             policy = policies.get(claimed.campaign_id, default) if claimed.campaign_id else default
             opens = window_opens(now, policy, zone)
             if opens > now:
-                plans[claimed.id] = opens
+                plans[claimed.id] = Wait(opens, WaitingReason.calling_window)
                 continue
             language = item.language
             if claimed.campaign_id is None:  # a callback or one-off call: it names its clip itself
@@ -63,7 +64,8 @@ def plan_calls(conn: Connection, settings: Settings, batch: Sequence[Composed], 
             else:
                 script = campaign_script(session, settings, claimed.campaign_id, language)
                 if script.clip is None and script.pending:
-                    plans[claimed.id] = now + timedelta(seconds=RENDER_WAIT_SECONDS)
+                    plans[claimed.id] = Wait(now + timedelta(seconds=RENDER_WAIT_SECONDS),
+                                             WaitingReason.audio_not_ready)
                     continue
                 what = script.clip.url if script.clip is not None else script.text
             if not what:

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from twilio.twiml.voice_response import VoiceResponse
@@ -28,7 +29,7 @@ from broadcast.config import Settings
 from broadcast.db import session_scope, utcnow
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.engagement.calls import voice_metrics
-from broadcast.exceptions import WEBHOOK_ERRORS, NotFoundError
+from broadcast.exceptions import EMPTY_RESPONSE, WEBHOOK_ERRORS, NotFoundError, file_response, text_response
 from broadcast.journal.replay import Handler
 from broadcast.journal.store import Entry
 from broadcast.journal.webhooks import apply_or_journal
@@ -36,11 +37,33 @@ from broadcast.journal.webhooks import apply_or_journal
 router = APIRouter(prefix="/voice", tags=["voice-webhooks"], responses=WEBHOOK_ERRORS)
 api_router = APIRouter(prefix="/voice", tags=["voice"])
 TWIML = "text/xml"
+TWIML_ANSWER = text_response(TWIML, "TwiML for the call")
 # A final status that beat the dispatcher's own record of the call waits a little; after that the
 # voice dispatcher asks the provider (VOICE_STATUS_TIMEOUT_SECONDS), so nothing holds a request long.
 EARLY_RETRY_SECONDS = 0.25
 EARLY_RETRY_LIMIT = 6
 OFFLINE_ANSWERS = {"2": "callback", "9": "opted_out"}
+
+
+class VoiceMetricsOut(BaseModel):
+    campaign_id: int
+    residents: int
+    calls_placed: int
+    answered: int
+    answered_by_machine: int
+    answer_rate: float | None = Field(description="answered / residents")
+    not_reached: int
+    in_progress: int
+    listened_share_avg: float | None = Field(description="average share of the message heard (0–1)")
+    call_minutes: float
+    repeats: int = Field(description="presses of 1 (hear it again)")
+    callback_presses: int = Field(description="presses of 2 (call me back)")
+    callbacks_requested: int
+    opt_outs: int
+    sms_fallbacks: int
+    cost_estimate: float
+    price_per_minute: float
+    price_unit: str
 
 
 async def _signed_form(request: Request, settings: Any) -> dict[str, str]:
@@ -55,7 +78,8 @@ def _delivery_id(request: Request) -> int | None:
     return parse_count(value)
 
 
-@router.post("/twiml", summary="TwiML for an answered campaign call")
+@router.post("/twiml", summary="TwiML for an answered campaign call", response_class=Response,
+             responses=TWIML_ANSWER)
 async def twiml(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -75,7 +99,7 @@ async def twiml(request: Request, settings: SettingsDep) -> Response:
     return Response(answer if answer is not None else offline_twiml(settings, "outage"), media_type=TWIML)
 
 
-@router.post("/gather", summary="Key press in the call's menu")
+@router.post("/gather", summary="Key press in the call's menu", response_class=Response, responses=TWIML_ANSWER)
 async def gather(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -101,7 +125,8 @@ async def gather(request: Request, settings: SettingsDep) -> Response:
     return Response(answer, media_type=TWIML)
 
 
-@router.post("/status", summary="Twilio call status callback")
+@router.post("/status", summary="Twilio call status callback", response_class=Response,
+             responses=EMPTY_RESPONSE)
 async def status(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
     delivery_id = _delivery_id(request)
@@ -123,7 +148,8 @@ async def status(request: Request, settings: SettingsDep) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/incoming", summary="Missed-call number: reject (free for the caller) and call back")
+@router.post("/incoming", summary="Missed-call number: reject (free for the caller) and call back",
+             response_class=Response, responses=TWIML_ANSWER)
 async def incoming(request: Request, settings: SettingsDep) -> Response:
     params = await _signed_form(request, settings)
 
@@ -140,7 +166,8 @@ async def incoming(request: Request, settings: SettingsDep) -> Response:
     return Response(str(response), media_type=TWIML)
 
 
-@router.get("/offline/{key}.mp3", summary="A clip calls hear while the database does not answer")
+@router.get("/offline/{key}.mp3", summary="A clip calls hear while the database does not answer",
+            response_class=FileResponse, responses=file_response("audio/mpeg", "The clip"))
 def offline_clip(key: str, settings: SettingsDep) -> FileResponse:
     path = offline_path(settings, key) if key in OFFLINE_PROMPTS else None
     if path is None or not path.exists():
@@ -148,9 +175,10 @@ def offline_clip(key: str, settings: SettingsDep) -> FileResponse:
     return FileResponse(path, media_type="audio/mpeg")
 
 
-@api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign")
-def campaign_voice_metrics(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    return voice_metrics(session, settings, campaign_id)
+@api_router.get("/campaigns/{campaign_id}/metrics", summary="Voice call figures for a campaign",
+                response_model=VoiceMetricsOut)
+def campaign_voice_metrics(campaign_id: DbId, session: SessionDep, settings: SettingsDep) -> VoiceMetricsOut:
+    return VoiceMetricsOut.model_validate(voice_metrics(session, settings, campaign_id))
 
 
 def replay_handlers(settings: Settings) -> dict[str, Handler]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,16 @@ from broadcast.simulators.twilio.callbacks import CallbackDispatcher
 from broadcast.simulators.twilio.state import SimMessage, SimulatorState, new_sid
 
 PREFIX = "/_simulator"
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why `sender` cannot be the From of an incoming message (Twilio always gives an E.164 number)."""
+    if not sender.strip():
+        return "from is empty: give the sender's number in E.164, e.g. +84912345678"
+    if not E164.fullmatch(sender):
+        return f"from {sender[:40]!r} is not a phone number in E.164, e.g. +84912345678"
+    return None
 
 
 def control_routes(state: SimulatorState, callbacks: CallbackDispatcher, account_sid: str = "",
@@ -100,6 +111,9 @@ def control_routes(state: SimulatorState, callbacks: CallbackDispatcher, account
             sender, text = str(body["from"]), str(body["body"])
         except (KeyError, TypeError, ValueError):
             return JSONResponse({"ok": False, "error": "give from and body"}, status_code=400)
+        problem = sender_problem(sender)
+        if problem is not None:  # Twilio never files a message without its sender's number
+            return JSONResponse({"ok": False, "error": problem}, status_code=400)
         url = str(body.get("url") or state.incoming_url or "")
         deliver = bool(body.get("deliver", True))
         if deliver and not url:

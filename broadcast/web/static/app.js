@@ -39,6 +39,8 @@
               var el = bar.querySelector('[data-f="' + k + '"]');
               if (el) { el.textContent = fmt.format(p[k]); }
             });
+            var why = bar.querySelector('[data-f="why"]');
+            if (why) { why.textContent = p.why || ""; why.hidden = !p.why; }
             var st = bar.querySelector('[data-f="status"]');
             if (st) { statusText[p.status] = statusText[p.status] || st.textContent; st.dataset.status = p.status; }
           });

@@ -1,16 +1,16 @@
 """reliability: ids of journaled webhook events already applied (replays apply each once), dispatcher
 heartbeats (readiness)
 
-Revision ID: 0011_reliability
-Revises: 0010_retention
+Revision ID: 0012_reliability
+Revises: 0011_waiting_reason
 """
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_reliability"
-down_revision: str | None = "0010_retention"
+revision: str = "0012_reliability"
+down_revision: str | None = "0011_waiting_reason"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
