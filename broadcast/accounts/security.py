@@ -31,7 +31,8 @@ def password_problem(password: str, *, personal: Iterable[str] = ()) -> str | No
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Mật khẩu dài quá {MAX_PASSWORD_LENGTH} ký tự"
     inputs = [word for word in (*personal, *_SERVICE_WORDS) if word]
-    if zxcvbn(password, user_inputs=inputs)["score"] < MIN_STRENGTH:
+    # zxcvbn refuses more than 72 characters by default (a ValueError, a 500); our own bound is the limit.
+    if zxcvbn(password, user_inputs=inputs, max_length=MAX_PASSWORD_LENGTH)["score"] < MIN_STRENGTH:
         return ("Mật khẩu quá dễ đoán (mật khẩu phổ biến, từ thông dụng, tên, ngày tháng hoặc dãy phím); "
                 "hãy dùng một cụm 3–4 từ không liền nghĩa")
     return None

@@ -64,7 +64,8 @@ class Topology:
                          + (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
                          for name, process in self.processes.items())
 
-    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float = 30.0) -> None:
+    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float = 120.0) -> None:
+        # A bound, not a measure: on a loaded shared machine importing the app alone has taken 40 s.
         deadline = time.monotonic() + timeout
         while not ready():
             dead = [name for name, process in self.processes.items() if process.poll() is not None]
@@ -84,11 +85,11 @@ class Topology:
                 process.wait()
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.public_url, verify=self.ca, timeout=15, trust_env=False)
+        return httpx.Client(base_url=self.public_url, verify=self.ca, timeout=60, trust_env=False)
 
     def check(self, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([CLI, "check", "--lang", "en", "--min-free-gb", "0.01"],
-                              env={**self.env, **env}, cwd=self.tmp, capture_output=True, text=True, timeout=60)
+                              env={**self.env, **env}, cwd=self.tmp, capture_output=True, text=True, timeout=240)
 
 
 def _answers(url: str, verify: ssl.SSLContext | bool = False) -> bool:
@@ -234,7 +235,7 @@ def test_the_production_topology_sends_receives_and_checks(topology: Topology) -
         def addresses() -> set[str]:  # the request's transaction may commit just after its answer
             return set(_counts(engine, "SELECT address, count(*) FROM login_failure GROUP BY address"))
 
-        top.wait_for("the failed sign-in recorded", lambda: bool(addresses()), timeout=5)
+        top.wait_for("the failed sign-in recorded", lambda: bool(addresses()))
         assert addresses() <= {"127.0.0.1", "::1"}
 
     # `broadcast check` against the running topology, and with a wrong Twilio token.
