@@ -53,6 +53,7 @@ def test_an_answered_call_hears_the_apology_and_is_called_again(engine: Engine, 
         clip = client.get("/voice/offline/outage.mp3")  # Twilio fetches it: no database needed
         assert clip.status_code == 200 and clip.headers["content-type"] == "audio/mpeg"
         assert client.get("/voice/offline/nothing.mp3").status_code == 404
+        assert client.get("/voice/offline/outage").status_code == 404  # the clips are named with .mp3
 
         def retried() -> bool:
             with Session(engine) as session:

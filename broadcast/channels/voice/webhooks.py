@@ -166,10 +166,12 @@ async def incoming(request: Request, settings: SettingsDep) -> Response:
     return Response(str(response), media_type=TWIML)
 
 
-@router.get("/offline/{key}.mp3", summary="A clip calls hear while the database does not answer",
+# `{name}` is e.g. `outage.mp3`: a template ending in `.mp3` would label request metrics like a raw path.
+@router.get("/offline/{name}", summary="A clip calls hear while the database does not answer",
             response_class=FileResponse, responses=file_response("audio/mpeg", "The clip"))
-def offline_clip(key: str, settings: SettingsDep) -> FileResponse:
-    path = offline_path(settings, key) if key in OFFLINE_PROMPTS else None
+def offline_clip(name: str, settings: SettingsDep) -> FileResponse:
+    key = name.removesuffix(".mp3")
+    path = offline_path(settings, key) if name.endswith(".mp3") and key in OFFLINE_PROMPTS else None
     if path is None or not path.exists():
         raise NotFoundError("Không có đoạn âm thanh này.")
     return FileResponse(path, media_type="audio/mpeg")
