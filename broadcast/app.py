@@ -11,14 +11,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from broadcast import __version__
 from broadcast.config import Settings, get_settings, refuse_unsafe
 from broadcast.db import make_engine, upgrade
-from broadcast.exceptions import BroadcastError
+from broadcast.exceptions import BroadcastError, DatabaseUnavailable
+from broadcast.journal.outage import unavailable
+from broadcast.journal.replay import Handler, Replayer
+from broadcast.journal.webhooks import Reliability
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             upgrade(settings.database_url, settings=settings)
-        stops = [start(app) for start in (background or [])]
+        stops = [start(app) for start in [_replayer_service, *(background or [])]]
         try:
             yield
         finally:
@@ -59,6 +63,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, settings=settings)
+    # Verified webhooks go to this journal while the database does not answer (broadcast/journal/).
+    app.state.reliability = Reliability.create(settings.journal_path, settings.journal_after_seconds)
+    app.state.twilio_api_url = settings.twilio_api_base_url  # the built-in simulator's, once runtime starts it
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),
@@ -73,6 +80,51 @@ def create_app(
     _install_error_handlers(app)
     _include_routers(app)
     return app
+
+
+def journal_handlers(settings: Settings) -> dict[str, Handler]:
+    """How each kind of journaled webhook event is applied when the journal is replayed."""
+    from broadcast.channels.gateway.webhooks import replay_events
+    from broadcast.channels.twilio.incoming import replay_incoming
+    from broadcast.channels.twilio.status import replay_statuses
+    from broadcast.channels.voice.webhooks import replay_handlers
+
+    return {"twilio.status": replay_statuses, "twilio.sms": replay_incoming, "gateway.event": replay_events,
+            **replay_handlers(settings)}
+
+
+def _replayer_service(app: FastAPI) -> Callable[[], None]:
+    """Replay the journal whenever the database answers; after an outage, fetch what providers kept for us."""
+    from broadcast.channels.gateway.service import request_inbox_exports
+    from broadcast.channels.gateway.webhooks import remember_signing_keys
+    from broadcast.channels.twilio.incoming import recover_replies
+
+    settings: Settings = app.state.settings
+    engine = app.state.engine
+    state: Reliability = app.state.reliability
+    replayer = Replayer(engine, state.journal, state.outage, journal_handlers(settings),
+                        batch=settings.journal_replay_batch)
+
+    def replies(since: Any, until: Any) -> None:
+        recover_replies(engine, settings, since, until, api_base_url=app.state.twilio_api_url)
+
+    def phones(since: Any, until: Any) -> None:
+        request_inbox_exports(engine, settings, since, until)
+
+    replayer.hooks += [replies, phones]
+    state.replayer = replayer
+    try:
+        remember_signing_keys(app.state, engine)
+    except Exception as exc:  # started while the database does not answer: learnt at the first webhook
+        log.warning("gateway phones' signing keys not read at start (%s)", exc.__class__.__name__)
+    stop = replayer.start()
+
+    def halt() -> None:
+        stop()
+        state.writer.close()
+        state.journal.close()
+
+    return halt
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -103,6 +155,21 @@ def _install_error_handlers(app: FastAPI) -> None:
                     str(exc).splitlines()[0][:200])
         body = {"error": "ValidationFailed", "message": "Một giá trị vượt quá giới hạn lưu trữ.", "field": None}
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        # The database is down, read-only or locked: one log line per outage and a 503 that says so, not a
+        # traceback and a 500 per request. Any other database error is a bug: logged in full, 500.
+        reason = unavailable(exc)
+        if reason is None:
+            log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+            body = {"error": "InternalError", "message": "Lỗi máy chủ.", "field": None}
+            return JSONResponse(body, status_code=500)
+        request.app.state.reliability.outage.trip(reason)
+        error = DatabaseUnavailable("Cơ sở dữ liệu tạm thời không trả lời; xin thử lại sau ít phút.",
+                                    reason=reason)
+        return await broadcast_error(request, error)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -144,8 +211,13 @@ def _include_routers(app: FastAPI) -> None:
     mount_web(app)  # browser pages, static files, login redirects
     app.include_router(ops_metrics)  # GET /metrics: METRICS_TOKEN, else 404
 
+    from broadcast.ops.health import router as health
+
+    app.include_router(health)  # /healthz/live, /healthz/ready
+
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:
+        """Kept for compatibility: 200 when the database answers (see /healthz/ready for the reasons)."""
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}

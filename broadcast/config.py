@@ -90,6 +90,25 @@ class Settings(BaseSettings):
     # and by browsers and proxies (Cache-Control: public, max-age).
     public_cache_seconds: int = Field(default=300, ge=0, le=86400)
 
+    # Reliability. A webhook whose database work has not finished after JOURNAL_AFTER_SECONDS (database down,
+    # read-only, locked) is appended to a durable journal (JOURNAL_DIR, default MEDIA_DIR/journal) and answered
+    # 200; the journal is replayed in order, JOURNAL_REPLAY_BATCH events per transaction, once the database
+    # answers. PostgreSQL connections give up after DATABASE_CONNECT_TIMEOUT_SECONDS.
+    journal_dir: str = ""
+    journal_after_seconds: float = Field(default=5.0, gt=0, le=12)
+    journal_replay_batch: int = Field(default=200, ge=1, le=5000)
+    database_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # An SMS accepted but without a final status after SMS_STATUS_TIMEOUT_SECONDS is looked up at the provider,
+    # SMS_RECONCILE_BATCH at a time and at most SMS_RECONCILE_PER_SECOND look-ups a second per dispatcher, again
+    # after each timeout until it is final; SMS_STATUS_GIVE_UP_SECONDS after sending it is recorded `unknown`.
+    sms_status_timeout_seconds: float = Field(default=900.0, gt=0)
+    sms_status_give_up_seconds: float = Field(default=259200.0, gt=0)
+    sms_reconcile_batch: int = Field(default=100, ge=1, le=1000)
+    sms_reconcile_per_second: float = Field(default=5.0, gt=0, le=100)
+    # Twilio numbers residents text (comma-separated E.164); after an outage the messages Twilio received for
+    # them are listed and any not stored are handled. Empty: TWILIO_FROM when it is a phone number.
+    twilio_inbound_numbers: str = ""
+
     # Voice calls (Twilio Programmable Voice); each campaign may override AMD, retries and window.
     twilio_voice_from: str = "+842903000977"  # a voice-capable number in E.164 (caller ID)
     voice_rate_per_second: float = Field(default=1.0, gt=0)  # Twilio's default: 1 call per second
@@ -222,6 +241,15 @@ class Settings(BaseSettings):
             raise ValueError("must be twilio, gateway or gateway:<phone name>")
         return value
 
+    @field_validator("twilio_inbound_numbers")
+    @classmethod
+    def _inbound_numbers(cls, value: str) -> str:
+        numbers = [n.strip() for n in value.split(",") if n.strip()]
+        for number in numbers:
+            if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+                raise ValueError(f"{number!r} is not a phone number in E.164, e.g. +842903000977")
+        return ",".join(numbers)
+
     @field_validator("twilio_voice_from")
     @classmethod
     def _voice_from(cls, value: str) -> str:
@@ -263,6 +291,18 @@ class Settings(BaseSettings):
     def keyring(self) -> Keyring:
         """The keys of the database's encrypted columns (DATA_ENCRYPTION_KEY, else derived from SECRET_KEY)."""
         return Keyring.for_keys(self.data_encryption_key.get_secret_value(), self.secret_key.get_secret_value())
+
+    @property
+    def journal_path(self) -> Path:
+        """Where verified webhooks wait while the database does not answer (JOURNAL_DIR, else MEDIA_DIR/journal)."""
+        return Path(self.journal_dir) if self.journal_dir else Path(self.media_dir) / "journal"
+
+    @property
+    def inbound_numbers(self) -> list[str]:
+        """The Twilio numbers residents text (TWILIO_INBOUND_NUMBERS, else TWILIO_FROM when it is a number)."""
+        if self.twilio_inbound_numbers:
+            return self.twilio_inbound_numbers.split(",")
+        return [self.twilio_from] if re.fullmatch(r"\+[1-9]\d{6,14}", self.twilio_from) else []
 
     @property
     def zone(self) -> ZoneInfo:

@@ -68,6 +68,7 @@ def make_engine(url: str, *, settings: Settings | None = None, **kwargs: Any) ->
     The engine carries the encryption keys of `settings` (default: the process's settings), which its
     encrypted columns use: every engine is made here, so none is without them.
     """
+    settings = settings or get_settings()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -78,8 +79,11 @@ def make_engine(url: str, *, settings: Settings | None = None, **kwargs: Any) ->
     else:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
-    attach(engine, (settings or get_settings()).keyring)
+        # A server that drops packets must not hold a request (or a webhook) for the OS's two minutes.
+        connect_args = {"connect_timeout": max(2, round(settings.database_connect_timeout_seconds)),
+                        **kwargs.pop("connect_args", {})}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    attach(engine, settings.keyring)
     return engine
 
 

@@ -55,6 +55,10 @@ class ServiceBusy(BroadcastError):
     status_code = 503
 
 
+class DatabaseUnavailable(ServiceBusy):
+    """The database does not answer (down, read-only, locked): nothing was changed; try again shortly."""
+
+
 class InvalidTransition(BroadcastError):
     """A campaign lifecycle step that is not allowed from the current state."""
 

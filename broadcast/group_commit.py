@@ -19,6 +19,8 @@ from typing import Generic, TypeVar
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
+from broadcast.journal.outage import unavailable
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,6 +66,10 @@ class GroupCommit(Generic[T, R]):
         try:
             results = await run_in_threadpool(self.write, [item for item, _ in batch])
         except Exception as exc:
+            if unavailable(exc) is not None:  # the database is down: every item fails alike, the routes journal
+                for _, future in batch:
+                    _answer(future, exc=exc)
+                return
             if len(batch) == 1:
                 log.exception("writing one %s failed", self._name)
                 _answer(batch[0][1], exc=exc)

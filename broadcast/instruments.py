@@ -19,6 +19,10 @@ SENDS = Counter("broadcast_sends", "Send outcomes the dispatchers recorded, by c
                 ["channel", "provider", "result"])
 PROVIDER_ERRORS = Counter("broadcast_provider_errors", "Provider errors (permanent, transient or unknown "
                           "outcome) by channel, provider and error code", ["channel", "provider", "code"])
+LOOKUPS = Counter("broadcast_status_lookups", "SMS status look-ups at the provider for messages whose final status "
+                  "never came, by provider and result (final, pending, gave_up, failed)", ["provider", "result"])
+JOURNAL = Counter("broadcast_journal_events", "Webhook events journaled while the database did not answer, and "
+                  "replayed once it did (applied, duplicate, failed)", ["result"])
 LATENCY = Histogram("broadcast_http_request_duration_seconds", "Time to answer a request, by route template "
                     "(never the raw path) and method", ["route", "method"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
@@ -32,6 +36,19 @@ def count_outcomes(channel: str, provider: str, outcomes: Iterable[Any]) -> None
         if outcome.result in _ERRORS:
             code = str(outcome.error_code) if outcome.error_code is not None else outcome.result
             PROVIDER_ERRORS.labels(channel, provider, code).inc()
+
+
+def count_lookups(provider: str, final: int, pending: int, gave_up: int, failed: int) -> None:
+    """Count one round of status look-ups (broadcast_status_lookups_total)."""
+    for result, n in (("final", final), ("pending", pending), ("gave_up", gave_up), ("failed", failed)):
+        if n:
+            LOOKUPS.labels(provider, result).inc(n)
+
+
+def count_journal(result: str, n: int = 1) -> None:
+    """Count journaled or replayed webhook events (broadcast_journal_events_total)."""
+    if n:
+        JOURNAL.labels(result).inc(n)
 
 
 def route_template(scope: dict[str, Any]) -> str:

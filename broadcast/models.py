@@ -21,12 +21,14 @@ from broadcast.contacts.models import ConsentEvent, Contact, ContactGroup, Conta
 from broadcast.engagement.models import Conversation, ConversationStatus, Publication, PublicationStatus
 from broadcast.engagement.retained import EventArchive, RetainedRun
 from broadcast.events.models import EngagementEvent, EventKind
+from broadcast.journal.models import JournalApplied
 from broadcast.ops.models import CheckEcho
 from broadcast.outbox.models import (
     Delivery,
     DeliveryAttempt,
     DeliveryKind,
     DeliveryStatus,
+    DispatcherHeartbeat,
     InboundMessage,
 )
 from broadcast.quiz.models import ContestClosing, QuizAnswer, QuizSession
@@ -60,12 +62,14 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryKind",
     "DeliveryStatus",
+    "DispatcherHeartbeat",
     "EngagementEvent",
     "EventArchive",
     "EventKind",
     "GatewayPhone",
     "GroupMember",
     "InboundMessage",
+    "JournalApplied",
     "Language",
     "LoginFailure",
     "Publication",

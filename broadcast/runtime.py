@@ -111,9 +111,26 @@ def simulated_phone_service(engine: Engine, settings: Settings) -> Callable[[], 
     return start_simulated_phone(engine, settings).close
 
 
+def offline_clips_service(app: FastAPI) -> Callable[[], None]:
+    """Render, once, the clips calls hear while the database does not answer (kept on disk)."""
+    from broadcast.channels.voice.offline import render_offline_clips
+
+    settings: Settings = app.state.settings
+
+    def run() -> None:
+        try:
+            render_offline_clips(settings)
+        except Exception:
+            log.exception("offline call clips not rendered; during an outage Twilio reads the apology aloud")
+
+    threading.Thread(target=run, name="offline-clips", daemon=True).start()
+    return lambda: None
+
+
 def dispatcher_service(app: FastAPI) -> Callable[[], None]:
     settings: Settings = app.state.settings
     channel, stop_channel = sms_channel(settings)
+    app.state.twilio_api_url = _api_url(channel)  # replies are recovered after an outage from the same API
     dispatcher = Dispatcher(app.state.engine, settings, channel, **twilio_rows(settings))
     stop_phone = simulated_phone_service(app.state.engine, settings)
     stop_gateways = start_gateways(app.state.engine, settings)
@@ -149,7 +166,7 @@ def scheduler_service(app: FastAPI) -> Callable[[], None]:
 def default_services(settings: Settings) -> list[BackgroundService]:
     from broadcast.audio.worker import start_audio_worker
 
-    services: list[BackgroundService] = [start_audio_worker, voice_prompts_service]
+    services: list[BackgroundService] = [start_audio_worker, voice_prompts_service, offline_clips_service]
     if settings.run_dispatcher_in_serve:
         services.append(dispatcher_service)
     if settings.run_scheduler_in_serve:

@@ -6,10 +6,12 @@ scheduler are bound here by SchedulerService.start().
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -18,8 +20,34 @@ from broadcast.campaigns.schedules.runs import run_due
 from broadcast.config import Settings
 from broadcast.db import session_scope
 from broadcast.engagement.rollup import refresh_rollup
+from broadcast.journal.outage import QuietFailures, unavailable
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def quiet_outage(job: Callable[P, R]) -> Callable[P, R | None]:
+    """While the database does not answer, a job logs that once (and once when it is back) instead of a
+    traceback each run; the next run, or the sync's catch-up of overdue occurrences, does the work."""
+    quiet = QuietFailures(log, f"scheduler job {job.__name__}")
+
+    @functools.wraps(job)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        if _context is None:  # this process stepped down (lost the leader lock) while the run was starting
+            log.info("scheduler job %s skipped: this process is no longer the active scheduler", job.__name__)
+            return None
+        try:
+            result = job(*args, **kwargs)
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise
+            quiet.failed(exc)
+            return None
+        quiet.succeeded()
+        return result
+
+    return run
 
 
 @dataclass
@@ -45,6 +73,7 @@ def _require() -> JobContext:
     return _context
 
 
+@quiet_outage
 def campaign_occurrence(campaign_id: int) -> int:
     """A campaign's occurrence is due: create its run (or record it missed) and start sending."""
     ctx = _require()
@@ -53,6 +82,7 @@ def campaign_occurrence(campaign_id: int) -> int:
     return len(runs)
 
 
+@quiet_outage
 def sync_jobs() -> None:
     """Reconcile the campaign jobs with the campaign rows (edits, pauses, cancellations)."""
     ctx = _require()
@@ -60,6 +90,7 @@ def sync_jobs() -> None:
         ctx.on_sync()
 
 
+@quiet_outage
 def settle() -> int:
     """Complete runs and campaigns with nothing left to send (recurring ones return to `scheduled`)."""
     ctx = _require()
@@ -67,6 +98,7 @@ def settle() -> int:
         return settle_finished(session, now=ctx.clock())
 
 
+@quiet_outage
 def refresh_metrics() -> int:
     """Bring the metrics rollups up to date, so dashboards and reports never wait for it."""
     ctx = _require()
@@ -74,6 +106,7 @@ def refresh_metrics() -> int:
         return refresh_rollup(session, ctx.settings)
 
 
+@quiet_outage
 def tidy() -> int:
     """Housekeeping of short-lived rows: sign-in failures past the limiter's window."""
     from broadcast.accounts.limits import forget_expired
@@ -83,6 +116,7 @@ def tidy() -> int:
         return forget_expired(session, now=ctx.clock())
 
 
+@quiet_outage
 def retention() -> int:
     """Delete per-resident rows of runs finished more than RETENTION_DAYS ago (their figures stay in rollups)."""
     from broadcast.engagement.retention import prune

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from broadcast.journal.outage import QuietFailures
+
 log = logging.getLogger(__name__)
 # A fixed 64-bit key for pg_try_advisory_lock; no other code in this database uses advisory locks.
 LOCK_KEY = 0x62726F6164636173  # "broadcas"
@@ -41,16 +43,18 @@ class PostgresLeaderLock:
                                     connect_args={"keepalives_idle": 5, "keepalives_interval": 2,
                                                   "keepalives_count": 3, "application_name": "broadcast-scheduler"})
         self.conn: Connection | None = None
+        self._quiet = QuietFailures(log, "leader lock")
 
     def acquire(self) -> bool:
         try:
             if self.conn is None:
                 self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             got = bool(self.conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
-        except Exception as exc:  # database unreachable: stay standby and retry
-            log.warning("leader lock: %s", exc)
+        except Exception as exc:  # database unreachable: stay standby and retry (logged once per outage)
+            self._quiet.failed(exc)
             self._drop()
             return False
+        self._quiet.succeeded()
         return got
 
     def healthy(self) -> bool:

@@ -57,28 +57,61 @@ def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
 
 
-def find_postgres() -> PostgresServer | None:
-    """Use TEST_DATABASE_URL when set; otherwise start a private cluster if the binaries exist."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if url:
-        url = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        return PostgresServer(admin_url=url)
+@dataclass
+class PrivateCluster:
+    """A PostgreSQL cluster started here, which a test may stop and start again (never a shared server)."""
+
+    bindir: Path
+    workdir: Path
+    port: int
+    prefix: list[str]
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> list[str]:
+        return [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.workdir / "data"), *args]
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        _run(self._ctl("-o", opts, "-w", "-l", str(self.workdir / "log"), "start"))
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (fast: open connections are closed, as when the machine's PostgreSQL goes down)."""
+        _run(self._ctl("-m", mode, "-w", "stop"))
+
+    def server(self) -> PostgresServer:
+        """A PostgresServer on this cluster whose stop() removes it."""
+        server = PostgresServer(admin_url=self.admin_url)
+        server._stop.append(self._ctl("-m", "immediate", "stop"))
+        server._stop.append(["rm", "-rf", str(self.workdir)])
+        return server
+
+
+def private_cluster() -> PrivateCluster | None:
+    """Create and start a throw-away cluster, or None when the server binaries are not installed."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         return None
     bindir = Path(bins[-1]).parent
     # Not under pytest's tmp dir: that one is private to root, and the server runs as `postgres`.
     workdir = Path(tempfile.mkdtemp(prefix="broadcast-pg-"))
-    datadir = workdir / "data"
-    port = _free_port()
     prefix: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(workdir, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    _run([*prefix, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
-    opts = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    _run([*prefix, str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-w", "-l", str(workdir / "log"), "start"])
-    server = PostgresServer(admin_url=f"postgresql://postgres@127.0.0.1:{port}/postgres")
-    server._stop.append([*prefix, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"])
-    server._stop.append(["rm", "-rf", str(workdir)])
-    return server
+    _run([*prefix, str(bindir / "initdb"), "-D", str(workdir / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
+    cluster = PrivateCluster(bindir, workdir, _free_port(), prefix)
+    cluster.start()
+    return cluster
+
+
+def find_postgres() -> PostgresServer | None:
+    """Use TEST_DATABASE_URL when set; otherwise start a private cluster if the binaries exist."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        return PostgresServer(admin_url=url)
+    cluster = private_cluster()
+    return cluster.server() if cluster is not None else None

@@ -167,7 +167,7 @@ def delivery_log(session: Session, *, campaign_id: int | None = None, contact_id
         writer = csv_writer(out)
         for d, name in rows:
             reason = reason_label(d.status, d.error_code, d.error_message or "") if d.status in (
-                "failed", "undelivered", "skipped", "cancelled") else ""
+                "failed", "undelivered", "skipped", "cancelled", "unknown") else ""
             writer.writerow([d.id, d.campaign_id or "", d.contact_id or "", name or "", d.to_phone or "", d.channel,
                              d.kind, d.status, d.error_code or "", reason, d.attempts, _iso(d.created_at),
                              _iso(d.sent_at), _iso(d.delivered_at), d.provider_sid or ""])

@@ -104,15 +104,21 @@ def handle_inbound(session: Session, params: Mapping[str, str], *, now: datetime
 
 
 def handle_inbound_batch(session: Session, batch: Sequence[Mapping[str, str]], *,
-                         now: datetime | None = None) -> list[InboundResult]:
-    """Record a batch of incoming messages in arrival order; one result per webhook call."""
+                         now: datetime | None = None,
+                         received: Sequence[datetime] | None = None) -> list[InboundResult]:
+    """Record a batch of incoming messages in arrival order; one result per webhook call.
+
+    `received` gives each message's own time (a replayed journal, messages recovered from the provider);
+    otherwise they were all received `now`.
+    """
     now = now or utcnow()
     first: dict[str, int] = {}  # sid -> position of its first copy in the batch; later copies are duplicates
     for position, params in enumerate(batch):
         sid = _sid(params)
         if sid and sid not in first:
             first[sid] = position
-    messages = _read(session, [batch[position] for position in first.values()], now)
+    times = [received[position] if received is not None else now for position in first.values()]
+    messages = _read(session, [batch[position] for position in first.values()], times)
     stored = _store(session, messages)
     senders = {m.contact_id: (m.commune_code, m.campaign_id) for m in messages
                if m.contact_id is not None and m.sid in stored}
@@ -140,7 +146,7 @@ def _sid(params: Mapping[str, str]) -> str | None:
     return params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid") or None
 
 
-def _read(session: Session, batch: Sequence[Mapping[str, str]], now: datetime) -> list[Incoming]:
+def _read(session: Session, batch: Sequence[Mapping[str, str]], times: Sequence[datetime]) -> list[Incoming]:
     """Parse and classify each message; every read happens before the INSERT that decides what is new."""
     phones = {_phone(params.get("From", "")) for params in batch} - {None}
     senders: dict[str, tuple[int, str | None, int | None]] = {}
@@ -150,7 +156,7 @@ def _read(session: Session, batch: Sequence[Mapping[str, str]], now: datetime) -
         senders = {phone: (contact_id, commune, campaign) for phone, contact_id, commune, campaign in rows}
     keywords = effective_keywords(session)
     messages = []
-    for params in batch:
+    for params, at in zip(batch, times, strict=True):
         raw_from = params.get("From", "")
         phone = _phone(raw_from)
         contact_id, commune_code, campaign_id = senders.get(phone or "", (None, None, None))
@@ -158,7 +164,7 @@ def _read(session: Session, batch: Sequence[Mapping[str, str]], now: datetime) -
         messages.append(Incoming(
             sid=str(_sid(params)), phone=phone, from_phone=phone or raw_from[:32] or None,
             to_phone=params.get("To", "")[:32] or None, body=body, contact_id=contact_id,
-            commune_code=commune_code, campaign_id=campaign_id, at=now,
+            commune_code=commune_code, campaign_id=campaign_id, at=at,
             parsed=classify(body, keywords, rating_allowed=campaign_id is not None), operator=None))
     rated = {m.campaign_id for m in messages if m.parsed.kind == C.rating}
     asking = set(session.execute(select(col(Campaign.id)).where(

@@ -85,7 +85,7 @@ def _sum_status(*statuses: str) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((col(R.status).in_(statuses), col(R.n)), else_=0)), 0)
 
 
-_SENT = ("sent", "delivered", "undelivered")
+_SENT = ("sent", "delivered", "undelivered", "unknown")  # unknown: accepted, final state never learnt
 _FAILED = ("failed", "undelivered")
 
 

@@ -26,7 +26,7 @@ REASONS: dict[str, str] = {
 }
 
 STATUS_LABELS = {"failed": "Gửi lỗi", "undelivered": "Không đến máy", "skipped": "Bỏ qua",
-                 "cancelled": "Đã huỷ"}
+                 "cancelled": "Đã huỷ", "unknown": "Nhà mạng không báo trạng thái cuối"}
 
 
 def reason_label(status: str, error_code: int | None, reason: str = "") -> str:
@@ -38,4 +38,6 @@ def reason_label(status: str, error_code: int | None, reason: str = "") -> str:
             return label
     if reason.startswith("gave up"):
         return "Hết số lần thử gửi lại"
+    if status == "unknown":
+        return STATUS_LABELS["unknown"]
     return reason or STATUS_LABELS.get(status, status)

@@ -38,7 +38,7 @@ from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, Del
 log = logging.getLogger(__name__)
 FINISHED = (RunStatus.completed, RunStatus.cancelled, RunStatus.missed)
 D, E = Delivery, EngagementEvent
-_SENT = (DeliveryStatus.sent, DeliveryStatus.delivered, DeliveryStatus.undelivered)
+_SENT = (DeliveryStatus.sent, DeliveryStatus.delivered, DeliveryStatus.undelivered, DeliveryStatus.unknown)
 _FAILED = (DeliveryStatus.failed, DeliveryStatus.undelivered)
 
 

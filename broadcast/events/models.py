@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     opt_in = "opt_in"
     keypress = "keypress"
     call_listened = "call_listened"
+    call_apology = "call_apology"  # answered during a database outage: heard an apology, not the clip
 
 
 class EngagementEvent(SQLModel, table=True):

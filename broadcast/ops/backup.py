@@ -29,7 +29,9 @@ from broadcast.ops.errors import BackupError
 MANIFEST = "manifest.json"
 FORMAT = "broadcast-backup/1"
 PG_FILE, SQLITE_FILE, MEDIA = "database.dump", "database.sqlite3", "media"
-SKIPPED_MEDIA = ("imports",)  # import previews: temporary, deleted within the hour
+# import previews: temporary, deleted within the hour; the webhook journal (default MEDIA_DIR/journal): events
+# waiting for this database, which must never be replayed into another one restored from the backup
+SKIPPED_MEDIA = ("imports", "journal")
 _CHUNK = 1024 * 1024
 
 

@@ -27,6 +27,7 @@ from broadcast.db import utcnow
 from broadcast.engagement.models import DeliveryRollup, RollupState
 from broadcast.engagement.retained import RetainedRun
 from broadcast.engagement.rollup import OVERLAP, STATE
+from broadcast.journal.store import Journal
 from broadcast.outbox.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -161,3 +162,17 @@ class DatabaseCollector(Collector):
         for clip_status in ClipStatus:
             audio.add_metric([clip_status.value], clips.get(clip_status.value, 0))
         yield audio
+
+
+class JournalCollector(Collector):
+    """Webhook events waiting in the journal for the database (read from disk at each scrape)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def collect(self) -> Iterator[Any]:
+        yield GaugeMetricFamily("broadcast_journal_backlog", "Webhook events journaled while the database did not "
+                                "answer and not applied yet", value=self.journal.backlog())
+        oldest = self.journal.oldest()
+        yield GaugeMetricFamily("broadcast_journal_oldest_age_seconds", "How long the oldest journal segment still "
+                                "waiting has existed (0: none)", value=oldest or 0.0)

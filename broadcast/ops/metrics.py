@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broadcast.config import Settings
-from broadcast.ops.gauges import DatabaseCollector
+from broadcast.journal.store import Journal
+from broadcast.ops.gauges import DatabaseCollector, JournalCollector
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -42,18 +43,21 @@ class _Counters(Collector):
             yield from REGISTRY.collect()
 
 
-def registry_for(engine: Engine, settings: Settings) -> CollectorRegistry:
-    """A registry with the process counters and the database figures of this engine."""
+def registry_for(engine: Engine, settings: Settings, journal: Journal | None = None) -> CollectorRegistry:
+    """A registry with the process counters, the database figures of this engine and the journal's backlog
+    (read from disk: it answers while the database does not)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Counters())
     registry.register(DatabaseCollector(engine, settings.database_url))
+    registry.register(JournalCollector(journal or Journal(settings.journal_path)))
     return registry
 
 
 def exposition(app: FastAPI) -> bytes:
     registry = getattr(app.state, "metrics_registry", None)
     if registry is None:
-        registry = app.state.metrics_registry = registry_for(app.state.engine, app.state.settings)
+        registry = app.state.metrics_registry = registry_for(app.state.engine, app.state.settings,
+                                                             app.state.reliability.journal)
     return generate_latest(registry)
 
 
@@ -79,7 +83,7 @@ def metrics_port_service(app: FastAPI) -> Callable[[], None]:
     from prometheus_client import start_http_server
 
     settings: Settings = app.state.settings
-    registry = registry_for(app.state.engine, settings)
+    registry = registry_for(app.state.engine, settings, app.state.reliability.journal)
     server, thread = start_http_server(settings.metrics_port, addr="127.0.0.1", registry=registry)
     log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
 

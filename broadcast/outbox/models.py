@@ -20,6 +20,8 @@ class DeliveryStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     skipped = "skipped"  # not sent on purpose: opted out, expired, daily cap
+    # accepted, but no final state came or could be looked up before SMS_STATUS_GIVE_UP_SECONDS
+    unknown = "unknown"
 
 
 FINAL_STATUSES = frozenset(
@@ -29,6 +31,7 @@ FINAL_STATUSES = frozenset(
         DeliveryStatus.failed,
         DeliveryStatus.cancelled,
         DeliveryStatus.skipped,
+        DeliveryStatus.unknown,
     }
 )
 
@@ -42,6 +45,7 @@ STATUS_RANK: dict[str, int] = {
     DeliveryStatus.failed: 3,
     DeliveryStatus.cancelled: 3,
     DeliveryStatus.skipped: 3,
+    DeliveryStatus.unknown: 3,
 }
 
 
@@ -140,6 +144,16 @@ class DeliveryAttempt(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=20)  # accepted | transient | permanent | reconciled
     error_code: int | None = Field(default=None)
     detail: str | None = Field(default=None, max_length=500)
+
+
+class DispatcherHeartbeat(SQLModel, table=True):
+    """A dispatcher's latest sign of life, written every few seconds: /healthz/ready wants a recent one."""
+
+    __tablename__ = "dispatcher_heartbeat"
+
+    worker: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(default="", max_length=40)
+    beat_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class InboundMessage(SQLModel, table=True):

@@ -38,12 +38,13 @@ TWILIO_STATUS = {
     "pending": D.sent,
     "processed": D.sent,
 }
-# The states a delivery may move *from* to reach each target: a late `sent` never overwrites `delivered`.
+# The states a delivery may move *from* to reach each target: a late `sent` never overwrites `delivered`;
+# a final state the provider reports after all replaces the `unknown` recorded when we gave up asking.
 _PREVIOUS = {
     D.sent: [D.queued, D.sending],
-    D.delivered: [D.queued, D.sending, D.sent],
-    D.undelivered: [D.queued, D.sending, D.sent],
-    D.failed: [D.queued, D.sending, D.sent],
+    D.delivered: [D.queued, D.sending, D.sent, D.unknown],
+    D.undelivered: [D.queued, D.sending, D.sent, D.unknown],
+    D.failed: [D.queued, D.sending, D.sent, D.unknown],
 }
 
 

@@ -67,6 +67,7 @@ class GatewaySimulator:
         self._errors: list[int] = []  # statuses for the next sends
         self._failing: dict[str, str] = {}  # number -> failure reason
         self._attempts: list[WebhookAttempt] = []
+        self._received: list[dict[str, Any]] = []  # sms:received payloads, for the inbox export
         self._outbox: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._busy = 0
         self._busy_lock = threading.Lock()
@@ -79,6 +80,8 @@ class GatewaySimulator:
             Route("/health", self._health, methods=["GET"]),
             Route("/webhooks", self._webhooks, methods=["GET", "POST"]),
             Route("/webhooks/{id}", self._delete_webhook, methods=["DELETE"]),
+            Route("/messages/inbox/export", self._export, methods=["POST"]),
+            Route("/devices", self._devices, methods=["GET"]),
             Route("/_simulator/inbound", self._inbound, methods=["POST"]),
         ])
 
@@ -125,12 +128,18 @@ class GatewaySimulator:
         with self._lock:
             self._failing.update({n: reason for n in numbers})
 
-    def receive(self, from_phone: str, text: str, *, received_at: datetime | None = None) -> str:
-        """A resident texts the phone: an sms:received webhook goes out; returns the app's message id."""
+    def receive(self, from_phone: str, text: str, *, received_at: datetime | None = None,
+                deliver: bool = True) -> str:
+        """A resident texts the phone: an sms:received webhook goes out (unless not `deliver`: it was lost);
+        returns the app's message id."""
         moment = received_at or datetime.now(UTC)
         message_id = secrets.token_hex(8)
-        self._emit("sms:received", {"messageId": message_id, "message": text, "phoneNumber": from_phone,
-                                    "sender": from_phone, "simNumber": 1, "receivedAt": _iso(moment)})
+        payload = {"messageId": message_id, "message": text, "phoneNumber": from_phone, "sender": from_phone,
+                   "simNumber": 1, "receivedAt": _iso(moment)}
+        with self._lock:
+            self._received.append(payload)
+        if deliver:
+            self._emit("sms:received", payload)
         return message_id
 
     @property
@@ -216,6 +225,26 @@ class GatewaySimulator:
         """Control route (no auth, loopback only): a resident texts the phone, e.g. from the demo."""
         body = await request.json()
         return JSONResponse({"messageId": self.receive(str(body["from"]), str(body["text"]))}, status_code=202)
+
+    async def _export(self, request: Request) -> Response:
+        """The app's inbox export: post the messages received between since and until again as webhooks."""
+        if not self._authorised(request):
+            return JSONResponse({"message": "Unauthorized"}, status_code=401)
+        body = await request.json()
+        try:
+            since, until = datetime.fromisoformat(body["since"]), datetime.fromisoformat(body["until"])
+        except (KeyError, TypeError, ValueError):
+            return JSONResponse({"message": "since and until are required"}, status_code=400)
+        with self._lock:
+            chosen = [p for p in self._received if since <= datetime.fromisoformat(p["receivedAt"]) <= until]
+        for payload in chosen:
+            self._emit("sms:received", payload)
+        return Response(status_code=202)
+
+    async def _devices(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return JSONResponse({"message": "Unauthorized"}, status_code=401)
+        return JSONResponse([{"id": self.device_id, "name": "simulator"}])
 
     async def _health(self, _request: Request) -> Response:
         return JSONResponse({"status": "pass", "version": "simulator", "releaseId": 1, "checks": {}})

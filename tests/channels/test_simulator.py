@@ -540,3 +540,61 @@ def test_another_account_is_not_found_and_a_suspended_one_says_so(twilio_simulat
     assert client.api.v2010.accounts(SIM_ACCOUNT_SID).fetch().status == "suspended"
     twilio_simulator.reset()
     assert client.api.v2010.accounts(SIM_ACCOUNT_SID).fetch().status == "active"
+
+
+# --- faults for the outage tests: some callbacks dropped, connections refused, residents' messages listed -------
+
+
+def test_callbacks_dropped_for_a_share_of_messages(client: Client, twilio_simulator: TwilioSimulator,
+                                                   status_sink: CallbackSink) -> None:
+    twilio_simulator.drop_callbacks(0.25)
+    sids = [client.messages.create(to=f"+849123{i:05d}", from_=FROM, body="hi", status_callback=status_sink.url_for())
+            .sid for i in range(200)]
+    assert twilio_simulator.wait_for_callbacks()
+    dropped = twilio_simulator.state.dropped
+    assert 25 < len(dropped) < 80 and dropped <= set(sids)
+    called = {c.params["MessageSid"] for c in status_sink.received}
+    assert called == set(sids) - dropped
+    assert {client.messages(sid).fetch().status for sid in dropped} == {"delivered"}  # final all the same
+    twilio_simulator.set_outcome(["+84900000001"], "sent")  # never final, whatever is asked
+    stuck = client.messages.create(to="+84900000001", from_=FROM, body="hi")
+    assert twilio_simulator.wait_for_callbacks()
+    assert client.messages(stuck.sid).fetch().status == "sent"
+
+
+def test_refusing_connections_for_a_while_then_listening_again(client: Client,
+                                                              twilio_simulator: TwilioSimulator) -> None:
+    before = client.messages.create(to=TO, from_=FROM, body="before")
+    twilio_simulator.refuse_connections(1.0)
+    time.sleep(0.3)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(twilio_simulator.base_url + "/_simulator/health")
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            httpx.get(twilio_simulator.base_url + "/_simulator/health")
+            break
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "still refusing"
+            time.sleep(0.1)
+    fresh = make_twilio_client(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, twilio_simulator.base_url)
+    assert fresh.messages(before.sid).fetch().body == "before"  # its state survived the outage
+
+
+def test_residents_messages_are_kept_and_listed_like_twilio(twilio_simulator: TwilioSimulator, client: Client,
+                                                            status_sink: CallbackSink) -> None:
+    control = SimulatorControl(twilio_simulator.base_url)
+    ours = "+84900000000"
+    delivered = control.inbound("+84981111111", "Cho hỏi", to=ours, url=status_sink.url_for("/sms"))
+    lost = control.inbound("+84982222222", "TC", to=ours, deliver=False)
+    assert delivered["status"] == 200 and lost["status"] is None
+    assert [c.params["MessageSid"] for c in status_sink.wait_for_count(1)] == [delivered["sid"]]
+    client.messages.create(to="+84983333333", from_=FROM, body="outbound")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    listed = list(client.messages.stream(to=ours, date_sent_after=since))
+    assert {(m.sid, m.direction, m.from_, m.status) for m in listed} == {
+        (delivered["sid"], "inbound", "+84981111111", "received"), (lost["sid"], "inbound", "+84982222222", "received")}
+    assert client.messages(lost["sid"]).fetch().body == "TC"
+    assert [m["sid"] for m in control.received(ours)] == [delivered["sid"], lost["sid"]]
+    assert twilio_simulator.count_for(ours) == 0  # what the tests count as sent stays outbound only
+    control.close()

@@ -26,7 +26,9 @@ def test_a_reply_through_the_simulator_lands_in_the_inbox(live_app: str, live_se
         sim.state.incoming_url = f"{live_app}/webhooks/twilio/sms"
         answer = httpx.post(f"{sim.base_url}/_simulator/inbound",
                             json={"from": phone(1), "body": "Cho hỏi thủ tục cấp sổ đỏ?"}, timeout=10)
-        assert answer.status_code == 200 and answer.json() == {"ok": True, "status": 200}
+        assert answer.status_code == 200 and answer.json() == {"ok": True, "status": 200,
+                                                               "sid": answer.json()["sid"]}
+        assert answer.json()["sid"].startswith("SM")  # listed by Twilio's Messages API too
         missing = httpx.post(f"{sim.base_url}/_simulator/inbound", json={"body": "x"}, timeout=10)
         assert missing.status_code == 400
     with Session(engine) as session:

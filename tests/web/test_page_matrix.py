@@ -30,6 +30,7 @@ PAGE_POLICY: dict[str, frozenset[str]] = {
     "GET /public/accountability": PUBLIC, "GET /public/accountability.json": PUBLIC,
     "GET /public/accountability.csv": PUBLIC,
     "GET /metrics": PUBLIC,  # its own bearer METRICS_TOKEN, not a login (404 while no token is set)
+    "GET /healthz/live": PUBLIC, "GET /healthz/ready": PUBLIC,  # probes: no login (ready answers 200 or 503)
     "GET /openapi.json": PUBLIC, "GET /docs": PUBLIC, "GET /docs/oauth2-redirect": PUBLIC, "GET /redoc": PUBLIC,
     "GET /": EVERYONE,  # radio operators are sent on to /radio
     "GET /ui/progress": READERS,

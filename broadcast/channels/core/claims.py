@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.channels.core.contract import Result
 from broadcast.db import UTCDateTime
-from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus, DispatcherHeartbeat
 
 D = DeliveryStatus
 
@@ -253,3 +254,59 @@ def _finish_attempts(conn: Connection, outcomes: Sequence[Outcome], *, now: date
             ),
             [{"b_id": o.delivery_id, "b_n": o.attempt} for o in released],
         )
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """An accepted message whose final status has not come: to look up at the provider."""
+
+    id: int
+    provider_sid: str
+    sent_at: datetime | None
+
+
+def claim_unsettled(conn: Connection, *, channel: str, provider: str, older_than: datetime, now: datetime,
+                    limit: int) -> list[Unsettled]:
+    """Take up to `limit` messages `sent` through `provider` and silent since `older_than`, oldest first.
+
+    Taking one moves its updated_at to now, so no other dispatcher asks about it meanwhile and it is asked
+    about again only after another timeout if the provider has no final state for it yet.
+    """
+    silent = (
+        select(col(Delivery.id))
+        .where(col(Delivery.status) == D.sent, col(Delivery.channel) == channel,
+               col(Delivery.provider) == provider, col(Delivery.provider_sid).is_not(None),
+               col(Delivery.updated_at) < older_than)
+        .order_by(col(Delivery.updated_at))
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        silent = silent.with_for_update(skip_locked=True)
+    stmt = (
+        update(Delivery)
+        .where(col(Delivery.id).in_(silent.scalar_subquery()), col(Delivery.status) == D.sent)
+        .values(updated_at=now)
+        .returning(col(Delivery.id), col(Delivery.provider_sid), col(Delivery.sent_at))
+    )
+    return [Unsettled(row.id, str(row.provider_sid), row.sent_at) for row in conn.execute(stmt) if row.id is not None]
+
+
+def give_up(conn: Connection, ids: Sequence[int], *, now: datetime, reason: str) -> int:
+    """Record as `unknown` the messages still `sent` among `ids` (the provider never gave a final state)."""
+    if not ids:
+        return 0
+    result = conn.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(list(ids)), col(Delivery.status) == D.sent)
+        .values(status=D.unknown, finished_at=now, updated_at=now, error_message=reason[:500])
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def beat(conn: Connection, *, worker: str, provider: str, now: datetime) -> None:
+    """Record that this dispatcher is alive (and forget dispatchers silent for a day)."""
+    insert_ = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert_(DispatcherHeartbeat).values(worker=worker, provider=provider, beat_at=now)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["worker"], set_={"beat_at": now}))
+    conn.execute(delete(DispatcherHeartbeat).where(col(DispatcherHeartbeat.beat_at) < now - timedelta(days=1)))

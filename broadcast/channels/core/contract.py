@@ -15,6 +15,8 @@ ones; a channel only says how its messages are made, sent, counted and recognise
   kind and provider).
 - `owns`: whether a message the provider lists is the one a stale delivery sent (default: same text).
 - `also_taken`: provider ids other records already own, beyond the deliveries' own (default: none).
+- `fetch_status` (with `looks_up_status`): the provider's current state of one accepted message, for messages
+  whose final status never came (default: not supported).
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ class ProviderMessage:
     segments: int | None = None
 
 
+@dataclass(frozen=True)
+class ProviderStatus:
+    """A message's state as the provider reports it when asked (its own word: delivered, failed, sent, …)."""
+
+    status: str
+    error_code: int | None = None
+
+
 class SendError(Exception):
     """Base of send failures; `code` is the provider's error code when it gave one."""
 
@@ -88,11 +98,17 @@ class SendError(Exception):
 
 
 class TransientSendError(SendError):
-    """Not sent, may be retried (429, 5xx, connection refused)."""
+    """Not sent, may be retried (429, 5xx, connection refused).
 
-    def __init__(self, message: str, *, code: int | None = None, retry_after: float | None = None) -> None:
+    `unreachable`: the provider could not be connected to at all; the dispatcher pauses the whole channel and
+    tries one message at growing intervals instead of spending every message's attempts.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, retry_after: float | None = None,
+                 unreachable: bool = False) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class PermanentSendError(SendError):
@@ -133,6 +149,7 @@ class Channel(ABC):
     # True when `send` passes core.budget's gate itself, right before its request is written (see budget.py);
     # otherwise the dispatcher takes the budget before calling `send`.
     gates_requests: ClassVar[bool] = False
+    looks_up_status: ClassVar[bool] = False  # fetch_status is implemented (SMS status reconciliation)
 
     @abstractmethod
     def send(self, message: OutboundMessage) -> SendResult:
@@ -176,3 +193,8 @@ class Channel(ABC):
 
     def also_taken(self, conn: Connection, provider_ids: list[str]) -> set[str]:
         return set()
+
+    def fetch_status(self, provider_sid: str) -> ProviderStatus | None:
+        """The provider's state of one message it accepted (None: it has no such message); raises when the
+        provider cannot be asked."""
+        raise NotImplementedError(f"{type(self).__name__} cannot look up a message's status")

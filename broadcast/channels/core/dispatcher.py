@@ -4,6 +4,11 @@ Crash safety: a row is `sending` from its claim until its outcome is written. If
 between, or a call times out, the row stays `sending`; once its lease has expired any dispatcher
 reclaims it and asks the provider whether the message went out (`Channel.find_sent`) before it is
 ever sent again. So a crash can delay a message, never double it.
+
+Outages: while the database does not answer, the loop logs it once and retries quietly (outcomes already
+known are kept and written when it is back); while the provider refuses connections, sending pauses and one
+message tries again at growing intervals, so messages do not spend their attempts on it. Messages whose final
+status never came are looked up at the provider by a StatusReconciler beside the loop (reconcile.py).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from broadcast.campaigns.models import Campaign, CampaignStatus
 from broadcast.campaigns.progress import settle_finished
 from broadcast.channels.core import rules
 from broadcast.channels.core.budget import GateClosed, RateLimiter, gated
-from broadcast.channels.core.claims import Claimed, Outcome, claim_due, reclaim_stale, record_outcomes
+from broadcast.channels.core.claims import Claimed, Outcome, beat, claim_due, reclaim_stale, record_outcomes
 from broadcast.channels.core.contract import (
     Channel,
     PermanentSendError,
@@ -37,6 +42,7 @@ from broadcast.channels.core.contract import (
     TransientSendError,
     UnknownOutcome,
 )
+from broadcast.channels.core.reconcile import StatusReconciler
 from broadcast.channels.core.screening import Ready, load_campaigns, screen
 from broadcast.channels.core.shares import BudgetShares
 from broadcast.config import Settings
@@ -44,6 +50,7 @@ from broadcast.contacts.models import ConsentSource, Contact
 from broadcast.contacts.service import set_opt_out
 from broadcast.db import utcnow
 from broadcast.instruments import count_outcomes
+from broadcast.journal.outage import QuietFailures
 from broadcast.outbox.models import Delivery, DeliveryStatus, WaitingReason
 
 log = logging.getLogger(__name__)
@@ -53,10 +60,56 @@ UNSUBSCRIBED = 21610
 # 1.03 s window keeps the provider's own count within the budget in every second (bench_dispatch.py).
 ARRIVAL_GUARD = 0.03
 CLAIM_AHEAD_SECONDS = 2.0  # sending claimed ahead at the rate limit (enough to cover the provider's latency)
+HEARTBEAT_SECONDS = 10.0  # /healthz/ready wants a dispatcher heard from within the last minute
+MAX_PAUSE_SECONDS = 30.0  # a provider refusing connections is tried again at least this often
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class ProviderPause:
+    """A provider that refuses connections: stop claiming, then try one message at growing intervals (1, 2,
+    4 … 30 s); one log line when it starts and one when the provider answers again. Thread-safe."""
+
+    def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name, self.clock = name, clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._until = 0.0
+        self._interval = 0.0
+
+    @property
+    def paused(self) -> bool:
+        """No claiming now (the next try is not due yet)."""
+        return self._since is not None and self.clock() < self._until
+
+    @property
+    def probing(self) -> bool:
+        """The provider was unreachable: send one message to see whether it answers again."""
+        return self._since is not None
+
+    def unreachable(self, reason: str) -> float:
+        """A send could not connect; seconds until the next try."""
+        with self._lock:
+            now = self.clock()
+            if self._since is None:
+                self._since = now
+                log.warning("%s unreachable (%s): sending paused, one message tries again at growing intervals",
+                            self.name, reason)
+            if now >= self._until:  # the many sends of one batch fail together: back off once for them
+                self._interval = min(MAX_PAUSE_SECONDS, max(1.0, self._interval * 2))
+                self._until = now + self._interval
+            return max(0.0, self._until - now)
+
+    def reached(self) -> None:
+        """The provider answered (whatever it said)."""
+        if self._since is None:  # the hot path: one attribute read per accepted message
+            return
+        with self._lock:
+            since, self._since, self._until, self._interval = self._since, None, 0.0, 0.0
+        if since is not None:
+            log.warning("%s reachable again after %.1f s: sending resumes", self.name, self.clock() - since)
 
 
 class Dispatcher:
@@ -103,7 +156,9 @@ class Dispatcher:
         self._paced: dict[int, tuple[float, RateLimiter]] = {}  # campaign id → (its own rate, its limiter)
         self._halted: set[int] = set()
         self._stop = threading.Event()
-        self._last = {"flush": 0.0, "reconcile": 0.0, "halt": 0.0, "settle": 0.0}
+        self._last = {"flush": 0.0, "reconcile": 0.0, "halt": 0.0, "settle": 0.0, "beat": 0.0}
+        self.pause = ProviderPause(channel.name)
+        self._quiet = QuietFailures(log, f"dispatcher {channel.name}")
 
     @property
     def claim_cap(self) -> int:
@@ -164,8 +219,14 @@ class Dispatcher:
         except GateClosed:
             return Outcome(claimed.id, claimed.attempts, D.queued, Result.released)
         except TransientSendError as exc:
+            if exc.unreachable:  # nothing reached the provider: try again after the pause, attempt recorded
+                wait = self.pause.unreachable(exc.message)
+                return Outcome(claimed.id, claimed.attempts, D.queued, Result.transient, error_code=exc.code,
+                               error_message=exc.message, next_attempt_at=self.clock() + timedelta(seconds=wait))
+            self.pause.reached()
             return self._retry(claimed, exc.code, exc.message, exc.retry_after)
         except PermanentSendError as exc:
+            self.pause.reached()
             return Outcome(claimed.id, claimed.attempts, D.failed, Result.permanent, error_code=exc.code,
                            error_message=exc.message)
         except UnknownOutcome as exc:
@@ -174,6 +235,7 @@ class Dispatcher:
         except Exception as exc:  # a bug or an unexpected library error: treat as unknown, reconcile
             log.exception("delivery %s: unexpected send error", claimed.id)
             return Outcome(claimed.id, claimed.attempts, D.sending, Result.unknown, error_message=repr(exc)[:200])
+        self.pause.reached()
         return Outcome(claimed.id, claimed.attempts, D.sent, Result.accepted, provider=self.channel.name,
                        provider_sid=result.provider_sid, provider_status=result.status,
                        segments=result.segments or ready.segments, price=result.price, at=self.clock())
@@ -222,7 +284,7 @@ class Dispatcher:
             languages: dict[int, str] = dict(conn.execute(
                 select(Contact.id, Contact.language).where(col(Contact.id).in_({r.contact_id for r in stale}))
             ).all())
-        outcomes = []
+        outcomes: list[Outcome] = []
         for row in stale:
             body = row.body
             info = campaigns.get(row.campaign_id) if row.campaign_id else None
@@ -230,9 +292,11 @@ class Dispatcher:
                 body = info.body_for(row.channel, languages.get(row.contact_id, "vi") if row.contact_id else "vi")
             try:
                 found = self.channel.find_sent(row.to_phone or "", row.claimed_at) if row.to_phone else []
-            except Exception as exc:  # provider unreachable: try again after another lease
-                log.warning("reconcile delivery %s: provider lookup failed (%s)", row.id, exc)
-                continue
+            except Exception as exc:  # provider unreachable: these and the rest again after another lease
+                if not self.pause.probing:  # (while sending is paused, the pause's own line says it)
+                    log.warning("reconcile: provider lookup failed (%s); %d deliveries asked about after another "
+                                "lease", exc.__class__.__name__, len(stale) - len(outcomes))
+                break
             match = self._match(found, body or "")
             if match is not None:
                 outcomes.append(Outcome(row.id, row.attempts, D.sent, Result.accepted, provider=self.channel.name,
@@ -307,19 +371,27 @@ class Dispatcher:
             ready.result()
         inflight: dict[Future[Outcome], Claimed] = {}
         pending: list[Outcome] = []
+        reconciler = None
+        if self.channel.looks_up_status:
+            reconciler = StatusReconciler(self.engine, self.settings, self.channel, clock=self.clock)
+            reconciler.start(self._stop)
         try:
             while not self._stop.is_set():
                 try:
                     pending = self._cycle(pool, inflight, pending)
-                except Exception:  # the database or provider hiccuped: keep the worker alive
-                    log.exception("dispatcher cycle failed; retrying shortly")
+                    self._quiet.succeeded()
+                except Exception as exc:  # the database or provider hiccuped: keep the worker alive
+                    self._quiet.failed(exc)  # a database outage: one line when it starts, one when it ends
                     self._stop.wait(1.0)
         finally:
             for future in list(inflight):
                 pending.append(future.result())
             pool.shutdown(wait=True)
             stop_shares()
-            self.record(pending)
+            try:
+                self.record(pending)
+            except Exception as exc:  # stopping during an outage: the rows stay `sending`, reconciled later
+                self._quiet.failed(exc)
 
     def _warm_up(self) -> None:
         """In each new send thread, before its first rate slot: build the channel's client there."""
@@ -338,10 +410,16 @@ class Dispatcher:
         if tick - self._last["reconcile"] > min(5.0, self.settings.dispatcher_lease_seconds / 2):
             self.reconcile_stale()
             self._last["reconcile"] = tick
+        if tick - self._last["beat"] > HEARTBEAT_SECONDS:
+            with self.engine.begin() as conn:
+                beat(conn, worker=self.worker, provider=self.channel.name, now=self.clock())
+            self._last["beat"] = tick
         claimed_any = False
         cap = self.claim_cap
         room = cap - len(inflight)
-        if room >= max(1, cap // 2):
+        if self.pause.probing:  # the provider refused connections: nothing until the next try, then one
+            room = 0 if self.pause.paused or inflight else 1
+        if room >= max(1, cap // 2) or (room == 1 and self.pause.probing):
             in_hand = Counter(c.campaign_id for c in inflight.values()
                               if c.campaign_id is not None and c.campaign_id in self._paced)
             ready, screened = self.claim_batch(room, in_hand)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from android_sms_gateway import APIClient, Message, MessageState, TextMessage, Webhook, WebhookEvent
+from android_sms_gateway.domain import MessagesExportRequest
 from android_sms_gateway.errors import APIError, NotFoundError
 from android_sms_gateway.http import RequestsHttpClient
 
@@ -29,6 +30,7 @@ from broadcast.channels.core.contract import (
     PermanentSendError,
     Prepared,
     ProviderMessage,
+    ProviderStatus,
     SendResult,
     TransientSendError,
     UnknownOutcome,
@@ -122,6 +124,8 @@ class GatewayChannel(Channel):
     """Sends through one phone; one client (requests session) per thread. States come from the phone's own
     webhooks (no status callback per message), and a SIM's carrier counts messages, not segments."""
 
+    looks_up_status = True
+
     def __init__(self, phone: PhoneConfig) -> None:
         self.phone = phone
         self.name = phone.provider
@@ -189,6 +193,21 @@ class GatewayChannel(Channel):
             return self.client().get_state(sid)
         except NotFoundError:
             return None
+
+    def export_inbox(self, since: datetime, until: datetime) -> None:
+        """Ask the phone to post the messages it received between `since` and `until` again as `sms:received`
+        webhooks (the app's inbox export, version 1.28 and later); duplicates are recognised on arrival."""
+        client = self.client()
+        try:  # the cloud server needs the device's id; the phone's own server ignores it
+            device = next((d.id for d in client.list_devices()), self.phone.name)
+        except Exception:
+            device = self.phone.name
+        client.export_inbox(MessagesExportRequest(device_id=device[:21], since=since, until=until))
+
+    def fetch_status(self, provider_sid: str) -> ProviderStatus | None:
+        """The phone's state of one of our messages (pending, processed, sent, delivered, failed)."""
+        state = self.lookup(provider_sid)
+        return ProviderStatus(status=state.state.value.lower()) if state is not None else None
 
     def health(self) -> str:
         """The phone's health status word (pass, warn, fail); raises when it does not answer."""

@@ -23,6 +23,7 @@ from broadcast.channels.gateway.models import GatewayPhone, PhoneStatus
 from broadcast.channels.gateway.routing import phone_may_take, phone_stale
 from broadcast.channels.gateway.service import day_start, in_use_today, lock_phone, set_status
 from broadcast.config import Settings
+from broadcast.journal.outage import QuietFailures
 from broadcast.outbox.models import Delivery, DeliveryStatus, WaitingReason
 
 log = logging.getLogger(__name__)
@@ -191,14 +192,16 @@ class GatewayPool:
 
     def run(self) -> None:
         last_health = 0.0
+        quiet = QuietFailures(log, "gateway pool")
         while not self._stop.is_set():
             try:
                 self.sync()
+                quiet.succeeded()
                 if time.monotonic() - last_health >= self.settings.gateway_health_seconds:
                     last_health = time.monotonic()
                     self.check_health()
-            except Exception:  # the database hiccuped: try again next round
-                log.exception("gateway pool round failed")
+            except Exception as exc:  # the database hiccuped: try again next round
+                quiet.failed(exc)
             self._stop.wait(self.settings.gateway_sync_seconds)
 
     def start(self) -> Callable[[], None]:

@@ -7,6 +7,7 @@ need in a short transaction of their own, end it, call the phone, then record th
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,9 @@ from broadcast.db import session_scope, utcnow
 from broadcast.exceptions import BroadcastError, ConflictError, NotFoundError, ValidationFailed
 from broadcast.outbox.models import Delivery, DeliveryStatus
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+EXPORT_MARGIN = timedelta(minutes=2)
 EDITABLE = ("base_url", "login", "password", "signing_key", "commune_code", "rate_per_minute", "daily_limit",
             "enabled")
 
@@ -187,6 +190,26 @@ def register_webhooks(engine: Engine, name: str, *, public_base_url: str, timeou
         audit.record(session, action="gateway.webhooks", entity="gateway_phone", entity_id=name,
                      actor_id=actor.id, actor=actor.name, after={"url": url, "webhooks": ids})
     return url, ids
+
+
+def request_inbox_exports(engine: Engine, settings: Any, since: datetime, until: datetime) -> int:
+    """After an outage: ask every enabled phone to send the messages it received meanwhile again (their
+    webhooks may have failed); the copies are recognised as duplicates on arrival. How many phones agreed."""
+    with Session(engine) as session:
+        phones = [(p.name, p.base_url, p.login, p.password) for p in session.exec(
+            select(GatewayPhone).where(col(GatewayPhone.enabled))).all()]
+    asked = 0
+    for name, base_url, login, password in phones:
+        config = PhoneConfig(name, base_url, login, password, timeout=settings.gateway_timeout_seconds)
+        try:
+            GatewayChannel(config).export_inbox(since - EXPORT_MARGIN, until + EXPORT_MARGIN)
+        except Exception as exc:  # an older app or an unreachable phone: its own webhook retries remain
+            log.warning("gateway phone %s: inbox export after the outage refused (%s)", name, exc.__class__.__name__)
+            continue
+        asked += 1
+    if asked:
+        log.warning("after the outage: %d gateway phone(s) asked to send the messages they received again", asked)
+    return asked
 
 
 def set_commune_route(session: Session, commune_code: str, route: str | None, *, actor: Actor = Actor()) -> None:

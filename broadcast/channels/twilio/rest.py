@@ -66,7 +66,7 @@ class TwilioRestChannel(Channel):
             raise TransientSendError(text, code=code) from exc
         except requests.exceptions.ConnectionError as exc:
             if never_connected(exc):
-                raise TransientSendError(f"connection failed: {exc.__class__.__name__}") from exc
+                raise TransientSendError(f"connection failed: {exc.__class__.__name__}", unreachable=True) from exc
             raise UnknownOutcome(f"connection lost mid-request: {exc.__class__.__name__}") from exc
         except requests.exceptions.Timeout as exc:
             raise UnknownOutcome(f"no answer within {self._settings.twilio_timeout_seconds:g} s") from exc

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from broadcast.channels.core.contract import OutboundMessage, ProviderMessage, SendResult
+from twilio.base.exceptions import TwilioRestException
+
+from broadcast.channels.core.contract import OutboundMessage, ProviderMessage, ProviderStatus, SendResult
 from broadcast.channels.twilio.rest import TwilioRestChannel
 from broadcast.config import Settings
 
@@ -19,6 +21,7 @@ class TwilioSmsChannel(TwilioRestChannel):
     name = "twilio"
     resource = "messages"
     permanent_codes = PERMANENT_CODES
+    looks_up_status = True
 
     def status_callback(self, settings: Settings, delivery_id: int) -> str | None:
         """Reports name the delivery (`d`), so one that arrives before the SID is recorded still lands."""
@@ -56,3 +59,15 @@ class TwilioSmsChannel(TwilioRestChannel):
             found.append(ProviderMessage(provider_sid=str(msg.sid), to=str(msg.to), body=str(msg.body or ""),
                                          status=str(msg.status), created_at=created, segments=segments))
         return found
+
+    def fetch_status(self, provider_sid: str) -> ProviderStatus | None:
+        """`messages(sid).fetch()`: the message's status and error code as Twilio has them now."""
+        try:
+            with self.provider_errors() as client:
+                message = client.messages(provider_sid).fetch()
+        except Exception as exc:
+            if isinstance(exc.__cause__, TwilioRestException) and exc.__cause__.status == 404:
+                return None
+            raise
+        code = int(message.error_code) if message.error_code not in (None, "", 0) else None
+        return ProviderStatus(status=str(message.status or ""), error_code=code)

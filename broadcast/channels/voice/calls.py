@@ -24,7 +24,7 @@ from broadcast.channels.voice.clips import campaign_script
 from broadcast.channels.voice.policy import NOT_REACHED, RETRYABLE, is_machine, next_call_at, policy_for
 from broadcast.config import Settings
 from broadcast.contacts.models import Contact
-from broadcast.events.models import EventKind
+from broadcast.events.models import EngagementEvent, EventKind
 from broadcast.events.service import add_event_once
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryKind, DeliveryStatus, WaitingReason
 
@@ -96,9 +96,11 @@ def apply_call_status(session: Session, settings: Settings, report: CallReport, 
     policy = policy_for(settings, campaign)
     machine_refused = report.status == "completed" and is_machine(report.answered_by) \
         and policy.machine_detection == "hang_up"
-    if report.status == "completed" and not machine_refused:
+    # Answered during a database outage: the resident heard an apology, not the clip; call again.
+    apologised = report.status == "completed" and not machine_refused and _apologised(session, report.call_sid)
+    if report.status == "completed" and not machine_refused and not apologised:
         return _answered(session, settings, delivery, report, now)
-    reason = "machine" if machine_refused else report.status
+    reason = "machine" if machine_refused else "outage" if apologised else report.status
     common: dict[str, Any] = {"provider_status": report.status[:20], "answered_by": report.answered_by,
                               "call_duration_seconds": report.duration}
     if campaign is not None and campaign.status == CampaignStatus.cancelled:
@@ -108,7 +110,7 @@ def apply_call_status(session: Session, settings: Settings, report: CallReport, 
     placed = session.exec(select(func.count()).select_from(DeliveryAttempt).where(
         DeliveryAttempt.delivery_id == delivery_id, DeliveryAttempt.outcome == "accepted")).one()
     retry_at = next_call_at(now, policy, settings.zone)
-    can_retry = (reason in RETRYABLE or machine_refused) and placed <= policy.max_retries \
+    can_retry = (reason in RETRYABLE or machine_refused or apologised) and placed <= policy.max_retries \
         and delivery.kind == DeliveryKind.campaign \
         and (campaign is None or campaign.expires_at is None or retry_at < campaign.expires_at)
     if can_retry:
@@ -124,6 +126,17 @@ def apply_call_status(session: Session, settings: Settings, report: CallReport, 
     if campaign is not None and campaign.sms_fallback_for_voice:
         queue_sms_fallback(session, delivery, campaign, now=now)
     return "updated"
+
+
+def record_apology(session: Session, *, delivery_id: int, call_sid: str, at: datetime) -> bool:
+    """This call was answered while the database did not answer (it heard the apology); True when new."""
+    return add_event_once(session, kind=EventKind.call_apology, dedupe_key=f"call:{call_sid}:apology",
+                          delivery_id=delivery_id, occurred_at=at, data={"call_sid": call_sid})
+
+
+def _apologised(session: Session, call_sid: str) -> bool:
+    key = f"call:{call_sid}:apology"
+    return session.exec(select(EngagementEvent.id).where(EngagementEvent.dedupe_key == key)).first() is not None
 
 
 def _answered(session: Session, settings: Settings, delivery: Delivery, report: CallReport, now: datetime) -> str:

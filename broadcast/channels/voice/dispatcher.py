@@ -16,6 +16,7 @@ from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.voice.calls import FINAL_CALL_STATUSES, CallReport, apply_call_status
 from broadcast.channels.voice.channel import CallChannel
 from broadcast.config import Settings
+from broadcast.journal.outage import QuietFailures
 from broadcast.outbox.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class VoiceDispatcher(Dispatcher):
         super().__init__(engine, settings, channel, **kwargs)
         self.voice_channel = channel
         self._checked = 0.0
+        self._quiet_calls = QuietFailures(log, "checking silent calls")
 
     def settle(self) -> None:
         now = time.monotonic()
@@ -36,8 +38,9 @@ class VoiceDispatcher(Dispatcher):
             self._checked = now
             try:
                 self.check_silent_calls()
-            except Exception:  # the provider or database hiccuped: next time
-                log.exception("checking silent calls failed")
+                self._quiet_calls.succeeded()
+            except Exception as exc:  # the provider or database hiccuped: next time
+                self._quiet_calls.failed(exc)
         super().settle()
 
     def check_silent_calls(self, limit: int = 20) -> int:

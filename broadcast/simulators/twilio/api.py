@@ -66,7 +66,7 @@ def message_json(m: SimMessage) -> dict[str, Any]:
     return {
         "account_sid": m.account_sid, "api_version": "2010-04-01", "body": m.body,
         "date_created": rfc2822(m.date_created), "date_sent": rfc2822(m.date_sent),
-        "date_updated": rfc2822(m.date_updated), "direction": "outbound-api",
+        "date_updated": rfc2822(m.date_updated), "direction": m.direction,
         "error_code": m.error_code, "error_message": m.error_message, "from": m.from_,
         "messaging_service_sid": m.messaging_service_sid, "num_media": str(m.num_media),
         "num_segments": str(m.num_segments), "price": None, "price_unit": "USD", "sid": m.sid,
@@ -230,7 +230,8 @@ class TwilioApi:
             return twilio_error(400, 20001, f"Invalid paging or date parameter: {exc}")
         if not 1 <= page_size <= 1000 or page < 0:
             return twilio_error(400, 20001, "PageSize must be 1..1000 and Page >= 0")
-        found = [m for m in self.state.messages(query.get("To")) if _matches(m, query.get("From"), bounds)]
+        stored = self.state.messages(query.get("To")) + self.state.received(query.get("To"))
+        found = [m for m in stored if _matches(m, query.get("From"), bounds)]
         found.sort(key=lambda m: m.seq, reverse=True)
         start = page * page_size
         token = query.get("PageToken", "")

@@ -104,11 +104,14 @@ class CallbackDispatcher:
         if outcome is None:
             steps: tuple[str, ...] = ("queued", "sent", "delivered")
             error_code = None
+        elif outcome.status == "sent":
+            steps, error_code = ("queued", "sent"), None
         elif outcome.status == "failed":
             steps, error_code = ("queued", "failed"), outcome.error_code
         else:
             steps, error_code = ("queued", "sent", "undelivered"), outcome.error_code
-        job = CallbackJob(message, steps, error_code, faults.callback_mode, faults.callback_step_delay)
+        mode = "dropped" if self._state.drop_callbacks_of(message.sid) else faults.callback_mode
+        job = CallbackJob(message, steps, error_code, mode, faults.callback_step_delay)
         self.pending += 1
         if job.mode == "delayed" and faults.callback_delay > 0:
             self._loop.call_later(faults.callback_delay, self._queue.put_nowait, job)
@@ -167,10 +170,11 @@ class CallbackDispatcher:
             params["RawDlrDoneDate"] = now.strftime("%y%m%d%H%M")
         return params
 
-    async def send_incoming(self, url: str, account_sid: str, from_: str, to: str, body: str) -> int | None:
+    async def send_incoming(self, url: str, account_sid: str, from_: str, to: str, body: str,
+                            sid: str | None = None) -> int | None:
         """Post a resident's reply as Twilio's signed incoming-message webhook; the project's HTTP status."""
         assert self._client is not None
-        sid = new_sid("SM")
+        sid = sid or new_sid("SM")
         params = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": account_sid,
                   "From": from_, "To": to, "Body": body, "NumMedia": "0", "NumSegments": "1",
                   "SmsStatus": "received", "ApiVersion": "2010-04-01"}

@@ -60,6 +60,30 @@ class SimulatorControl:
         """normal | delayed | duplicated | out_of_order | dropped."""
         self._post("/callback-mode", {"mode": mode, "delay": delay, "step_delay": step_delay})
 
+    def drop_callbacks(self, ratio: float) -> None:
+        """Drop every status callback of about this share of messages."""
+        self._post("/drop-callbacks", {"ratio": ratio})
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Refuse every connection (API, control and all) for `seconds`, then listen again on the same port."""
+        self._post("/refuse", {"seconds": seconds})
+
+    def inbound(self, from_: str, body: str, *, to: str | None = None, url: str | None = None,
+                deliver: bool = True) -> dict[str, Any]:
+        """A resident texts one of our numbers: kept by the simulator, and posted to `url` unless not `deliver`."""
+        payload: dict[str, Any] = {"from": from_, "body": body, "deliver": deliver}
+        if to is not None:
+            payload["to"] = to
+        if url is not None:
+            payload["url"] = url
+        answer: dict[str, Any] = self._http.post("/inbound", json=payload).json()
+        return answer
+
+    def received(self, to: str | None = None) -> list[dict[str, Any]]:
+        """Residents' messages the simulator received, as JSON dicts."""
+        params = {"to": to} if to is not None else None
+        return list(self._http.get("/received", params=params).json()["messages"])
+
     def set_account_status(self, status: str) -> None:
         """What fetching the account answers: active, suspended or closed."""
         self._post("/account", {"status": status})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 
 from starlette.applications import Starlette
@@ -28,6 +28,7 @@ def create_app(
     callbacks: CallbackDispatcher | None = None,
     strict_sender_id: bool = False,
     calls: CallPlayer | None = None,
+    refuse: Callable[[float], None] | None = None,
 ) -> Starlette:
     """ASGI app with the Twilio Messages and Calls subsets and the /_simulator/ control API."""
     dispatcher = callbacks or CallbackDispatcher(state, auth_token)
@@ -52,7 +53,7 @@ def create_app(
         return twilio_error(404, 20404, f"The requested resource {request.url.path} was not found")
 
     return Starlette(
-        routes=[*api.routes(), *calls_api.routes(api._wrap), *control_routes(state, dispatcher, account_sid)],
+        routes=[*api.routes(), *calls_api.routes(api._wrap), *control_routes(state, dispatcher, account_sid, refuse)],
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
@@ -79,7 +80,8 @@ class TwilioSimulator:
         self.state = SimulatorState(record_requests=record_requests)
         self.dispatcher = CallbackDispatcher(self.state, auth_token, workers=callback_workers)
         self.player = CallPlayer(CallState(), auth_token)
-        self.app = create_app(self.state, account_sid, auth_token, self.dispatcher, strict_sender_id, self.player)
+        self.app = create_app(self.state, account_sid, auth_token, self.dispatcher, strict_sender_id, self.player,
+                              refuse=self.refuse_connections)
         self._running: ThreadedServer | None = None
         self.base_url = ""
 
@@ -202,3 +204,18 @@ class TwilioSimulator:
     def set_callback_mode(self, mode: str, delay: float = 0.0, step_delay: float | None = None) -> None:
         """normal | delayed (by `delay` s) | duplicated | out_of_order | dropped."""
         self.state.set_callback_mode(mode, delay, step_delay)
+
+    def drop_callbacks(self, ratio: float) -> None:
+        """Drop every status callback of about this share of messages (drawn at random per message)."""
+        self.state.drop_callbacks(ratio)
+
+    def refuse_connections(self, seconds: float) -> None:
+        """Refuse every connection for `seconds` (Twilio unreachable), then listen again on the same port."""
+        if self._running is None:
+            raise RuntimeError("the simulator is not running")
+        self._running.refuse(seconds)
+
+    @property
+    def received(self) -> list[SimMessage]:
+        """Residents' messages to our numbers, oldest first (what Messages.json lists as inbound)."""
+        return self.state.received()

@@ -64,6 +64,7 @@ class SimMessage:
     error_code: int | None = None
     error_message: str | None = None
     seq: int = 0
+    direction: str = "outbound-api"  # "inbound": a resident's message to one of our numbers
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-friendly view used by the control API."""
@@ -122,6 +123,7 @@ class Faults:
     callback_mode: str = "normal"
     callback_delay: float = 0.0
     callback_step_delay: float = 0.0
+    callback_drop_ratio: float = 0.0  # share of messages (chosen at random) whose callbacks are all dropped
 
 
 class SimulatorState:
@@ -130,6 +132,9 @@ class SimulatorState:
     def __init__(self, record_requests: bool = True, max_recorded_requests: int = 100_000) -> None:
         self._lock = threading.Lock()
         self._messages: dict[str, SimMessage] = {}
+        self._received: dict[str, SimMessage] = {}  # residents' messages to our numbers (direction inbound)
+        self.dropped: set[str] = set()  # SIDs whose status callbacks were dropped on purpose
+        self._random = random.Random(977)
         # Bounded so long benchmarks do not grow without limit; tests stay far below it.
         self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded_requests)
         self._seq = 0
@@ -144,7 +149,9 @@ class SimulatorState:
         """Forget messages, requests and faults."""
         with self._lock:
             self._messages.clear()
+            self._received.clear()
             self._requests.clear()
+            self.dropped.clear()
             self.faults = Faults()
             self.account_status = "active"
 
@@ -157,9 +164,33 @@ class SimulatorState:
             self._messages[message.sid] = message
 
     def get_message(self, sid: str) -> SimMessage | None:
-        """The message with `sid`, if any."""
+        """The message with `sid` (sent or received), if any."""
         with self._lock:
-            return self._messages.get(sid)
+            return self._messages.get(sid) or self._received.get(sid)
+
+    def add_received(self, message: SimMessage) -> None:
+        """Store a message a resident sent to one of our numbers (listed like Twilio lists inbound messages)."""
+        with self._lock:
+            self._seq += 1
+            message.seq = self._seq
+            self._received[message.sid] = message
+
+    def received(self, to: str | None = None) -> list[SimMessage]:
+        """Residents' messages in arrival order, optionally only those to our number `to`."""
+        with self._lock:
+            found = list(self._received.values())
+        return [m for m in found if to is None or m.to == to]
+
+    def drop_callbacks_of(self, sid: str) -> bool:
+        """Whether this message's callbacks are dropped (drawn once, when it is accepted)."""
+        ratio = self.faults.callback_drop_ratio
+        if ratio <= 0:
+            return False
+        with self._lock:
+            dropped = self._random.random() < ratio
+            if dropped:
+                self.dropped.add(sid)
+        return dropped
 
     def set_status(self, sid: str, status: str, now: datetime, error: tuple[int, str] | None = None) -> None:
         """Advance a message's status (used by the callback lifecycle)."""
@@ -254,10 +285,11 @@ class SimulatorState:
         return self.faults.permanent.get(to)
 
     def set_outcome(self, numbers: list[str], status: str, error_code: int) -> None:
-        """Make messages to these numbers end `undelivered` or `failed` with a 30xxx code."""
-        if status not in FINAL_ERROR_STATUSES:
-            raise ValueError("status must be 'undelivered' or 'failed'")
-        if not 30000 <= error_code <= 30999:
+        """Make messages to these numbers end `undelivered` or `failed` with a 30xxx code, or stay `sent`
+        (no final state ever: a phone off for days)."""
+        if status not in FINAL_ERROR_STATUSES | {"sent"}:
+            raise ValueError("status must be 'undelivered', 'failed' or 'sent'")
+        if status != "sent" and not 30000 <= error_code <= 30999:
             raise ValueError("error_code must be a 30xxx code")
         with self._lock:
             self.faults.outcomes.update(dict.fromkeys(numbers, Outcome(status, error_code)))
@@ -265,6 +297,13 @@ class SimulatorState:
     def outcome(self, to: str) -> Outcome | None:
         """The configured final outcome for `to`, if any."""
         return self.faults.outcomes.get(to)
+
+    def drop_callbacks(self, ratio: float) -> None:
+        """Drop every status callback of about this share of messages (drawn at random per message)."""
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError("ratio must be between 0 and 1")
+        with self._lock:
+            self.faults.callback_drop_ratio = ratio
 
     def set_callback_mode(self, mode: str, delay: float = 0.0, step_delay: float | None = None) -> None:
         """Choose how status callbacks are sent (see CALLBACK_MODES); `delay` applies to 'delayed'."""
