@@ -44,6 +44,7 @@ class Figures(BaseModel):
     failed: int
     skipped: int
     cancelled: int
+    unknown: int = Field(description="accepted by the provider, final state never reported (part of sent)")
     segments: int
     replies: int
     questions: int

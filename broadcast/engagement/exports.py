@@ -24,7 +24,8 @@ CALLS_SHEET = "Cuộc gọi"
 # (key in the metrics rows, Vietnamese column header)
 TOTAL_COLUMNS: list[tuple[str, str]] = [
     ("targeted", "Số người nhận dự kiến"), ("sent", "Đã gửi"), ("delivered", "Đã đến máy"),
-    ("failed", "Lỗi"), ("skipped", "Bỏ qua"), ("cancelled", "Đã huỷ"), ("queued", "Đang chờ gửi"),
+    ("failed", "Lỗi"), ("skipped", "Bỏ qua"), ("cancelled", "Đã huỷ"),
+    ("unknown", "Nhà mạng không báo trạng thái cuối"), ("queued", "Đang chờ gửi"),
     ("delivery_rate", "Tỉ lệ đến máy"), ("replies", "Tin trả lời"), ("questions", "Câu hỏi"),
     ("answered", "Câu hỏi đã trả lời"), ("median_response_seconds", "Thời gian trả lời trung vị (giây)"),
     ("opt_outs", "Từ chối nhận tin"), ("unique_clicks", "Lượt mở liên kết (người)"),

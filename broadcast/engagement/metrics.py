@@ -57,6 +57,7 @@ class Counts:
     failed: int = 0
     skipped: int = 0
     cancelled: int = 0
+    unknown: int = 0  # accepted, but the provider never reported a final state (counted in `sent` too)
     segments: int = 0
     replies: int = 0
     questions: int = 0
@@ -122,13 +123,14 @@ def _rollup_days(day: Any, period: Period | None) -> list[ColumnElement[bool]]:
 def _deliveries(session: Session, rows: dict[Key, Counts], keys: list[Any], where: list[ColumnElement[bool]]) -> None:
     query = select(*keys, func.coalesce(func.sum(col(R.n)), 0), _sum_status("queued", "sending"),
                    _sum_status(*_SENT), _sum_status("delivered"), _sum_status(*_FAILED), _sum_status("skipped"),
-                   _sum_status("cancelled"), func.coalesce(func.sum(col(R.segments)), 0)).where(*where)
+                   _sum_status("cancelled"), _sum_status("unknown"),
+                   func.coalesce(func.sum(col(R.segments)), 0)).where(*where)
     if keys:
         query = query.group_by(*keys)
     for row in session.execute(query):
         k = tuple(row[:len(keys)])
         c = rows[k]
-        (c.targeted, c.queued, c.sent, c.delivered, c.failed, c.skipped, c.cancelled,
+        (c.targeted, c.queued, c.sent, c.delivered, c.failed, c.skipped, c.cancelled, c.unknown,
          c.segments) = (int(v or 0) for v in row[len(keys):])
 
 

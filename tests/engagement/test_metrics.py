@@ -34,7 +34,8 @@ from tests.support.seed import approved_campaign, seed_contacts, start, wait_unt
 pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 
 OUTCOMES = [("delivered", None), ("delivered", None), ("delivered", None), ("sent", None),
-            ("undelivered", 30003), ("undelivered", 30005), ("failed", 21211), ("skipped", None), ("queued", None)]
+            ("undelivered", 30003), ("undelivered", 30005), ("failed", 21211), ("skipped", None), ("queued", None),
+            ("unknown", None)]  # reconciliation gave up: accepted, final state never reported
 
 
 def _populate(engine: Engine, settings: Settings) -> int:
@@ -50,10 +51,11 @@ def _populate(engine: Engine, settings: Settings) -> int:
             status, code = OUTCOMES[rng.randrange(len(OUTCOMES))]
             sent = status not in ("queued", "skipped")
             session.execute(update(Delivery).where(col(Delivery.id) == d.id).values(
-                status="sent" if sent else status, provider_sid=f"SM{d.id:032d}" if sent else None,
+                status=status if status in ("unknown", "queued", "skipped") else "sent",
+                provider_sid=f"SM{d.id:032d}" if sent else None,
                 sent_at=now - timedelta(days=i % 2) if sent else None, segments=1 + i % 3 if sent else None,
                 error_message="opted out" if status == "skipped" else None))
-            if sent and status != "sent":
+            if sent and status not in ("sent", "unknown"):
                 # Callbacks repeated and out of order: the final state must win and count once.
                 for reported in (status, "sent", status, "queued"):
                     apply_status(session, provider_sid=f"SM{d.id:032d}", provider_status=reported,
@@ -104,7 +106,8 @@ def _raw(engine: Engine, settings: Settings, campaign_id: int) -> dict[str, dict
             for key in ("", commune_of[d.contact_id]):
                 row = out[key or ""]
                 row["targeted"] += 1
-                row["sent"] += d.status in ("sent", "delivered", "undelivered")
+                row["sent"] += d.status in ("sent", "delivered", "undelivered", "unknown")
+                row["unknown"] += d.status == "unknown"
                 row["delivered"] += d.status == "delivered"
                 row["failed"] += d.status in ("failed", "undelivered")
                 row["skipped"] += d.status == "skipped"
@@ -129,7 +132,7 @@ def _raw(engine: Engine, settings: Settings, campaign_id: int) -> dict[str, dict
     return out
 
 
-FIELDS = ["targeted", "sent", "delivered", "failed", "skipped", "segments", "replies", "questions",
+FIELDS = ["targeted", "sent", "delivered", "failed", "skipped", "unknown", "segments", "replies", "questions",
           "unique_clicks", "downloads", "opt_outs", "airings_planned", "airings_confirmed"]
 
 
@@ -196,6 +199,7 @@ def test_exports_open_and_match_the_metrics(engine: Engine, settings: Settings) 
     assert "Đã đến máy" in header and "Chi phí ước tính" in header
     assert totals[1][header.index("Đã đến máy")] == funnel["delivered"]
     assert totals[1][header.index("Số người nhận dự kiến")] == funnel["targeted"]
+    assert totals[1][header.index("Nhà mạng không báo trạng thái cuối")] == funnel["unknown"] > 0
     per_commune = list(book["Theo xã"].iter_rows(values_only=True))
     h = list(per_commune[0])
     assert {r[h.index("Mã xã")]: r[h.index("Đã gửi")] for r in per_commune[1:]} == \
