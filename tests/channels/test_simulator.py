@@ -452,7 +452,9 @@ def test_empty_base_url_targets_real_twilio_without_calling_it() -> None:
 def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
     code = ("from broadcast.simulators.twilio.cli import run_simulator; "
             f"run_simulator('127.0.0.1', 0, '{SIM_ACCOUNT_SID}', '{SIM_AUTH_TOKEN}')")
-    process = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=subprocess.PIPE, text=True,
+    # faulthandler: this process once died of SIGSEGV on Ctrl-C in a loaded CI run; its stack will say where.
+    process = subprocess.Popen([sys.executable, "-u", "-X", "faulthandler", "-c", code], stdout=subprocess.PIPE,
+                               text=True,
                                cwd=Path(__file__).resolve().parents[2])
     try:
         assert process.stdout is not None
