@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: every fast test (on SQLite, and on PostgreSQL where the database matters), then the slow
-# reliability and volume tests once, on PostgreSQL. The fixtures start a private PostgreSQL cluster when
+# reliability and volume tests once, on PostgreSQL, one at a time. The fixtures start a private PostgreSQL cluster when
 # TEST_DATABASE_URL is not set. Tests run in parallel, one pytest-xdist worker per CPU (TEST_WORKERS=0: in this
 # process). Extra arguments go to both pytest runs (e.g. -k dispatch, -x).
 set -euo pipefail
@@ -14,7 +14,9 @@ if [ $fast -eq 5 ]; then
   echo "!! pytest collected no tests: failing on purpose" >&2
   exit 1
 fi
-.venv/bin/python -m pytest "${workers[@]}" -m slow "$@"
+# The slow tests each start several real processes (serve, workers, simulators, PostgreSQL clusters) and wait on
+# them in real time: run side by side on two cores they starve each other into timeouts. One at a time.
+.venv/bin/python -m pytest -n 0 -m slow "$@"
 slow=$?
 set -e
 [ $slow -eq 5 ] && slow=0  # the arguments selected no slow test
