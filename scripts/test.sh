@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 workers=(-n "${TEST_WORKERS:-auto}")
 set +e
-.venv/bin/python -m pytest "${workers[@]}" "$@"
+.venv/bin/python -m pytest "${workers[@]}" --durations=10 "$@"
 fast=$?
 if [ $fast -eq 5 ]; then
   echo "!! pytest collected no tests: failing on purpose" >&2
@@ -16,7 +16,7 @@ if [ $fast -eq 5 ]; then
 fi
 # The slow tests each start several real processes (serve, workers, simulators, PostgreSQL clusters) and wait on
 # them in real time: run side by side on two cores they starve each other into timeouts. One at a time.
-.venv/bin/python -m pytest -n 0 -m slow "$@"
+.venv/bin/python -m pytest -n 0 -m slow --durations=0 "$@"
 slow=$?
 set -e
 [ $slow -eq 5 ] && slow=0  # the arguments selected no slow test

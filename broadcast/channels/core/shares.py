@@ -39,6 +39,7 @@ from sqlmodel import col
 from broadcast.channels.core.budget import RateLimiter, budget_window
 from broadcast.channels.core.models import BudgetShare
 from broadcast.db import utcnow
+from broadcast.journal.outage import QuietFailures
 
 log = logging.getLogger(__name__)
 
@@ -220,11 +221,13 @@ class BudgetShares:
     # ---- the heartbeat thread ----------------------------------------------------------------------
 
     def run(self) -> None:
+        quiet = QuietFailures(log, f"budget heartbeat {self.member}")
         while not self._stop.is_set():
             try:
                 self.beat()
-            except Exception:  # the database hiccuped: the leases run out and sending pauses until it answers
-                log.exception("budget heartbeat failed")
+                quiet.succeeded()
+            except Exception as exc:  # the database hiccuped: the leases run out and sending pauses until it answers
+                quiet.failed(exc)  # an outage: one line when it starts, one when it ends (it beats 4 times a second)
             self._stop.wait(self.heartbeat)
 
     def start(self) -> Callable[[], None]:
