@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from broadcast.channels.core.dispatcher import Dispatcher
 from broadcast.channels.twilio.sms import TwilioSmsChannel
 from broadcast.config import Settings
-from broadcast.outbox.models import Delivery, DeliveryStatus
+from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.support.seed import wait_until
@@ -26,6 +26,11 @@ QUESTIONS: list[dict[str, Any]] = [
     {"text": "Đất chưa có sổ đỏ có được chuyển nhượng không?", "answer": "no"},
     {"text": "Cấp sổ đỏ lần đầu mất tối đa bao nhiêu ngày?", "choices": ["30 ngày", "60 ngày"], "answer": 1},
 ]
+
+
+def stored(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(InboundMessage)).one())
 
 
 def pending(engine: Engine) -> int:
@@ -91,6 +96,10 @@ def deliver(live_engine: Engine, live_settings: Settings, sim: TwilioSimulator) 
     """Run the SMS dispatcher until the outbox is empty (the quiz's replies go between residents' rounds)."""
 
     def run() -> None:
+        # A reply whose webhook outlasts JOURNAL_AFTER_SECONDS (a loaded machine) is answered 200 before it is
+        # stored: wait until every message residents sent is in, or the outbox may look empty too early.
+        sent = len(sim.state.received())
+        wait_until(lambda: stored(live_engine) >= sent, timeout=120)
         channel = TwilioSmsChannel(live_settings, api_base_url=sim.base_url)
         stop = Dispatcher(live_engine, live_settings, channel).start()
         try:
