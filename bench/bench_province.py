@@ -41,7 +41,7 @@ from sqlmodel import Session  # noqa: E402
 
 from bench.support import broadcast_serve, free_port, postgres_database  # noqa: E402
 from broadcast.accounts import service as accounts  # noqa: E402
-from broadcast.db import make_engine, upgrade  # noqa: E402
+from broadcast.db import make_engine, upgrade, utcnow  # noqa: E402
 from broadcast.simulators.twilio.process import SimulatorProcess  # noqa: E402
 from tests.support.seed import approved_campaign, start  # noqa: E402
 
@@ -134,6 +134,18 @@ class Sampler:
         self._thread.join()
 
 
+def wait_for_members(engine: Engine, members: int, timeout: float = 60.0) -> None:
+    """Until `members` processes hold a live share of some budget (they join within two heartbeats)."""
+    deadline = time.monotonic() + timeout
+    query = text("SELECT max(n) FROM (SELECT count(*) AS n FROM budget_share WHERE expires_at > :now GROUP BY key) s")
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if (conn.execute(query, {"now": utcnow()}).scalar() or 0) >= members:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"only some of the {members} sending processes joined the budget within {timeout:g} s")
+
+
 def counts(engine: Engine, campaign_id: int) -> Counter[str]:
     with engine.connect() as conn:
         return Counter(dict(conn.execute(text("SELECT status, count(*) FROM delivery WHERE campaign_id = :c "
@@ -185,7 +197,7 @@ def run(args: argparse.Namespace, url: str) -> bool:
                 extra.append(subprocess.Popen([sys.executable, "-m", "broadcast.cli", "scheduler"], env=env,
                                               cwd=ROOT, stdout=(logs / "scheduler.log").open("wb"),
                                               stderr=subprocess.STDOUT))
-                time.sleep(5)  # the workers join the budget (a share each within two heartbeats)
+                wait_for_members(engine, args.workers + 1)  # serve and the workers each hold a share of the budget
                 sampler = Sampler(base, campaign_id, token)
                 started = time.time()
                 start(engine, campaign_id)

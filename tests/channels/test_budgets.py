@@ -7,10 +7,9 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,6 +72,13 @@ def held(engine: Engine, key: str) -> dict[str, int]:
         rows = session.exec(select(BudgetShare.member, BudgetShare.share)
                             .where(BudgetShare.key == key, col(BudgetShare.expires_at) > utcnow())).all()
     return dict(rows)
+
+
+def leases(engine: Engine, key: str) -> dict[str, datetime]:
+    """Until when each member of budget `key` holds its lease (each heartbeat moves it on)."""
+    with Session(engine) as session:
+        return dict(session.exec(select(BudgetShare.member, BudgetShare.expires_at)
+                                 .where(BudgetShare.key == key)).all())
 
 
 @pytest.mark.slow
@@ -161,8 +167,12 @@ def test_a_gateway_phones_daily_limit_holds_across_two_workers(live_settings: Se
                 wait_until(lambda: len(phone.messages) >= limit, timeout=60)
                 # Both workers send through the phone (each holds part of its per-minute budget) ...
                 wait_until(lambda: len(held(live_engine, "sms:gateway:phone")) == 2, timeout=30)
-                # ... and go on claiming (every 50 ms) while we watch: none may take a row past the limit.
-                time.sleep(3)
+                # ... and go on claiming (every 50 ms) while we watch: none may take a row past the limit. Watched
+                # for as long as it takes both to renew their leases a dozen times (their own clock, not ours).
+                first = leases(live_engine, "sms:gateway:phone")
+                wait_until(lambda: all(at >= first[member] + timedelta(seconds=3)
+                                       for member, at in leases(live_engine, "sms:gateway:phone").items()
+                                       if member in first), timeout=60)
                 assert all(worker.poll() is None for worker in workers)
             finally:
                 for worker in workers:
