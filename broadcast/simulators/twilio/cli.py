@@ -11,6 +11,7 @@ from types import FrameType
 from broadcast.simulators.twilio.server import TwilioSimulator
 
 DEFAULT_PORT = 8021
+STOP_SECONDS = 5.0  # uvicorn's graceful shutdown takes up to 2 s; past that, leave anyway (os._exit below)
 
 
 def run_simulator(host: str, port: int, account_sid: str, auth_token: str) -> None:
@@ -34,7 +35,7 @@ def run_simulator(host: str, port: int, account_sid: str, auth_token: str) -> No
     except KeyboardInterrupt:
         pass
     finally:
-        simulator.stop()
+        simulator.stop(timeout=STOP_SECONDS)
         print("Đã dừng trình giả lập Twilio.", flush=True)
     # The server thread ran uvloop; the interpreter's own teardown after such a thread has crashed with SIGSEGV
     # about once in twenty Ctrl-Cs (it did not with asyncio's loop, which is slower). Everything is stopped and

@@ -97,10 +97,10 @@ class TwilioSimulator:
         self.base_url = f"http://{host}:{self.port}"
         return self.base_url
 
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the server down and wait for its thread (at most `timeout` seconds)."""
         if self._running is not None:
-            self._running.stop()
+            self._running.stop(timeout)
         self._running = None
 
     def serve_forever(self) -> None:
