@@ -23,6 +23,7 @@ from broadcast.config import Settings, load_settings
 from broadcast.db import make_engine, upgrade
 from tests.pg import PostgresServer, find_postgres
 from tests.support.needs import missing
+from tests.support.routes import share_route_builds
 
 BACKENDS = ["sqlite", "postgresql"]
 BOTH = pytest.mark.databases(*BACKENDS)  # `pytestmark = BOTH`: where the database matters
@@ -31,6 +32,7 @@ BOTH = pytest.mark.databases(*BACKENDS)  # `pytestmark = BOTH`: where the databa
 # never depends on the draw of the day; developers' runs keep exploring new examples.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+share_route_builds()  # FastAPI builds each route once per process, not once per test's app
 
 
 @pytest.fixture(scope="session")
