@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from broadcast.config import Settings
 from tests.conftest import free_port, make_user
+from tests.support.http import loopback
 from tests.support.seed import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url + "/healthz", timeout=1, trust_env=False).status_code == 200
+        return loopback.get(url + "/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -28,6 +28,7 @@ from broadcast.simulators.twilio import TwilioSimulator, count_segments
 from broadcast.simulators.twilio.process import SimulatorControl, SimulatorProcess
 from broadcast.simulators.twilio.state import RecordedRequest
 from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN, CallbackSink
+from tests.support.http import loopback
 
 TO = "+84912345678"
 FROM = "+15005550006"
@@ -67,7 +68,7 @@ def test_create_returns_twilio_message(twilio_simulator: TwilioSimulator, client
 
 
 def test_raw_json_uses_rfc2822_dates_and_string_counts(twilio_simulator: TwilioSimulator) -> None:
-    response = httpx.post(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}/Messages.json",
+    response = loopback.post(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}/Messages.json",
                           data={"To": TO, "MessagingServiceSid": "MG" + "a" * 32, "Body": "x" * 161},
                           auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN))
     assert response.status_code == 201
@@ -115,15 +116,15 @@ def test_list_page_metadata(twilio_simulator: TwilioSimulator, client: Client) -
     for i in range(3):
         client.messages.create(to=TO, from_=FROM, body=str(i))
     url = f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}/Messages.json"
-    first = httpx.get(url, params={"To": TO, "PageSize": 2}, auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN)).json()
+    first = loopback.get(url, params={"To": TO, "PageSize": 2}, auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN)).json()
     assert (first["page"], first["page_size"], first["start"], first["end"]) == (0, 2, 0, 1)
     assert first["previous_page_uri"] is None
     assert first["first_page_uri"].endswith("Messages.json?To=%2B84912345678&PageSize=2&Page=0")
-    second = httpx.get(twilio_simulator.base_url + first["next_page_uri"],
+    second = loopback.get(twilio_simulator.base_url + first["next_page_uri"],
                        auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN)).json()
     assert (second["page"], second["start"], second["end"], second["next_page_uri"]) == (1, 2, 2, None)
     assert [m["body"] for m in first["messages"] + second["messages"]] == ["2", "1", "0"]
-    back = httpx.get(twilio_simulator.base_url + second["previous_page_uri"],
+    back = loopback.get(twilio_simulator.base_url + second["previous_page_uri"],
                      auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN)).json()
     assert [m["body"] for m in back["messages"]] == ["2", "1"]
 
@@ -136,7 +137,7 @@ def test_wrong_credentials_get_401_authenticate(twilio_simulator: TwilioSimulato
     with pytest.raises(TwilioRestException) as caught:
         bad.messages.create(to=TO, from_=FROM, body="hi")
     assert (caught.value.status, caught.value.code) == (401, 20003)
-    raw = httpx.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}/Messages.json")
+    raw = loopback.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}/Messages.json")
     assert raw.status_code == 401
     assert raw.json() == {"code": 20003, "message": "Authenticate",
                           "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}
@@ -397,10 +398,10 @@ def test_every_recorded_request_and_response_matches_the_openapi_spec(
     auth = (SIM_ACCOUNT_SID, SIM_AUTH_TOKEN)
     base = f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}"
     answers = [
-        ("post", "/Messages.json", httpx.post(base + "/Messages.json", data={"To": TO, "From": FROM, "Body": "a"},
+        ("post", "/Messages.json", loopback.post(base + "/Messages.json", data={"To": TO, "From": FROM, "Body": "a"},
                                               auth=auth)),
-        ("get", f"/Messages/{created.sid}.json", httpx.get(base + f"/Messages/{created.sid}.json", auth=auth)),
-        ("get", "/Messages.json", httpx.get(base + "/Messages.json", params={"PageSize": 2}, auth=auth)),
+        ("get", f"/Messages/{created.sid}.json", loopback.get(base + f"/Messages/{created.sid}.json", auth=auth)),
+        ("get", "/Messages.json", loopback.get(base + "/Messages.json", params={"PageSize": 2}, auth=auth)),
     ]
     for method, suffix, answer in answers:
         path = f"/2010-04-01/Accounts/{SIM_ACCOUNT_SID}{suffix}"
@@ -461,7 +462,7 @@ def test_cli_serves_until_interrupted(tmp_path: Path) -> None:
         line = process.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert url, line
-        assert httpx.get(url.group(0) + "/_simulator/health").json()["ok"] is True
+        assert loopback.get(url.group(0) + "/_simulator/health").json()["ok"] is True
         process.send_signal(signal.SIGINT)
         try:
             returned = process.wait(timeout=30)  # it gives its server 5 s; the rest is a loaded machine's slack
@@ -482,7 +483,7 @@ def test_simulators_are_independent(twilio_simulator_factory: Any) -> None:
     assert other.count_for(TO) == 1
     other.stop()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(other.base_url + "/_simulator/health")
+        loopback.get(other.base_url + "/_simulator/health")
 
 
 def test_simulator_in_a_child_process_is_steered_over_http() -> None:
@@ -504,7 +505,7 @@ def test_simulator_in_a_child_process_is_steered_over_http() -> None:
         assert remote.messages() == []
         url = remote.base_url
     with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/_simulator/health")
+        loopback.get(url + "/_simulator/health")
 
 
 # --- the account: what `broadcast check` reads ---------------------------------------------------------
@@ -516,7 +517,7 @@ def test_fetching_the_account_answers_like_twilio(twilio_simulator: TwilioSimula
         SIM_ACCOUNT_SID, "active", "Full", SIM_ACCOUNT_SID)
     assert account.uri == f"/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json"
     assert account.auth_token is None  # the simulator never hands out a secret
-    raw = httpx.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
+    raw = loopback.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
                     auth=(SIM_ACCOUNT_SID, SIM_AUTH_TOKEN))
     openapi = OpenAPI.from_dict(json.loads(SPEC_SUBSET.read_text()))
     request = MockRequest("https://api.twilio.com", "get", f"/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
@@ -530,7 +531,7 @@ def test_a_wrong_token_gets_twilios_401(twilio_simulator: TwilioSimulator) -> No
     with pytest.raises(TwilioRestException) as caught:
         wrong.api.v2010.accounts(SIM_ACCOUNT_SID).fetch()
     assert (caught.value.status, caught.value.code) == (401, 20003)
-    raw = httpx.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
+    raw = loopback.get(f"{twilio_simulator.base_url}/2010-04-01/Accounts/{SIM_ACCOUNT_SID}.json",
                     auth=(SIM_ACCOUNT_SID, "not-the-token"))
     assert raw.json() == {"code": 20003, "message": "Authenticate", "status": 401,
                           "more_info": "https://www.twilio.com/docs/errors/20003"}
@@ -576,11 +577,11 @@ def test_refusing_connections_for_a_while_then_listening_again(client: Client,
     twilio_simulator.refuse_connections(1.0)
     time.sleep(0.3)
     with pytest.raises(httpx.ConnectError):
-        httpx.get(twilio_simulator.base_url + "/_simulator/health")
+        loopback.get(twilio_simulator.base_url + "/_simulator/health")
     deadline = time.monotonic() + 10
     while True:
         try:
-            httpx.get(twilio_simulator.base_url + "/_simulator/health")
+            loopback.get(twilio_simulator.base_url + "/_simulator/health")
             break
         except httpx.ConnectError:
             assert time.monotonic() < deadline, "still refusing"

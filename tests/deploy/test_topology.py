@@ -33,6 +33,7 @@ from broadcast.simulators.twilio.testing import SIM_ACCOUNT_SID, SIM_AUTH_TOKEN
 from tests.conftest import free_port, make_user
 from tests.deploy.units import DEPLOY, environment, exec_start
 from tests.pg import PostgresServer
+from tests.support.http import loopback
 from tests.support.needs import caddy
 from tests.support.seed import approved_campaign, phone, seed_contacts
 
@@ -200,7 +201,7 @@ def test_the_production_topology_sends_receives_and_checks(topology: Topology) -
         assert scheduled.status_code == 200, scheduled.text
         top.wait_for("every delivery delivered", lambda: _counts(
             engine, "SELECT status, count(*) FROM delivery GROUP BY status") == {"delivered": RESIDENTS})
-        callbacks = httpx.get(f"{top.simulator_url}/_simulator/callbacks", trust_env=False).json()["callbacks"]
+        callbacks = loopback.get(f"{top.simulator_url}/_simulator/callbacks").json()["callbacks"]
         assert len(callbacks) == 3 * RESIDENTS  # queued, sent, delivered for each
         assert {(c["url"].split("?")[0], c["status_code"]) for c in callbacks} == {
             (f"{top.public_url}/webhooks/twilio/status", 200)}

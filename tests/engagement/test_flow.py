@@ -18,6 +18,7 @@ from broadcast.outbox.models import Delivery, DeliveryKind
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import BOTH, make_user
 from tests.engagement.conftest import inbound_params, signature
+from tests.support.http import loopback
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 pytestmark = BOTH  # the database matters here: SQL, locking or types differ
@@ -42,7 +43,7 @@ def statuses(engine: Engine, campaign_id: int) -> dict[str, int]:
 
 def reply(base: str, settings: Settings, from_: str, body: str) -> httpx.Response:
     params = inbound_params(from_, body)
-    return httpx.post(f"{base}/webhooks/twilio/sms", data=params,
+    return loopback.post(f"{base}/webhooks/twilio/sms", data=params,
                       headers={"X-Twilio-Signature": signature(settings, "/webhooks/twilio/sms", params)})
 
 
@@ -59,13 +60,13 @@ def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, 
     link = message.body.rsplit("\n", 1)[1]
     assert link.startswith(f"{live_app}/l/") and len(link) - len(live_app) <= 13
     assert httpx.head(link, headers=PHONE_UA).status_code == 302
-    assert httpx.get(link, headers={"User-Agent": "facebookexternalhit/1.1"}).status_code == 302
-    assert httpx.get(link, headers={"User-Agent": "ZaloPC"}).status_code == 302
+    assert loopback.get(link, headers={"User-Agent": "facebookexternalhit/1.1"}).status_code == 302
+    assert loopback.get(link, headers={"User-Agent": "ZaloPC"}).status_code == 302
     for _ in range(2):
-        page = httpx.get(link, headers=PHONE_UA, follow_redirects=True)
+        page = loopback.get(link, headers=PHONE_UA, follow_redirects=True)
         assert page.status_code == 200 and "Luật Đất đai 2024" in page.text
     assert len(page.content) < 4000  # light enough for a cheap phone on a slow network
-    assert httpx.get(f"{live_app}/l/AAAAAAAAA", headers=PHONE_UA).status_code == 404
+    assert loopback.get(f"{live_app}/l/AAAAAAAAA", headers=PHONE_UA).status_code == 404
     with Session(live_engine) as session:
         clicks = session.exec(select(EngagementEvent).where(EngagementEvent.kind == "click")).all()
     assert len(clicks) == 1 and clicks[0].campaign_id == first
@@ -73,10 +74,10 @@ def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, 
     # A reply lands in the inbox; the officer's answer goes out through the dispatcher.
     question = "Cho hỏi đất chưa có sổ đỏ có được chuyển nhượng?"
     assert reply(live_app, live_settings, phone(1), question).status_code == 200
-    inbox = httpx.get(f"{live_app}/api/v1/inbox", headers=admin).json()
+    inbox = loopback.get(f"{live_app}/api/v1/inbox", headers=admin).json()
     assert inbox["total"] == 1 and inbox["items"][0]["campaign_id"] == first
     conversation = inbox["items"][0]["id"]
-    answered = httpx.post(f"{live_app}/api/v1/inbox/{conversation}/answer",
+    answered = loopback.post(f"{live_app}/api/v1/inbox/{conversation}/answer",
                           json={"text": "Chưa có sổ đỏ thì chưa được chuyển nhượng (Điều 45 Luật Đất đai)."},
                           headers=admin)
     assert answered.status_code == 201
@@ -99,6 +100,6 @@ def test_reply_answer_links_and_opt_out(live_app: str, live_settings: Settings, 
         assert skipped.to_phone == phone(2) and skipped.error_message == "opted out"
         kinds = session.exec(select(Delivery.kind).where(Delivery.campaign_id.is_(None))).all()  # type: ignore[union-attr]
         assert sorted(kinds) == [DeliveryKind.reply, DeliveryKind.system]
-    funnel = httpx.get(f"{live_app}/api/v1/metrics/campaigns/{first}", headers=admin).json()
+    funnel = loopback.get(f"{live_app}/api/v1/metrics/campaigns/{first}", headers=admin).json()
     assert funnel["delivered"] == 5 and funnel["unique_clicks"] == 1 and funnel["replies"] == 2
     assert funnel["answered"] == 1 and funnel["opt_outs"] == 1

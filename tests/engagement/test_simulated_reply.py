@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -15,6 +14,7 @@ from broadcast.engagement.models import Conversation
 from broadcast.outbox.models import InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.engagement.conftest import inbound_params, signature
+from tests.support.http import loopback
 from tests.support.seed import phone, seed_contacts
 
 
@@ -24,12 +24,12 @@ def test_a_reply_through_the_simulator_lands_in_the_inbox(live_app: str, live_se
     with TwilioSimulator(live_settings.twilio_account_sid,
                          live_settings.twilio_auth_token.get_secret_value()) as sim:
         sim.state.incoming_url = f"{live_app}/webhooks/twilio/sms"
-        answer = httpx.post(f"{sim.base_url}/_simulator/inbound",
+        answer = loopback.post(f"{sim.base_url}/_simulator/inbound",
                             json={"from": phone(1), "body": "Cho hỏi thủ tục cấp sổ đỏ?"}, timeout=10)
         assert answer.status_code == 200 and answer.json() == {"ok": True, "status": 200,
                                                                "sid": answer.json()["sid"]}
         assert answer.json()["sid"].startswith("SM")  # listed by Twilio's Messages API too
-        missing = httpx.post(f"{sim.base_url}/_simulator/inbound", json={"body": "x"}, timeout=10)
+        missing = loopback.post(f"{sim.base_url}/_simulator/inbound", json={"body": "x"}, timeout=10)
         assert missing.status_code == 400
     with Session(engine) as session:
         message = session.exec(select(InboundMessage)).one()
@@ -46,7 +46,7 @@ def test_the_simulator_refuses_a_reply_without_a_valid_sender_and_the_webhook_ig
                          live_settings.twilio_auth_token.get_secret_value()) as sim:
         sim.state.incoming_url = f"{live_app}/webhooks/twilio/sms"
         for sender in ("", "   ", "abc", "+84", "12345678901234567890"):
-            refused = httpx.post(f"{sim.base_url}/_simulator/inbound", json={"from": sender, "body": "TC"},
+            refused = loopback.post(f"{sim.base_url}/_simulator/inbound", json={"from": sender, "body": "TC"},
                                  timeout=10)
             assert refused.status_code == 400, sender
             assert "from" in refused.json()["error"] and "E.164" in refused.json()["error"]
@@ -55,7 +55,7 @@ def test_the_simulator_refuses_a_reply_without_a_valid_sender_and_the_webhook_ig
     del params["From"]
     path = "/webhooks/twilio/sms"
     with caplog.at_level(logging.WARNING, logger="broadcast.channels.twilio.incoming"):
-        answer = httpx.post(live_app + path, data=params,
+        answer = loopback.post(live_app + path, data=params,
                             headers={"X-Twilio-Signature": signature(live_settings, path, params)}, timeout=10)
     assert answer.status_code == 200 and "<Response/>" in answer.text
     assert any("without a sender" in r.getMessage() and params["MessageSid"] in r.getMessage()

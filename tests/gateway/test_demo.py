@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -17,6 +16,7 @@ from broadcast.runtime import SIMULATED_PHONE, start_simulated_phone
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.gateway.conftest import statuses
+from tests.support.http import loopback
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 
@@ -35,11 +35,11 @@ def test_simulated_phone_for_the_demo(live_app: str, live_engine: Engine, gw_set
         run_dispatchers()
         wait_until(lambda: statuses(live_engine, campaign) == {"delivered": 3}, timeout=30)
         assert sorted(m.to for m in sim.messages) == [phone(i) for i in range(3)] and not twilio.messages
-        reply = httpx.post(f"{sim.base_url}/_simulator/inbound",
+        reply = loopback.post(f"{sim.base_url}/_simulator/inbound",
                            json={"from": phone(0), "text": "Cảm ơn, cho hỏi thêm"})
         assert reply.status_code == 202 and sim.wait_for_webhooks()
         admin = {"Authorization": f"Bearer {make_user(live_engine, 'admin')}"}
-        inbox = httpx.get(f"{live_app}/api/v1/inbox", headers=admin).json()
+        inbox = loopback.get(f"{live_app}/api/v1/inbox", headers=admin).json()
         assert inbox["total"] == 1 and inbox["items"][0]["campaign_id"] == campaign
     finally:
         sim.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -14,6 +13,7 @@ from broadcast.outbox.models import Delivery, InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
 from tests.gateway.conftest import Phones, route_commune, statuses
+from tests.support.http import loopback
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 
@@ -36,7 +36,7 @@ def test_replies_inbox_answers_and_opt_out_through_the_phone(
     sim.receive(phone(1), "Cho hỏi đất chưa có sổ đỏ có được chuyển nhượng?")
     sim.receive("0980000100", "Xin hỏi thủ tục trợ giúp pháp lý?")  # local number format, Twilio commune
     assert sim.wait_for_webhooks()
-    inbox = httpx.get(f"{live_app}/api/v1/inbox", headers=admin).json()
+    inbox = loopback.get(f"{live_app}/api/v1/inbox", headers=admin).json()
     assert inbox["total"] == 2 and {i["campaign_id"] for i in inbox["items"]} == {first}
     with Session(live_engine) as session:
         providers = set(session.exec(select(InboundMessage.provider)).all())
@@ -44,7 +44,7 @@ def test_replies_inbox_answers_and_opt_out_through_the_phone(
 
     # The officer's answers go back through the phone, the Twilio commune's resident included.
     for item in inbox["items"]:
-        answered = httpx.post(f"{live_app}/api/v1/inbox/{item['id']}/answer",
+        answered = loopback.post(f"{live_app}/api/v1/inbox/{item['id']}/answer",
                               json={"text": f"Trả lời câu hỏi {item['id']}: mời ra UBND xã."}, headers=admin)
         assert answered.status_code == 201
     wait_until(lambda: sum("mời ra UBND xã" in m.text for m in sim.messages) == 2, timeout=30)

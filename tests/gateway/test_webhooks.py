@@ -16,6 +16,7 @@ from broadcast.db import utcnow
 from broadcast.outbox.models import Delivery, InboundMessage
 from tests.conftest import BOTH, make_user
 from tests.gateway.conftest import Phones
+from tests.support.http import loopback
 from tests.support.seed import phone
 
 pytestmark = BOTH  # the database matters here: SQL, locking or types differ
@@ -26,7 +27,7 @@ def post(base: str, name: str, body: bytes, key: str, *, stamp: int | None = Non
     ts = str(stamp if stamp is not None else int(time.time()))
     headers = {"Content-Type": "application/json", "X-Timestamp": ts,
                "X-Signature": signature if signature is not None else sign(key, body, ts)}
-    return httpx.post(f"{base}/webhooks/gateway/{name}", content=body, headers=headers)
+    return loopback.post(f"{base}/webhooks/gateway/{name}", content=body, headers=headers)
 
 
 def test_signature_is_hmac_of_body_and_timestamp() -> None:
@@ -81,8 +82,8 @@ def test_forged_webhooks_get_403(live_app: str, live_engine: Engine, phones: Pho
 def test_gateway_api_is_for_admins(live_app: str, live_engine: Engine, role: str) -> None:
     token = make_user(live_engine, role)
     headers = {"Authorization": f"Bearer {token}"}
-    assert httpx.get(f"{live_app}/api/v1/gateways", headers=headers).status_code == 403
-    assert httpx.post(f"{live_app}/api/v1/gateways", json={"name": "x", "base_url": "http://127.0.0.1:1"},
+    assert loopback.get(f"{live_app}/api/v1/gateways", headers=headers).status_code == 403
+    assert loopback.post(f"{live_app}/api/v1/gateways", json={"name": "x", "base_url": "http://127.0.0.1:1"},
                       headers=headers).status_code == 403
 
 
@@ -93,7 +94,7 @@ def test_admin_registers_a_phone_and_its_webhooks(live_app: str, live_engine: En
     sim = GatewaySimulator("sms", "mat-khau", "khoa-ky")
     url = sim.start()
     try:
-        created = httpx.post(f"{live_app}/api/v1/gateways", headers=admin, json={
+        created = loopback.post(f"{live_app}/api/v1/gateways", headers=admin, json={
             "name": "Xa-Tan-Hung", "base_url": url, "login": "sms", "password": "mat-khau",
             "signing_key": "khoa-ky", "commune_code": "32248", "rate_per_minute": 4, "daily_limit": 200})
         assert created.status_code == 201, created.text
@@ -101,31 +102,31 @@ def test_admin_registers_a_phone_and_its_webhooks(live_app: str, live_engine: En
         assert out["name"] == "xa-tan-hung" and out["route"] == "gateway:xa-tan-hung" and out["has_password"]
         assert "mat-khau" not in created.text and "khoa-ky" not in created.text
         assert out["webhook_url"] == f"{live_app}/webhooks/gateway/xa-tan-hung"
-        again = httpx.post(f"{live_app}/api/v1/gateways", headers=admin, json={"name": "xa-tan-hung",
+        again = loopback.post(f"{live_app}/api/v1/gateways", headers=admin, json={"name": "xa-tan-hung",
                                                                                 "base_url": url})
         assert again.status_code == 409
-        bad = httpx.post(f"{live_app}/api/v1/gateways", headers=admin, json={"name": "x y", "base_url": url})
+        bad = loopback.post(f"{live_app}/api/v1/gateways", headers=admin, json={"name": "x y", "base_url": url})
         assert bad.status_code == 422
-        hooks = httpx.post(f"{live_app}/api/v1/gateways/xa-tan-hung/webhooks", headers=admin)
+        hooks = loopback.post(f"{live_app}/api/v1/gateways/xa-tan-hung/webhooks", headers=admin)
         assert hooks.status_code == 200 and len(hooks.json()["webhooks"]) == 4
         # The phone now posts its events, signed, to the app: an incoming SMS lands.
         sim.receive(phone(5), "Cho hỏi về đất đai")
         assert sim.wait_for_webhooks()
         assert [a.status for a in sim.webhook_attempts] == [200]
         sim.go_down()
-        checked = httpx.post(f"{live_app}/api/v1/gateways/xa-tan-hung/check", headers=admin).json()
+        checked = loopback.post(f"{live_app}/api/v1/gateways/xa-tan-hung/check", headers=admin).json()
         assert checked["status"] == "down" and "health check" in checked["last_error"]
         sim.come_up()
-        checked = httpx.post(f"{live_app}/api/v1/gateways/xa-tan-hung/check", headers=admin).json()
+        checked = loopback.post(f"{live_app}/api/v1/gateways/xa-tan-hung/check", headers=admin).json()
         assert checked["status"] == "up" and checked["last_seen_at"] and checked["last_error"] is None
-        route = httpx.put(f"{live_app}/api/v1/gateways/routes/32248", json={"route": "gateway:xa-tan-hung"},
+        route = loopback.put(f"{live_app}/api/v1/gateways/routes/32248", json={"route": "gateway:xa-tan-hung"},
                           headers=admin)
         assert route.status_code == 200
-        assert httpx.put(f"{live_app}/api/v1/gateways/routes/32248", json={"route": "viettel"},
+        assert loopback.put(f"{live_app}/api/v1/gateways/routes/32248", json={"route": "viettel"},
                          headers=admin).status_code == 422
-        routes = httpx.get(f"{live_app}/api/v1/gateways/routes", headers=admin).json()
+        routes = loopback.get(f"{live_app}/api/v1/gateways/routes", headers=admin).json()
         assert routes == {"default": "twilio", "communes": {"32248": "gateway:xa-tan-hung"}}
-        listed = httpx.get(f"{live_app}/api/v1/gateways", headers=admin).json()
+        listed = loopback.get(f"{live_app}/api/v1/gateways", headers=admin).json()
         assert [p["name"] for p in listed] == ["xa-tan-hung"] and listed[0]["sent_today"] == 0
         with Session(live_engine) as session:  # every change is audited with the admin who made it
             audited = session.exec(select(AuditLog).where(col(AuditLog.action).startswith("gateway."))

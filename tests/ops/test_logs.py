@@ -16,6 +16,7 @@ import pytest
 
 from broadcast.logs import configure
 from tests.conftest import free_port
+from tests.support.http import loopback
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +59,7 @@ def test_serve_writes_only_json_lines(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                if loopback.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

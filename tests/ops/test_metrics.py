@@ -29,6 +29,7 @@ from broadcast.engagement.rollup import refresh_rollup
 from broadcast.outbox.models import Delivery, DeliveryAttempt, DeliveryStatus
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import free_port
+from tests.support.http import loopback
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -210,10 +211,10 @@ def test_metrics_port_serves_on_loopback_without_token(settings: Settings) -> No
     app = create_app(settings.model_copy(update={"metrics_port": port}), background=[metrics_port_service])
     with TestClient(app) as client:
         assert client.get("/metrics").status_code == 404  # no token: not on the public port
-        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        body = loopback.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         assert 'broadcast_deliveries{channel="sms",status="queued"}' in body
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        loopback.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -18,6 +18,7 @@ from broadcast.config import Settings
 from broadcast.outbox.models import Delivery, DeliveryStatus, InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.conftest import make_user
+from tests.support.http import loopback
 from tests.support.seed import wait_until
 
 QUESTIONS: list[dict[str, Any]] = [
@@ -51,18 +52,18 @@ class Officers:
                  **fields: Any) -> int:
         """Create, submit, approve and start a campaign carrying `quiz`; its id."""
         body = {"title": "Tìm hiểu Luật Đất đai", "sms_text": text, "quiz": quiz, **fields}
-        created = httpx.post(f"{self.base}/api/v1/campaigns", json=body, headers=self.officer, timeout=30)
+        created = loopback.post(f"{self.base}/api/v1/campaigns", json=body, headers=self.officer, timeout=30)
         assert created.status_code == 201, created.text
         campaign_id = int(created.json()["id"])
         for path, who in (("submit", self.officer), ("approve", self.approver), ("start", self.officer)):
-            answer = httpx.post(f"{self.base}/api/v1/campaigns/{campaign_id}/{path}", headers=who, timeout=30)
+            answer = loopback.post(f"{self.base}/api/v1/campaigns/{campaign_id}/{path}", headers=who, timeout=30)
             assert answer.status_code == 200, answer.text
         # The request's transaction commits as its answer goes out: wait until the fan-out can be seen.
         wait_until(lambda: sum(self.get(f"/campaigns/{campaign_id}/deliveries/counts")["by_status"].values()) > 0)
         return campaign_id
 
     def get(self, path: str) -> Any:
-        answer = httpx.get(f"{self.base}/api/v1{path}", headers=self.officer, timeout=30)
+        answer = loopback.get(f"{self.base}/api/v1{path}", headers=self.officer, timeout=30)
         assert answer.status_code == 200, answer.text
         return answer.json()
 

@@ -10,7 +10,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -20,6 +19,7 @@ from broadcast.outbox.models import InboundMessage
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.pg import PrivateCluster
 from tests.reliability.conftest import Replies, figure, mismatched, statuses
+from tests.support.http import loopback
 from tests.support.processes import Serve, new_port, serve_env
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
@@ -52,8 +52,8 @@ def test_postgresql_down_for_20_seconds_mid_campaign(
         cluster.stop("fast")
         down_at = time.monotonic()
         time.sleep(2)
-        ready = httpx.get(f"{serve.url}/healthz/ready", timeout=10)
-        live = httpx.get(f"{serve.url}/healthz/live", timeout=10)
+        ready = loopback.get(f"{serve.url}/healthz/ready", timeout=10)
+        live = loopback.get(f"{serve.url}/healthz/live", timeout=10)
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
         cluster.start()
         back_at, back_wall = time.monotonic(), datetime.now(UTC)

@@ -8,12 +8,12 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.reliability.conftest import FINAL, mismatched, statuses
+from tests.support.http import loopback
 from tests.support.processes import METRICS_TOKEN, Serve, new_port, serve_env
 from tests.support.seed import approved_campaign, phone, seed_contacts, start, wait_until
 
@@ -45,7 +45,7 @@ def test_dropped_callbacks_are_reconciled_and_metrics_equal_the_providers_record
         wait_until(settled, timeout=120, interval=0.5)
         assert twilio.wait_for_callbacks(timeout=30)
         assert mismatched(engine, campaign_id, twilio) == []
-        page = httpx.get(f"{serve.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+        page = loopback.get(f"{serve.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     finally:
         serve.stop()
     dropped = len(twilio.state.dropped)

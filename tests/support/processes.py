@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
+from tests.support.http import loopback
 
 METRICS_TOKEN = "metrics-token-for-the-tests"
 
@@ -54,7 +55,7 @@ class Serve:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{self.url}/healthz/live", timeout=2).status_code == 200:
+                if loopback.get(f"{self.url}/healthz/live", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -28,6 +27,7 @@ from broadcast.config import Settings
 from broadcast.engagement.rollup import refresh_rollup
 from broadcast.simulators.twilio import TwilioSimulator
 from tests.engagement.conftest import inbound_params, signature
+from tests.support.http import loopback
 from tests.support.seed import seed_communes, wait_until
 from tests.web.conftest import password_of
 
@@ -190,7 +190,7 @@ def test_import_compose_approve_send_answer_and_air(
 
         params = inbound_params("+84987654321", "Cho hỏi thủ tục cấp sổ đỏ cần giấy tờ gì?")
         path = "/webhooks/twilio/sms"
-        assert httpx.post(base + path, data=params,
+        assert loopback.post(base + path, data=params,
                           headers={"X-Twilio-Signature": signature(live_settings, path, params)}).status_code == 200
         officer.goto(base + "/inbox")
         officer.locator("#conversations a").first.click()
