@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -33,6 +34,12 @@ pytestmark = BOTH  # the database matters here: SQL, locking or types differ
 # A night in 2030 (so the times the dispatcher records are still ahead when the API is asked): 03:39 local.
 NIGHT = datetime(2030, 1, 15, 3, 39, tzinfo=UTC) - timedelta(hours=7)
 DAY = datetime(2030, 1, 15, 10, 0, tzinfo=UTC) - timedelta(hours=7)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """At 10 messages a second, the default: the estimated finishing times below are worked out at that rate."""
+    return settings.model_copy(update={"sms_rate_per_second": 10.0})
 
 
 def dispatch_once(engine: Engine, settings: Settings, at: datetime, sim_url: str = "http://127.0.0.1:9") -> None:
