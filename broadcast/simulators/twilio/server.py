@@ -103,6 +103,11 @@ class TwilioSimulator:
             self._running.stop(timeout)
         self._running = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._running is not None and self._running.thread.is_alive()
+
     def serve_forever(self) -> None:
         """Block until the server thread ends (Ctrl-C stops it)."""
         try:
