@@ -320,7 +320,7 @@ def test_refused_callback_is_retried_without_blocking_rest(client: Client, twili
     assert time.monotonic() - started < 0.5
     assert twilio_simulator.wait_for_callbacks(timeout=10)
     attempts = twilio_simulator.callback_attempts
-    assert len(attempts) == 3 and all(a.status_code is None and "ConnectError" in (a.error or "") for a in attempts)
+    assert len(attempts) == 3 and all(a.status_code is None and "ConnectorError" in (a.error or "") for a in attempts)
 
 
 # --- control API ------------------------------------------------------------------------------------
