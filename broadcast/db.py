@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, TypeDecorator, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlmodel import Session, create_engine
 
 from broadcast.config import Settings, get_settings
@@ -84,8 +84,10 @@ def make_engine(url: str, *, settings: Settings | None = None, **kwargs: Any) ->
         # or of a campaign count is estimated above jit_above_cost on a million-row outbox, so each run compiled
         # 44 functions first: claims took 0.2-1.5 s of CPU instead of 10 ms in the province rehearsal. Nothing
         # here is an analytical query that JIT would repay.
+        given = make_url(url).query.get("options", "")  # a DATABASE_URL's own options (search_path…) are kept
+        options = " ".join([*([given] if isinstance(given, str) else given), "-c jit=off"]).strip()
         connect_args = {"connect_timeout": max(2, round(settings.database_connect_timeout_seconds)),
-                        "options": "-c jit=off", **kwargs.pop("connect_args", {})}
+                        "options": options, **kwargs.pop("connect_args", {})}
         engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     attach(engine, settings.keyring)
     return engine

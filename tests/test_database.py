@@ -9,6 +9,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from broadcast.db import make_engine
 from broadcast.models import Commune, Contact, metadata
 from tests.conftest import BOTH
 
@@ -50,3 +51,12 @@ def test_postgresql_connections_never_jit_compile(engine: Engine) -> None:
     # 44 functions (0.2-1.5 s of CPU) in the province rehearsal. The engine turns JIT off on its connections.
     with engine.connect() as conn:
         assert conn.execute(text("SHOW jit")).scalar() == "off"
+    # Options a DATABASE_URL carries itself are kept beside it.
+    with_options = make_engine(engine.url.update_query_dict({"options": "-c statement_timeout=4321"})
+                               .render_as_string(hide_password=False))
+    try:
+        with with_options.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "4321ms"
+            assert conn.execute(text("SHOW jit")).scalar() == "off"
+    finally:
+        with_options.dispose()
