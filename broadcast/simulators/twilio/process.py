@@ -91,7 +91,8 @@ class SimulatorControl:
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
         """Accepted messages as JSON dicts, optionally only those to `to`."""
         params = {"to": to} if to is not None else None
-        return list(self._http.get("/messages", params=params).json()["messages"])
+        # A province rehearsal's record is a million messages: serialising it takes longer than a control call.
+        return list(self._http.get("/messages", params=params, timeout=600).json()["messages"])
 
     def count_for(self, to: str) -> int:
         """How many messages were accepted for `to`."""
