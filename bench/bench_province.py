@@ -43,7 +43,7 @@ from bench.support import broadcast_serve, free_port, postgres_database  # noqa:
 from broadcast.accounts import service as accounts  # noqa: E402
 from broadcast.db import make_engine, upgrade, utcnow  # noqa: E402
 from broadcast.simulators.twilio.process import SimulatorProcess  # noqa: E402
-from tests.support.seed import approved_campaign, start  # noqa: E402
+from tests.support.seed import approved_campaign, start, wait_until  # noqa: E402
 
 ACCOUNT, TOKEN = "AC" + "7" * 32, "bench-province-token"
 COMMUNES = 64  # Cà Mau after the 2025 merger
@@ -136,14 +136,13 @@ class Sampler:
 
 def wait_for_members(engine: Engine, members: int, timeout: float = 60.0) -> None:
     """Until `members` processes hold a live share of some budget (they join within two heartbeats)."""
-    deadline = time.monotonic() + timeout
     query = text("SELECT max(n) FROM (SELECT count(*) AS n FROM budget_share WHERE expires_at > :now GROUP BY key) s")
-    while time.monotonic() < deadline:
+
+    def joined() -> bool:
         with engine.connect() as conn:
-            if (conn.execute(query, {"now": utcnow()}).scalar() or 0) >= members:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"only some of the {members} sending processes joined the budget within {timeout:g} s")
+            return (conn.execute(query, {"now": utcnow()}).scalar() or 0) >= members
+
+    wait_until(joined, timeout=timeout, interval=0.2)
 
 
 def counts(engine: Engine, campaign_id: int) -> Counter[str]:

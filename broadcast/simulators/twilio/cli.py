@@ -29,8 +29,9 @@ def run_simulator(host: str, port: int, account_sid: str, auth_token: str) -> No
         print(f"Đặt TWILIO_API_BASE_URL={url} để gửi tin qua trình giả lập; điều khiển lỗi tại {url}/_simulator/",
               flush=True)
         if in_main:
-            while simulator.running and signal.sigtimedwait(stops, 0.5) is None:
-                pass
+            while simulator.running:  # until a signal comes, or the server thread ends by itself
+                if signal.sigtimedwait(stops, 0.5) is not None:
+                    break
         else:
             simulator.serve_forever()
     except KeyboardInterrupt:
