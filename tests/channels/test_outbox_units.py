@@ -65,6 +65,19 @@ def test_rate_limiter_gives_up_when_cancelled() -> None:
     assert limiter.acquire(cancelled=lambda: True) is False
 
 
+def test_requests_that_give_up_do_not_delay_the_ones_after_them() -> None:
+    # Seen with a worker killed among three: rows waiting past their send deadline gave up, but each had
+    # reserved a paced slot; the slots piled up beyond every later row's deadline and sending stopped.
+    clock = FakeClock()
+    limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    for _ in range(50):  # each waits for its slot, then gives up once it has slept past its deadline
+        deadline = clock.now + 0.01
+        limiter.acquire(cancelled=lambda deadline=deadline: clock.now > deadline)
+    start = clock.now
+    assert limiter.acquire(cancelled=lambda: clock.now > start + 1.0)  # granted within its deadline
+    assert clock.now - start <= 0.2
+
+
 def test_quiet_hours_wrap_midnight_in_local_time() -> None:
     start, end = time(22, 0), time(7, 0)
     late = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)  # 23:30 in Ho Chi Minh City

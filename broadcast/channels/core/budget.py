@@ -98,8 +98,15 @@ class RateLimiter:
     def _take(self, units: int, cancelled: Callable[[], bool] | None, *, held: bool) -> Hold | None:
         units = max(1, units)
         slot: float | None = None
+        step = 0.0
         while True:
             if cancelled is not None and cancelled():
+                if slot is not None:
+                    # Give the paced slot back. Otherwise requests that give up (their deadline passed while
+                    # they waited) would push every later slot further out, until each new request's slot lay
+                    # beyond its own deadline too and nothing was sent at all.
+                    with self._lock:
+                        self._next_slot = max(self._clock(), self._next_slot - step)
                 return None
             with self._lock:
                 now = self._clock()
@@ -109,7 +116,8 @@ class RateLimiter:
                 else:
                     if slot is None:
                         slot = max(self._next_slot, now)
-                        self._next_slot = slot + min(units, share) * self.window / share
+                        step = min(units, share) * self.window / share
+                        self._next_slot = slot + step
                     if now < slot:
                         wait = slot - now
                     else:
