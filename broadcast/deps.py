@@ -33,6 +33,8 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed before the response is sent ("function" scope): a client that got its answer finds the change
+# made (an officer's "start" right after "approve"), and a commit that fails is an error, never a 200.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -6,19 +6,21 @@ delivery log and every data-subject request) are admin-only, route by route.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from broadcast.accounts.deps import CurrentUser, require
 from broadcast.accounts.models import Role
 from broadcast.api.campaigns import QuizFiguresOut
 from broadcast.bounds import DbId, PhoneInput, ReportDay
 from broadcast.campaigns.service import get_campaign
-from broadcast.deps import SessionDep, SettingsDep
+from broadcast.deps import EngineDep, SessionDep, SettingsDep
 from broadcast.engagement import exports, metrics, subjects
 from broadcast.engagement.rollup import ensure_recent, freshness, refresh_rollup
 from broadcast.exceptions import file_response
@@ -243,8 +245,12 @@ def period_csv(session: SessionDep, settings: SettingsDep, start: ReportDay | No
 @router.get("/reports/delivery-log.csv", summary="Every delivery with full phone numbers, for audit (admin)",
             response_class=Response, responses=file_response(CSV, "One row per delivery"),
             dependencies=ADMIN)
-def delivery_log(session: SessionDep, campaign_id: DbId | None = None, contact_id: DbId | None = None) -> Response:
-    return StreamingResponse(exports.delivery_log(session, campaign_id=campaign_id, contact_id=contact_id),
+def delivery_log(engine: EngineDep, campaign_id: DbId | None = None, contact_id: DbId | None = None) -> Response:
+    def lines() -> Iterator[str]:  # a session of its own: the request's is closed before the body streams
+        with Session(engine) as session:
+            yield from exports.delivery_log(session, campaign_id=campaign_id, contact_id=contact_id)
+
+    return StreamingResponse(lines(),
                              media_type=CSV,
                              headers={"Content-Disposition": 'attachment; filename="nhat-ky-gui-tin.csv"'})
 
