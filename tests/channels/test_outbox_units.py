@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,9 +71,11 @@ def test_requests_that_give_up_do_not_delay_the_ones_after_them() -> None:
     # reserved a paced slot; the slots piled up beyond every later row's deadline and sending stopped.
     clock = FakeClock()
     limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+    def past(deadline: float) -> Callable[[], bool]:
+        return lambda: clock.now > deadline
+
     for _ in range(50):  # each waits for its slot, then gives up once it has slept past its deadline
-        deadline = clock.now + 0.01
-        limiter.acquire(cancelled=lambda deadline=deadline: clock.now > deadline)
+        limiter.acquire(cancelled=past(clock.now + 0.01))
     start = clock.now
     assert limiter.acquire(cancelled=lambda: clock.now > start + 1.0)  # granted within its deadline
     assert clock.now - start <= 0.2
