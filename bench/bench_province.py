@@ -6,7 +6,8 @@ Run: .venv/bin/python bench/bench_province.py [--residents 1000000] [--budget 30
 `broadcast serve` (web, API, webhooks, its own dispatcher and the active scheduler), `--workers` ×
 `broadcast worker`, a standby `broadcast scheduler`, and the Twilio simulator as its own process sending
 signed status callbacks (`sent`, then `delivered`) to `broadcast serve`. Every sending process shares one
-budget, SMS_RATE_PER_SECOND = --budget, through the database.
+budget, SMS_RATE_PER_SECOND = --budget, through the database. PostgreSQL runs as deployed: a cluster of its own
+started here with deploy/postgresql/broadcast.conf and fsync on (or the server of --database-url, as it is).
 
 The clock starts when the campaign is started (the fan-out of every delivery row included) and stops at the
 last final status applied. Printed: that time against the ideal (residents ÷ budget) and the achieved share of
@@ -160,7 +161,7 @@ def main() -> None:
                         help="dropped: the simulator posts no status callbacks (final statuses come from none)")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    with postgres_database(args.database_url, "bench_province") as url:
+    with postgres_database(args.database_url, "bench_province", as_deployed=True) as url:
         failed = run(args, url)
     sys.exit(1 if failed else 0)
 

@@ -24,14 +24,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def postgres_database(url: str, prefix: str) -> Iterator[str]:
-    """`url` if given, else a new database on a private cluster (tests/pg.py), stopped afterwards."""
+def postgres_database(url: str, prefix: str, *, as_deployed: bool = False) -> Iterator[str]:
+    """`url` if given, else a new database on a private cluster (tests/pg.py), stopped afterwards.
+
+    `as_deployed`: always a cluster of its own with deploy/postgresql/broadcast.conf and fsync on (not the
+    TEST_DATABASE_URL server, whose defaults, e.g. 128 MB of shared buffers, a volume benchmark outgrows)."""
     if url:
         yield url
         return
-    from tests.pg import find_postgres
+    from tests.pg import find_postgres, private_cluster
 
-    server = find_postgres()
+    if as_deployed:
+        cluster = private_cluster(ROOT / "deploy" / "postgresql" / "broadcast.conf")
+        server = cluster.server() if cluster is not None else None
+    else:
+        server = find_postgres()
     if server is None:
         sys.exit("PostgreSQL is not installed; pass --database-url")
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"

@@ -65,6 +65,7 @@ class PrivateCluster:
     workdir: Path
     port: int
     prefix: list[str]
+    durable: bool = False  # fsync on, as deployed (tests turn it off: they never survive a power cut)
 
     @property
     def admin_url(self) -> str:
@@ -74,7 +75,9 @@ class PrivateCluster:
         return [*self.prefix, str(self.bindir / "pg_ctl"), "-D", str(self.workdir / "data"), *args]
 
     def start(self) -> None:
-        opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        opts = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            opts += " -c fsync=off"
         _run(self._ctl("-o", opts, "-w", "-l", str(self.workdir / "log"), "start"))
 
     def stop(self, mode: str = "fast") -> None:
@@ -89,8 +92,11 @@ class PrivateCluster:
         return server
 
 
-def private_cluster() -> PrivateCluster | None:
-    """Create and start a throw-away cluster, or None when the server binaries are not installed."""
+def private_cluster(conf: Path | None = None) -> PrivateCluster | None:
+    """Create and start a throw-away cluster, or None when the server binaries are not installed.
+
+    `conf`: settings appended to its postgresql.conf (a benchmark runs PostgreSQL as deployed:
+    deploy/postgresql/broadcast.conf), with fsync on."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         return None
@@ -102,7 +108,10 @@ def private_cluster() -> PrivateCluster | None:
         shutil.chown(workdir, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
     _run([*prefix, str(bindir / "initdb"), "-D", str(workdir / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8"])
-    cluster = PrivateCluster(bindir, workdir, _free_port(), prefix)
+    if conf is not None:
+        with (workdir / "data" / "postgresql.conf").open("a") as settings:
+            settings.write(f"\n# {conf}\n{conf.read_text()}")
+    cluster = PrivateCluster(bindir, workdir, _free_port(), prefix, durable=conf is not None)
     cluster.start()
     return cluster
 
