@@ -82,15 +82,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def busiest_second(times: list[float]) -> int:
-    """The most messages inside any one-second window (one starting at each message)."""
+def busiest_second(times: list[float], budget: float = float("inf")) -> tuple[int, float, int]:
+    """The most messages inside any one-second window (one starting at each message), when that window began,
+    and how many windows (of one per message) held more than `budget`."""
     times = sorted(times)
-    busiest, end = 0, 0
+    busiest, at, over, end = 0, 0.0, 0, 0
     for i, begin in enumerate(times):
         while end < len(times) and times[end] < begin + 1.0:
             end += 1
-        busiest = max(busiest, end - i)
-    return busiest
+        if end - i > busiest:
+            busiest, at = end - i, begin
+        over += end - i > budget
+    return busiest, at, over
 
 
 def pct(values: list[float], p: float) -> float:
@@ -244,7 +247,7 @@ def report(args: argparse.Namespace, engine: Engine, campaign_id: int, started: 
     ideal = args.residents / args.budget
     times = [datetime.fromisoformat(m["date_created"]).timestamp() for m in accepted]
     sending = (max(times) - min(times)) if times else 0.0
-    busiest = busiest_second(times)
+    busiest, busiest_at, windows_over = busiest_second(times, args.budget)
     per_resident = Counter(m["to"] for m in accepted)
     exactly_one = sum(1 for n in per_resident.values() if n == 1)
     doubled = sum(1 for n in per_resident.values() if n > 1)
@@ -258,8 +261,9 @@ def report(args: argparse.Namespace, engine: Engine, campaign_id: int, started: 
           f"msg/s = {len(accepted) / max(sending, 1e-9) / args.budget:.1%} of the budget)")
     seconds = Counter(int(t) for t in times)
     over = sorted((n, s) for s, n in seconds.items() if n > args.budget)
-    print(f"most accepted in any one second at the simulator: {busiest} (budget {args.budget:g}); calendar "
-          f"seconds over the budget: {len(over)} of {len(seconds)}"
+    print(f"most accepted in any one second at the simulator: {busiest} (budget {args.budget:g}), in the window "
+          f"from +{busiest_at - started:.1f} s; sliding windows over the budget: {windows_over:,} of {len(times):,}; "
+          f"calendar seconds over the budget: {len(over)} of {len(seconds)}"
           + (f", the worst at +{over[-1][1] - started:.0f} s with {over[-1][0]}" if over else ""))
     print(f"residents with exactly one accepted message: {exactly_one:,} / {residents:,}; lost {lost}, "
           f"doubled {doubled}")
