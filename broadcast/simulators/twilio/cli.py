@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -30,6 +31,11 @@ def run_simulator(host: str, port: int, account_sid: str, auth_token: str) -> No
               flush=True)
         if in_main:
             while simulator.running:  # until a signal comes, or the server thread ends by itself
+                # What the simulator records (every message, request and callback) lives as long as it does and
+                # grows by thousands of objects a second: without this, Python's full collections scanned all of
+                # it, and each pause bunched the arrival times it stamps (a province rehearsal at 300/s recorded
+                # 332 in one second: 77 sliding windows over the budget; frozen twice a second: 298, none over).
+                gc.freeze()
                 if signal.sigtimedwait(stops, 0.5) is not None:
                     break
         else:
