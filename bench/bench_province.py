@@ -45,6 +45,7 @@ from broadcast.accounts import service as accounts  # noqa: E402
 from broadcast.db import make_engine, upgrade, utcnow  # noqa: E402
 from broadcast.simulators.twilio.process import SimulatorProcess  # noqa: E402
 from tests.support.seed import approved_campaign, start, wait_until  # noqa: E402
+from tests.support.windows import busiest_second  # noqa: E402
 
 ACCOUNT, TOKEN = "AC" + "7" * 32, "bench-province-token"
 COMMUNES = 64  # Cà Mau after the 2025 merger
@@ -84,20 +85,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def busiest_second(times: list[float], budget: float = float("inf")) -> tuple[int, float, int]:
-    """The most messages inside any one-second window (one starting at each message), when that window began,
-    and how many windows (of one per message) held more than `budget`."""
-    times = sorted(times)
-    busiest, at, over, end = 0, 0.0, 0, 0
-    for i, begin in enumerate(times):
-        while end < len(times) and times[end] < begin + 1.0:
-            end += 1
-        if end - i > busiest:
-            busiest, at = end - i, begin
-        over += end - i > budget
-    return busiest, at, over
 
 
 def pct(values: list[float], p: float) -> float:
@@ -151,6 +138,29 @@ def wait_for_members(engine: Engine, members: int, timeout: float = 60.0) -> Non
             return (conn.execute(query, {"now": utcnow()}).scalar() or 0) >= members
 
     wait_until(joined, timeout=timeout, interval=0.2)
+
+
+def finished(engine: Engine, campaign_id: int, args: argparse.Namespace, started: float,
+             processes: list[subprocess.Popen[bytes]]) -> bool:
+    """Wait until every delivery of the campaign has its final status (True), a process died or the campaign
+    outlasted three times its ideal (False); a progress line a minute."""
+    final_states = FINAL if args.callbacks == "settled" else ("sent", *FINAL)
+    printed, died = 0.0, False
+
+    def done() -> bool:
+        nonlocal printed, died
+        now = counts(engine, campaign_id)
+        if time.time() - printed > 60:
+            print(f"  {time.time() - started:6.0f} s: {dict(now)}", flush=True)
+            printed = time.time()
+        died = any(p.poll() is not None for p in processes)
+        return died or sum(now[s] for s in final_states) >= args.residents
+
+    try:
+        wait_until(done, timeout=3 * args.residents / args.budget + 600, interval=POLL_SECONDS)
+    except TimeoutError:
+        return False
+    return not died
 
 
 def counts(engine: Engine, campaign_id: int) -> Counter[str]:
@@ -210,19 +220,9 @@ def run(args: argparse.Namespace, url: str) -> bool:
                 start(engine, campaign_id)
                 print(f"campaign started; fan-out done after {time.time() - started:.1f} s")
                 sampler.start()
-                last_print = 0.0
-                while True:
-                    now = counts(engine, campaign_id)
-                    final = sum(now[s] for s in (FINAL if args.callbacks == "settled" else ("sent", *FINAL)))
-                    if time.time() - last_print > 60:
-                        print(f"  {time.time() - started:6.0f} s: {dict(now)}", flush=True)
-                        last_print = time.time()
-                    if final >= args.residents:
-                        break
-                    if any(p.poll() is not None for p in [serve, *extra]):
-                        print("a process died; logs in", logs)
-                        return True
-                    time.sleep(POLL_SECONDS)
+                if not finished(engine, campaign_id, args, started, [serve, *extra]):
+                    print("a process died or the campaign did not finish; logs in", logs)
+                    return True
                 sampler.stop()
                 pids = {"serve": serve.pid, **{f"worker {i + 1}": p.pid for i, p in enumerate(extra[:-1])},
                         "scheduler (standby)": extra[-1].pid, "simulator": sim._process.pid if sim._process else 0}

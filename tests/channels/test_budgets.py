@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,20 +25,10 @@ from broadcast.simulators.gateway import GatewaySimulator
 from broadcast.simulators.twilio.process import SimulatorProcess
 from tests.channels.test_reliability import counts, spawn_worker, worker_env
 from tests.support.seed import approved_campaign, seed_contacts, start, wait_until
+from tests.support.windows import busiest_second
 
 D = DeliveryStatus
 BUDGET = 20
-
-
-def busiest_second(moments: Sequence[datetime]) -> int:
-    """The most messages inside any one-second window (one starting at each message)."""
-    times = sorted(m.timestamp() for m in moments)
-    busiest, end = 0, 0
-    for i, begin in enumerate(times):
-        while end < len(times) and times[end] < begin + 1.0:
-            end += 1
-        busiest = max(busiest, end - i)
-    return busiest
 
 
 # This machine is shared (2 cores, often a load above 10 from other jobs): a process waiting 100 ms for a core
@@ -64,6 +53,11 @@ def ahead(process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
 
 def accepted(sim: SimulatorProcess) -> list[dict[str, str]]:
     return [m for m in sim.messages() if m["status"] != "failed"]
+
+
+def arrivals(messages: list[dict[str, str]]) -> list[float]:
+    """When the simulator received each message (its `date_created`), in seconds."""
+    return [datetime.fromisoformat(m["date_created"]).timestamp() for m in messages]
 
 
 def held(engine: Engine, key: str) -> dict[str, int]:
@@ -103,7 +97,7 @@ def test_three_workers_never_exceed_one_budget_together(live_settings: Settings,
         messages = accepted(sim)
     per_resident = Counter(m["to"] for m in messages)
     assert len(per_resident) == residents and set(per_resident.values()) == {1}
-    assert busiest_second([datetime.fromisoformat(m["date_created"]) for m in messages]) <= BUDGET
+    assert busiest_second(arrivals(messages)).most <= BUDGET
     with Session(live_engine) as session:
         workers_used = set(session.exec(select(Delivery.claimed_by).where(Delivery.campaign_id == campaign_id)))
     assert len(workers_used) == 3  # all three sent: the budget was shared, not won by one
@@ -140,7 +134,7 @@ def test_a_killed_workers_share_is_taken_up_and_nothing_doubles(live_settings: S
         messages = accepted(sim)
     per_resident = Counter(m["to"] for m in messages)
     assert len(per_resident) == residents and set(per_resident.values()) == {1}, "lost or doubled"
-    assert busiest_second([datetime.fromisoformat(m["date_created"]) for m in messages]) <= BUDGET
+    assert busiest_second(arrivals(messages)).most <= BUDGET
 
 
 @pytest.mark.slow
@@ -187,9 +181,8 @@ def test_a_gateway_phones_daily_limit_holds_across_two_workers(live_settings: Se
 
 
 def test_busiest_second_counts_sliding_windows() -> None:
-    base = datetime(2026, 1, 1).timestamp()
-    moments = [datetime.fromtimestamp(base + t) for t in (0.0, 0.5, 0.99, 1.0, 1.2, 1.98, 3.0)]
-    assert busiest_second(moments) == 4  # 0.99, 1.0, 1.2, 1.98
-    assert busiest_second([]) == 0
-
-
+    moments = [1000.0 + t for t in (0.0, 0.5, 0.99, 1.0, 1.2, 1.98, 3.0)]
+    busiest = busiest_second(moments)
+    assert busiest.most == 4 and busiest.began == moments[1] and busiest.over == 0  # 0.5, 0.99, 1.0, 1.2 (first)
+    assert busiest_second(moments, budget=3).over == 2  # the windows from 0.5 and from 0.99
+    assert busiest_second([]).most == 0

@@ -71,6 +71,7 @@ def test_requests_that_give_up_do_not_delay_the_ones_after_them() -> None:
     # reserved a paced slot; the slots piled up beyond every later row's deadline and sending stopped.
     clock = FakeClock()
     limiter = RateLimiter(10, clock=clock, sleep=clock.sleep)
+
     def past(deadline: float) -> Callable[[], bool]:
         return lambda: clock.now > deadline
 
